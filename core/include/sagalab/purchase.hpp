@@ -1,0 +1,36 @@
+// What each step of the purchase saga sends and how its answer is read: the
+// glue between the engine's commands and the services' API, shared by the
+// HTTP orchestrator and the simulator.
+#pragma once
+
+#include <optional>
+#include <string>
+
+#include "sagalab/saga.hpp"
+
+namespace sagalab {
+
+struct StepCall {
+  std::string service;  // "ms-compras", ...
+  std::string method;   // "GET" / "POST"
+  std::string path;
+  std::string endpoint;  // the service's endpoint name, as fault rules see it
+  Json body;             // null for GET
+};
+
+struct Answer {
+  int status = 0;
+  Json body;
+};
+
+// The saga's context at start: {"usuario_id","producto_solicitado","cantidad","monto_cliente","seleccion"}.
+StepCall build_step_call(const SagaDefinition& def, const SagaState& s, const Command& c);
+
+// Reads an answer (or its absence: transport_error) into a Result event.
+Event interpret_answer(const SagaDefinition& def, const SagaState& s, const Command& c,
+                       const std::optional<Answer>& answer, const std::string& transport_error,
+                       std::int64_t now_ms);
+
+std::string percent_encode(const std::string& s);
+
+}  // namespace sagalab

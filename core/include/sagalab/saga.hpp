@@ -1,0 +1,155 @@
+// The saga engine: a pure state machine. It consumes events (a step answered
+// ok / failed / unknown, a timer fired, the orchestrator recovered) and returns
+// commands (call a step or its compensation, schedule a timer, finish). It
+// never sleeps, reads a clock or does I/O: the HTTP driver and the simulator
+// feed it the same events.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "sagalab/rng.hpp"
+#include "sagalab/store.hpp"
+
+namespace sagalab {
+
+enum class StepKind { Read, Compensatable, Pivot, Retriable };
+
+struct RetryPolicy {
+  int max_attempts = 3;            // forward attempts before the step is abandoned
+  std::int64_t timeout_ms = 2000;  // per attempt
+  std::int64_t backoff_base_ms = 50;
+  std::int64_t backoff_max_ms = 1000;
+};
+
+struct StepDef {
+  std::string name;     // e.g. "reservar_stock"
+  std::string service;  // e.g. "ms-inventario"
+  StepKind kind = StepKind::Compensatable;
+  RetryPolicy retry;
+};
+
+struct SagaDefinition {
+  std::vector<StepDef> steps;
+  RetryPolicy compensation{0, 2000, 50, 2000};  // max_attempts unused: compensations never give up
+  int stuck_after = 8;  // attempts of a compensation / post-pivot step before the saga is `atascada`
+
+  int pivot() const;  // index of the pivot step
+  int index_of(const std::string& step) const;  // -1 when unknown
+  static SagaDefinition default_purchase();
+  // Overrides from JSON such as {"max_attempts":3,"timeout_ms":500,...}; throws std::invalid_argument.
+  void apply_retry_overrides(const Json& j);
+};
+
+enum class Estado { EnCurso, Completada, Compensando, Compensada, Atascada };
+std::string to_string(Estado e);
+Estado estado_from_string(const std::string& s);
+bool is_terminal(Estado e);
+
+enum class Outcome { Ok, Failed, Unknown };
+std::string to_string(Outcome o);
+
+enum class StepStatus { Pendiente, EnCurso, Ok, Fallido, Incierto, Compensando, Compensado };
+std::string to_string(StepStatus s);
+
+struct AttemptRecord {
+  int step = 0;
+  int n = 0;
+  bool compensation = false;
+  std::int64_t started_ms = 0;
+  std::int64_t ended_ms = -1;
+  std::string outcome = "pending";  // pending | ok | failed | unknown
+  int status = 0;                   // HTTP status, 0 when none
+  std::string detail;
+};
+
+struct StepState {
+  StepStatus status = StepStatus::Pendiente;
+  int attempts = 0;
+  int comp_attempts = 0;
+};
+
+struct SagaState {
+  std::string id;
+  Estado estado = Estado::EnCurso;
+  Json ctx = Json::object();  // request and step outputs (producto, compra_id, ...)
+  int current = 0;            // step being run forward, or compensated
+  bool compensating = false;
+  std::vector<StepState> steps;
+  std::vector<AttemptRecord> attempts;
+  // What the engine waits for: a call's answer or a timer.
+  bool awaiting_call = false;
+  bool awaiting_timer = false;
+  std::int64_t timer_at_ms = 0;
+  std::int64_t started_ms = 0;
+  std::int64_t finished_ms = -1;
+  std::string paso_fallido;
+  std::string error;
+  int error_status = 0;  // status of the failing answer (404 unknown product, ...)
+  std::vector<std::string> compensaciones;  // steps compensated, in order
+};
+
+Json to_json(const SagaState& s, const SagaDefinition& def);
+
+struct Event {
+  enum class Type { Start, Result, Timer, Recovered } type = Type::Start;
+  std::int64_t now_ms = 0;
+  // Start
+  std::string saga_id;
+  Json ctx;
+  // Result / Timer
+  int step = 0;
+  int attempt = 0;
+  bool compensation = false;
+  Outcome outcome = Outcome::Ok;
+  int status = 0;
+  Json data;  // outputs merged into ctx on Ok
+  std::string detail;
+};
+
+Json to_json(const Event& e);
+Event event_from_json(const Json& j);  // throws std::invalid_argument
+
+struct Command {
+  enum class Type { Call, Schedule, Finish } type = Type::Call;
+  int step = 0;
+  int attempt = 0;
+  bool compensation = false;
+  std::int64_t timeout_ms = 0;
+  std::int64_t at_ms = 0;  // Schedule
+  std::string idempotency_key;
+  std::string forward_key;  // for a compensation: the key of the call it undoes
+};
+
+class SagaEngine {
+ public:
+  explicit SagaEngine(SagaDefinition def) : def_(std::move(def)) {}
+  const SagaDefinition& definition() const { return def_; }
+
+  // Applies one event to the state and returns what the driver must do next.
+  std::vector<Command> apply(SagaState& s, const Event& e, Rng& rng) const;
+  // Rebuilds a saga from its log; the state then needs a Recovered event.
+  SagaState replay(const std::vector<Event>& log, Rng& rng) const;
+
+  std::string forward_key(const SagaState& s, int step) const;
+  std::int64_t backoff(const RetryPolicy& p, int attempt, Rng& rng) const;
+
+ private:
+  std::vector<Command> start(SagaState& s, const Event& e) const;
+  std::vector<Command> on_result(SagaState& s, const Event& e, Rng& rng) const;
+  std::vector<Command> on_timer(SagaState& s, const Event& e) const;
+  std::vector<Command> on_recovered(SagaState& s, const Event& e, Rng& rng) const;
+  std::vector<Command> call(SagaState& s, int step, bool comp, std::int64_t now) const;
+  std::vector<Command> retry_later(SagaState& s, const RetryPolicy& p, int attempt,
+                                   std::int64_t now, Rng& rng) const;
+  std::vector<Command> begin_compensation(SagaState& s, std::int64_t now) const;
+  std::vector<Command> next_compensation(SagaState& s, std::int64_t now) const;
+  std::vector<Command> finish(SagaState& s, Estado e, std::int64_t now) const;
+  bool compensable(int step) const;
+
+  SagaDefinition def_;
+};
+
+}  // namespace sagalab

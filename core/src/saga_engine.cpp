@@ -1,0 +1,425 @@
+// The saga engine's transitions. Rules (DESIGN.md): before the pivot, a failed
+// or abandoned step compensates every completed or maybe-completed step in
+// reverse order; after the pivot only forward recovery; compensations retry
+// until they succeed, and a saga that keeps failing shows as `atascada`.
+#include "sagalab/saga.hpp"
+
+#include <algorithm>
+#include <stdexcept>
+
+namespace sagalab {
+
+int SagaDefinition::pivot() const {
+  for (std::size_t i = 0; i < steps.size(); ++i) {
+    if (steps[i].kind == StepKind::Pivot) return static_cast<int>(i);
+  }
+  return static_cast<int>(steps.size()) - 1;
+}
+
+int SagaDefinition::index_of(const std::string& step) const {
+  for (std::size_t i = 0; i < steps.size(); ++i) {
+    if (steps[i].name == step) return static_cast<int>(i);
+  }
+  return -1;
+}
+
+SagaDefinition SagaDefinition::default_purchase() {
+  SagaDefinition d;
+  RetryPolicy r{3, 2000, 50, 1000};
+  d.steps = {{"buscar_producto", "ms-catalogo", StepKind::Read, r},
+             {"crear_compra", "ms-compras", StepKind::Compensatable, r},
+             {"reservar_stock", "ms-inventario", StepKind::Compensatable, r},
+             {"cobrar_pago", "ms-pagos", StepKind::Pivot, r},
+             {"confirmar_compra", "ms-compras", StepKind::Retriable, r}};
+  return d;
+}
+
+void SagaDefinition::apply_retry_overrides(const Json& j) {
+  if (!j.is_object()) throw std::invalid_argument("retry settings must be a JSON object");
+  auto num = [&](const char* k, std::int64_t lo, std::int64_t hi) -> std::optional<std::int64_t> {
+    if (!j.contains(k)) return std::nullopt;
+    if (!j[k].is_number_integer() || j[k].get<std::int64_t>() < lo || j[k].get<std::int64_t>() > hi)
+      throw std::invalid_argument(std::string("retry.") + k + " must be an integer in [" +
+                                  std::to_string(lo) + ", " + std::to_string(hi) + "]");
+    return j[k].get<std::int64_t>();
+  };
+  for (const auto& [k, v] : j.items()) {
+    static const std::vector<std::string> known = {"max_attempts", "timeout_ms", "backoff_base_ms",
+                                                   "backoff_max_ms", "stuck_after"};
+    if (std::find(known.begin(), known.end(), k) == known.end())
+      throw std::invalid_argument("unknown retry setting '" + k + "'");
+  }
+  for (auto& s : steps) {
+    if (auto v = num("max_attempts", 1, 100)) s.retry.max_attempts = static_cast<int>(*v);
+    if (auto v = num("timeout_ms", 1, 600000)) s.retry.timeout_ms = *v;
+    if (auto v = num("backoff_base_ms", 0, 600000)) s.retry.backoff_base_ms = *v;
+    if (auto v = num("backoff_max_ms", 0, 600000)) s.retry.backoff_max_ms = *v;
+  }
+  if (auto v = num("timeout_ms", 1, 600000)) compensation.timeout_ms = *v;
+  if (auto v = num("backoff_base_ms", 0, 600000)) compensation.backoff_base_ms = *v;
+  if (auto v = num("backoff_max_ms", 0, 600000)) compensation.backoff_max_ms = *v;
+  if (auto v = num("stuck_after", 1, 1000)) stuck_after = static_cast<int>(*v);
+}
+
+std::string to_string(Estado e) {
+  switch (e) {
+    case Estado::EnCurso: return "en_curso";
+    case Estado::Completada: return "completada";
+    case Estado::Compensando: return "compensando";
+    case Estado::Compensada: return "compensada";
+    case Estado::Atascada: return "atascada";
+  }
+  return "?";
+}
+
+Estado estado_from_string(const std::string& s) {
+  for (auto e : {Estado::EnCurso, Estado::Completada, Estado::Compensando, Estado::Compensada,
+                 Estado::Atascada}) {
+    if (to_string(e) == s) return e;
+  }
+  throw std::invalid_argument("unknown saga state '" + s + "'");
+}
+
+bool is_terminal(Estado e) { return e == Estado::Completada || e == Estado::Compensada; }
+
+std::string to_string(Outcome o) {
+  switch (o) {
+    case Outcome::Ok: return "ok";
+    case Outcome::Failed: return "failed";
+    case Outcome::Unknown: return "unknown";
+  }
+  return "?";
+}
+
+std::string to_string(StepStatus s) {
+  switch (s) {
+    case StepStatus::Pendiente: return "pendiente";
+    case StepStatus::EnCurso: return "en_curso";
+    case StepStatus::Ok: return "ok";
+    case StepStatus::Fallido: return "fallido";
+    case StepStatus::Incierto: return "incierto";
+    case StepStatus::Compensando: return "compensando";
+    case StepStatus::Compensado: return "compensado";
+  }
+  return "?";
+}
+
+namespace {
+
+std::string kind_name(StepKind k) {
+  switch (k) {
+    case StepKind::Read: return "read";
+    case StepKind::Compensatable: return "compensatable";
+    case StepKind::Pivot: return "pivot";
+    case StepKind::Retriable: return "retriable";
+  }
+  return "?";
+}
+
+Outcome outcome_from_string(const std::string& s) {
+  if (s == "ok") return Outcome::Ok;
+  if (s == "failed") return Outcome::Failed;
+  if (s == "unknown") return Outcome::Unknown;
+  throw std::invalid_argument("unknown outcome '" + s + "'");
+}
+
+}  // namespace
+
+Json to_json(const SagaState& s, const SagaDefinition& def) {
+  Json pasos = Json::array();
+  for (std::size_t i = 0; i < s.steps.size() && i < def.steps.size(); ++i) {
+    pasos.push_back({{"paso", def.steps[i].name},
+                     {"servicio", def.steps[i].service},
+                     {"tipo", kind_name(def.steps[i].kind)},
+                     {"estado", to_string(s.steps[i].status)},
+                     {"intentos", s.steps[i].attempts},
+                     {"intentos_compensacion", s.steps[i].comp_attempts}});
+  }
+  Json intentos = Json::array();
+  int total = 0;
+  for (const auto& a : s.attempts) {
+    if (!a.compensation) ++total;
+    intentos.push_back({{"paso", def.steps[static_cast<std::size_t>(a.step)].name},
+                        {"intento", a.n},
+                        {"compensacion", a.compensation},
+                        {"inicio_ms", a.started_ms},
+                        {"fin_ms", a.ended_ms},
+                        {"resultado", a.outcome},
+                        {"status", a.status},
+                        {"detalle", a.detail}});
+  }
+  return {{"saga_id", s.id},
+          {"estado", to_string(s.estado)},
+          {"contexto", s.ctx},
+          {"pasos", pasos},
+          {"intentos", intentos},
+          {"intentos_realizados", total},
+          {"paso_fallido", s.paso_fallido.empty() ? Json(nullptr) : Json(s.paso_fallido)},
+          {"error", s.error.empty() ? Json(nullptr) : Json(s.error)},
+          {"error_status", s.error_status},
+          {"compensaciones", s.compensaciones},
+          {"inicio_ms", s.started_ms},
+          {"fin_ms", s.finished_ms}};
+}
+
+Json to_json(const Event& e) {
+  Json j{{"t", e.now_ms}};
+  switch (e.type) {
+    case Event::Type::Start:
+      j["type"] = "start";
+      j["saga_id"] = e.saga_id;
+      j["ctx"] = e.ctx;
+      break;
+    case Event::Type::Result:
+      j["type"] = "result";
+      j["step"] = e.step;
+      j["attempt"] = e.attempt;
+      j["comp"] = e.compensation;
+      j["outcome"] = to_string(e.outcome);
+      j["status"] = e.status;
+      j["data"] = e.data;
+      j["detail"] = e.detail;
+      break;
+    case Event::Type::Timer:
+      j["type"] = "timer";
+      j["step"] = e.step;
+      j["attempt"] = e.attempt;
+      j["comp"] = e.compensation;
+      break;
+    case Event::Type::Recovered:
+      j["type"] = "recovered";
+      break;
+  }
+  return j;
+}
+
+Event event_from_json(const Json& j) {
+  try {
+    Event e;
+    e.now_ms = j.at("t").get<std::int64_t>();
+    auto type = j.at("type").get<std::string>();
+    if (type == "start") {
+      e.type = Event::Type::Start;
+      e.saga_id = j.at("saga_id").get<std::string>();
+      e.ctx = j.at("ctx");
+      if (!e.ctx.is_object()) throw std::invalid_argument("start.ctx must be an object");
+    } else if (type == "result" || type == "timer") {
+      e.type = type == "result" ? Event::Type::Result : Event::Type::Timer;
+      e.step = j.at("step").get<int>();
+      e.attempt = j.at("attempt").get<int>();
+      e.compensation = j.at("comp").get<bool>();
+      if (e.type == Event::Type::Result) {
+        e.outcome = outcome_from_string(j.at("outcome").get<std::string>());
+        e.status = j.at("status").get<int>();
+        e.data = j.at("data");
+        e.detail = j.at("detail").get<std::string>();
+      }
+    } else if (type == "recovered") {
+      e.type = Event::Type::Recovered;
+    } else {
+      throw std::invalid_argument("unknown event type '" + type + "'");
+    }
+    return e;
+  } catch (const nlohmann::json::exception& ex) {
+    throw std::invalid_argument(std::string("malformed saga-log event: ") + ex.what());
+  }
+}
+
+// ---------------------------------------------------------------------------
+
+std::string SagaEngine::forward_key(const SagaState& s, int step) const {
+  return s.id + ":" + def_.steps[static_cast<std::size_t>(step)].name;
+}
+
+std::int64_t SagaEngine::backoff(const RetryPolicy& p, int attempt, Rng& rng) const {
+  std::int64_t d = p.backoff_base_ms;
+  for (int i = 1; i < attempt && d < p.backoff_max_ms; ++i) d *= 2;
+  d = std::min(d, p.backoff_max_ms);
+  // "Equal jitter": half fixed, half random, so retries of many sagas spread out.
+  return d / 2 + rng.uniform(0, d - d / 2);
+}
+
+bool SagaEngine::compensable(int step) const {
+  auto k = def_.steps[static_cast<std::size_t>(step)].kind;
+  return k == StepKind::Compensatable || k == StepKind::Pivot;
+}
+
+std::vector<Command> SagaEngine::apply(SagaState& s, const Event& e, Rng& rng) const {
+  switch (e.type) {
+    case Event::Type::Start: return start(s, e);
+    case Event::Type::Result: return on_result(s, e, rng);
+    case Event::Type::Timer: return on_timer(s, e);
+    case Event::Type::Recovered: return on_recovered(s, e, rng);
+  }
+  return {};
+}
+
+SagaState SagaEngine::replay(const std::vector<Event>& log, Rng& rng) const {
+  SagaState s;
+  for (const auto& e : log) apply(s, e, rng);
+  return s;
+}
+
+std::vector<Command> SagaEngine::start(SagaState& s, const Event& e) const {
+  if (!s.id.empty()) return {};  // a saga starts once
+  s.id = e.saga_id;
+  s.ctx = e.ctx;
+  s.steps.assign(def_.steps.size(), StepState{});
+  s.started_ms = e.now_ms;
+  s.current = 0;
+  return call(s, 0, false, e.now_ms);
+}
+
+std::vector<Command> SagaEngine::call(SagaState& s, int step, bool comp, std::int64_t now) const {
+  auto& st = s.steps[static_cast<std::size_t>(step)];
+  int n = comp ? ++st.comp_attempts : ++st.attempts;
+  st.status = comp ? StepStatus::Compensando : StepStatus::EnCurso;
+  s.attempts.push_back({step, n, comp, now});
+  s.awaiting_call = true;
+  s.awaiting_timer = false;
+  Command c;
+  c.type = Command::Type::Call;
+  c.step = step;
+  c.attempt = n;
+  c.compensation = comp;
+  c.forward_key = forward_key(s, step);
+  c.idempotency_key = comp ? c.forward_key + ":compensacion" : c.forward_key;
+  c.timeout_ms = comp ? def_.compensation.timeout_ms : def_.steps[static_cast<std::size_t>(step)].retry.timeout_ms;
+  return {c};
+}
+
+std::vector<Command> SagaEngine::retry_later(SagaState& s, const RetryPolicy& p, int attempt,
+                                             std::int64_t now, Rng& rng) const {
+  s.awaiting_timer = true;
+  s.timer_at_ms = now + backoff(p, attempt, rng);
+  if (attempt >= def_.stuck_after) s.estado = Estado::Atascada;
+  Command c;
+  c.type = Command::Type::Schedule;
+  c.step = s.current;
+  c.compensation = s.compensating;
+  c.attempt = attempt + 1;
+  c.at_ms = s.timer_at_ms;
+  return {c};
+}
+
+std::vector<Command> SagaEngine::finish(SagaState& s, Estado e, std::int64_t now) const {
+  s.estado = e;
+  s.finished_ms = now;
+  s.awaiting_call = s.awaiting_timer = false;
+  Command c;
+  c.type = Command::Type::Finish;
+  return {c};
+}
+
+std::vector<Command> SagaEngine::begin_compensation(SagaState& s, std::int64_t now) const {
+  s.compensating = true;
+  s.estado = Estado::Compensando;
+  return next_compensation(s, now);
+}
+
+std::vector<Command> SagaEngine::next_compensation(SagaState& s, std::int64_t now) const {
+  while (s.current >= 0) {
+    auto st = s.steps[static_cast<std::size_t>(s.current)].status;
+    if (compensable(s.current) && (st == StepStatus::Ok || st == StepStatus::Incierto)) break;
+    --s.current;
+  }
+  if (s.current < 0) {
+    s.current = 0;
+    return finish(s, Estado::Compensada, now);
+  }
+  return call(s, s.current, true, now);
+}
+
+std::vector<Command> SagaEngine::on_result(SagaState& s, const Event& e, Rng& rng) const {
+  if (is_terminal(s.estado) || !s.awaiting_call || e.step != s.current ||
+      e.compensation != s.compensating)
+    return {};
+  auto& st = s.steps[static_cast<std::size_t>(s.current)];
+  if (e.attempt != (s.compensating ? st.comp_attempts : st.attempts)) return {};  // stale answer
+  for (auto it = s.attempts.rbegin(); it != s.attempts.rend(); ++it) {
+    if (it->step == e.step && it->n == e.attempt && it->compensation == e.compensation) {
+      it->ended_ms = e.now_ms;
+      it->outcome = to_string(e.outcome);
+      it->status = e.status;
+      it->detail = e.detail;
+      break;
+    }
+  }
+  s.awaiting_call = false;
+  const auto& def = def_.steps[static_cast<std::size_t>(s.current)];
+  const bool after_pivot = s.current > def_.pivot();
+
+  if (s.compensating) {
+    if (e.outcome == Outcome::Ok) {
+      st.status = StepStatus::Compensado;
+      s.compensaciones.push_back(def.name);
+      if (s.estado == Estado::Atascada) s.estado = Estado::Compensando;
+      --s.current;
+      return next_compensation(s, e.now_ms);
+    }
+    return retry_later(s, def_.compensation, st.comp_attempts, e.now_ms, rng);
+  }
+
+  if (e.outcome == Outcome::Ok) {
+    st.status = StepStatus::Ok;
+    if (e.data.is_object()) {
+      for (const auto& [k, v] : e.data.items()) s.ctx[k] = v;
+    }
+    if (s.estado == Estado::Atascada) s.estado = Estado::EnCurso;
+    ++s.current;
+    if (s.current == static_cast<int>(def_.steps.size())) {
+      s.current = static_cast<int>(def_.steps.size()) - 1;
+      return finish(s, Estado::Completada, e.now_ms);
+    }
+    return call(s, s.current, false, e.now_ms);
+  }
+  if (after_pivot) return retry_later(s, def.retry, st.attempts, e.now_ms, rng);
+  if (e.outcome == Outcome::Unknown && st.attempts < def.retry.max_attempts)
+    return retry_later(s, def.retry, st.attempts, e.now_ms, rng);
+
+  s.paso_fallido = def.name;
+  s.error_status = e.status;
+  if (e.outcome == Outcome::Failed) {
+    st.status = StepStatus::Fallido;
+    s.error = e.detail;
+  } else {
+    // Abandoned with an unknown outcome: it may have happened, so it is compensated too.
+    st.status = StepStatus::Incierto;
+    s.error = "sin respuesta tras " + std::to_string(st.attempts) + " intentos: " + e.detail;
+  }
+  return begin_compensation(s, e.now_ms);
+}
+
+std::vector<Command> SagaEngine::on_timer(SagaState& s, const Event& e) const {
+  if (is_terminal(s.estado) || !s.awaiting_timer || e.step != s.current ||
+      e.compensation != s.compensating)
+    return {};
+  const auto& st = s.steps[static_cast<std::size_t>(s.current)];
+  if (e.attempt != (s.compensating ? st.comp_attempts : st.attempts) + 1) return {};
+  s.awaiting_timer = false;
+  return call(s, s.current, s.compensating, e.now_ms);
+}
+
+std::vector<Command> SagaEngine::on_recovered(SagaState& s, const Event& e, Rng& rng) const {
+  if (s.id.empty() || is_terminal(s.estado)) return {};
+  if (s.awaiting_call) {
+    // The call in flight when the orchestrator stopped has an unknown outcome.
+    const auto& st = s.steps[static_cast<std::size_t>(s.current)];
+    Event r;
+    r.type = Event::Type::Result;
+    r.now_ms = e.now_ms;
+    r.step = s.current;
+    r.attempt = s.compensating ? st.comp_attempts : st.attempts;
+    r.compensation = s.compensating;
+    r.outcome = Outcome::Unknown;
+    r.detail = "interrumpido por un reinicio del orquestador";
+    return on_result(s, r, rng);
+  }
+  if (s.awaiting_timer) {
+    s.awaiting_timer = false;
+    return call(s, s.current, s.compensating, e.now_ms);
+  }
+  return {};
+}
+
+}  // namespace sagalab

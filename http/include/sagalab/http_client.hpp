@@ -1,0 +1,56 @@
+// An HTTP client for JSON APIs over cpp-httplib: TCP_NODELAY, timeouts, and a
+// failed call returned as a value (no exception).
+#pragma once
+
+#include <httplib.h>
+
+#include <condition_variable>
+#include <deque>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+
+#include "sagalab/purchase.hpp"
+
+namespace sagalab {
+
+struct HttpResult {
+  std::optional<Answer> answer;  // absent: no answer (refused, timeout, dropped)
+  std::string error;             // why there is no answer
+  bool ok() const { return answer && answer->status >= 200 && answer->status < 300; }
+};
+
+struct BaseUrl {
+  std::string origin;  // scheme://host:port
+  std::string prefix;  // path prefix, e.g. "/ms_compras" behind a gateway
+};
+BaseUrl parse_base_url(const std::string& url);  // throws std::invalid_argument
+
+std::unique_ptr<httplib::Client> make_client(const BaseUrl& base, std::int64_t timeout_ms, bool keep_alive);
+
+HttpResult do_request(httplib::Client& cli, const BaseUrl& base, const std::string& method,
+                      const std::string& path, const Json* body, const httplib::Headers& headers);
+
+// One-shot calls (a new connection each time).
+HttpResult http_call(const std::string& base_url, const std::string& method, const std::string& path,
+                     const Json* body = nullptr, const httplib::Headers& headers = {},
+                     std::int64_t timeout_ms = 5000);
+
+// A bounded pool of keep-alive connections to one service.
+class ClientPool {
+ public:
+  ClientPool(const std::string& base_url, std::size_t size);
+  HttpResult call(const std::string& method, const std::string& path, const Json* body,
+                  const httplib::Headers& headers, std::int64_t timeout_ms);
+
+ private:
+  BaseUrl base_;
+  std::size_t size_;
+  std::size_t created_ = 0;
+  std::mutex mutex_;
+  std::condition_variable cv_;
+  std::deque<std::unique_ptr<httplib::Client>> idle_;
+};
+
+}  // namespace sagalab

@@ -1,0 +1,99 @@
+// What every sagalab server shares: its configuration (flags bound to
+// environment variables), JSON answers, request limits, admin authentication,
+// a JSON log line per request, the fault routes, and start/stop plumbing.
+#pragma once
+
+#include <httplib.h>
+
+#include <CLI/CLI.hpp>
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "sagalab/faults.hpp"
+#include "sagalab/store.hpp"
+
+namespace sagalab {
+
+struct ServerConfig {
+  std::string program;
+  std::string host = "0.0.0.0";
+  int port = 0;
+  std::string data_dir;
+  int workers = 2;
+  std::string sync = "full";
+  std::string admin_token;
+  std::string port_file;  // written with the bound port once listening (for --port 0)
+  bool health_check = false;
+  bool quiet = false;
+  std::uint64_t fault_seed = 0;
+};
+
+// Adds the flags every server takes, each with its environment variable.
+void add_server_options(CLI::App& app, ServerConfig& cfg);
+// Resolves defaults (data dir) and checks values; throws CLI::ValidationError.
+void finish_config(ServerConfig& cfg);
+
+std::int64_t wall_ms();
+
+constexpr std::size_t kMaxBodyBytes = 64 * 1024;
+constexpr int kMaxJsonDepth = 32;
+
+void send_json(httplib::Response& res, int status, const Json& body);
+void send_error(httplib::Response& res, int status, const std::string& message);
+// Parses a request body as JSON; throws ClientError(400) naming the problem.
+Json parse_body(const httplib::Request& req, bool allow_empty = false);
+
+// Shuts down the connection a request came on, so that the caller gets no
+// answer at all (commit-then-drop). cpp-httplib does not hand the socket to
+// handlers, so it is found by the peer's address and port.
+void drop_connection(const httplib::Request& req);
+
+// Applies the settings every server needs: TCP_NODELAY, limits, timeouts,
+// JSON errors for unknown routes, ClientError -> 4xx, one log line per request.
+void configure_server(httplib::Server& srv, const ServerConfig& cfg);
+// Sets the fault that the current request's log line names.
+void note_fault_for_log(const std::string& what);
+
+// Fault rules of one program, behind a mutex.
+class FaultGate {
+ public:
+  FaultGate(std::vector<std::string> endpoints, std::uint64_t seed)
+      : endpoints_(std::move(endpoints)), set_(seed) {}
+  std::optional<FiredFault> match(const std::string& endpoint, const httplib::Request& req);
+  std::optional<FiredFault> match(const FaultContext& ctx);
+  bool empty() const { return empty_.load(); }
+  void register_routes(httplib::Server& srv);
+  Json fired_json();
+  void clear_fired();
+
+ private:
+  std::vector<std::string> endpoints_;
+  std::mutex mutex_;
+  FaultSet set_;
+  std::atomic<bool> empty_{true};
+};
+
+// Refuses /admin/* without the right bearer token (when one is configured).
+void protect_admin(httplib::Server& srv, const std::string& token);
+bool token_matches(const std::string& given, const std::string& expected);
+
+// Carries out a fired fault that acts before the effect. Returns true when the
+// request is answered (error) and the handler must stop.
+bool apply_fault_before(const FiredFault& f, httplib::Response& res);
+// Carries out a fired fault after the effect (commit-then-*, crash-after).
+void apply_fault_after(const FiredFault& f, const httplib::Request& req, httplib::Response& res);
+[[noreturn]] void crash_now(const std::string& why);
+
+// Binds (port 0 picks a free one), writes the port file, serves until SIGINT
+// or SIGTERM, then stops gracefully. Returns the exit code.
+int serve(httplib::Server& srv, const ServerConfig& cfg, const std::function<void()>& on_stop = {});
+// Blocks SIGINT/SIGTERM in this thread and those it starts; call first in main.
+void block_stop_signals();
+// For --health-check: asks 127.0.0.1:port/health; returns 0 or 1.
+int health_check(int port);
+
+}  // namespace sagalab

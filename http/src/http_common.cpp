@@ -1,0 +1,368 @@
+// Shared server plumbing for the four services and the orchestrator.
+#include "sagalab/http_common.hpp"
+
+#include <signal.h>
+#include <netdb.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <thread>
+
+#include "sagalab/errors.hpp"
+
+namespace sagalab {
+
+std::int64_t wall_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+void add_server_options(CLI::App& app, ServerConfig& cfg) {
+  app.add_option("--port", cfg.port, "TCP port to listen on (0 picks a free one)")
+      ->envname("PORT")
+      ->check(CLI::Range(0, 65535))
+      ->capture_default_str();
+  app.add_option("--host", cfg.host, "address to bind")->envname("HOST")->capture_default_str();
+  app.add_option("--data-dir", cfg.data_dir, "directory of the SQLite data file (default ./data/<program>)")
+      ->envname("DATA_DIR");
+  app.add_option("--workers", cfg.workers, "request-handling threads")
+      ->envname("WORKERS")
+      ->check(CLI::Range(1, 256))
+      ->capture_default_str();
+  app.add_option("--sync", cfg.sync, "SQLite synchronous level: full (default) or normal")
+      ->envname("SYNC")
+      ->check(CLI::IsMember({"full", "normal"}))
+      ->capture_default_str();
+  app.add_option("--admin-token", cfg.admin_token, "require 'Authorization: Bearer TOKEN' on /admin/*")
+      ->envname("SAGA_ADMIN_TOKEN");
+  app.add_option("--port-file", cfg.port_file, "write the bound port to this file once listening");
+  app.add_option("--fault-seed", cfg.fault_seed, "seed of the fault rules' random draws")
+      ->envname("FAULT_SEED")
+      ->capture_default_str();
+  app.add_flag("--health-check", cfg.health_check, "ask the running program on --port for /health; exit 0 or 1");
+  app.add_flag("--quiet", cfg.quiet, "no per-request log lines");
+}
+
+void finish_config(ServerConfig& cfg) {
+  if (cfg.data_dir.empty()) cfg.data_dir = "./data/" + cfg.program;
+}
+
+void send_json(httplib::Response& res, int status, const Json& body) {
+  res.status = status;
+  res.set_content(body.dump(-1, ' ', false, Json::error_handler_t::replace), "application/json");
+}
+
+void send_error(httplib::Response& res, int status, const std::string& message) {
+  send_json(res, status, {{"success", false}, {"error", message}});
+}
+
+namespace {
+
+// Refuses nesting deeper than kMaxJsonDepth before the parser sees the text.
+bool too_deep(const std::string& s) {
+  int depth = 0;
+  bool in_str = false, esc = false;
+  for (char c : s) {
+    if (in_str) {
+      if (esc) esc = false;
+      else if (c == '\\') esc = true;
+      else if (c == '"') in_str = false;
+      continue;
+    }
+    if (c == '"') in_str = true;
+    else if (c == '{' || c == '[') {
+      if (++depth > kMaxJsonDepth) return true;
+    } else if (c == '}' || c == ']') --depth;
+  }
+  return false;
+}
+
+thread_local std::string tl_fault;
+thread_local std::chrono::steady_clock::time_point tl_start;
+
+}  // namespace
+
+Json parse_body(const httplib::Request& req, bool allow_empty) {
+  if (req.body.empty()) {
+    if (allow_empty) return Json::object();
+    throw bad_request("the request needs a JSON body");
+  }
+  if (req.body.size() > kMaxBodyBytes) throw ClientError(413, "body larger than 64 KiB");
+  if (too_deep(req.body)) throw bad_request("JSON nested deeper than " + std::to_string(kMaxJsonDepth) + " levels");
+  Json j = Json::parse(req.body, nullptr, false);
+  if (j.is_discarded()) throw bad_request("malformed JSON body");
+  return j;
+}
+
+void drop_connection(const httplib::Request& req) {
+  std::error_code ec;
+  for (const auto& entry : std::filesystem::directory_iterator("/proc/self/fd", ec)) {
+    int fd = std::atoi(entry.path().filename().c_str());
+    sockaddr_storage addr{};
+    socklen_t len = sizeof addr;
+    if (::getpeername(fd, reinterpret_cast<sockaddr*>(&addr), &len) != 0) continue;
+    char host[NI_MAXHOST];
+    char serv[NI_MAXSERV];
+    if (::getnameinfo(reinterpret_cast<sockaddr*>(&addr), len, host, sizeof host, serv, sizeof serv,
+                      NI_NUMERICHOST | NI_NUMERICSERV) != 0)
+      continue;
+    if (req.remote_addr == host && req.remote_port == std::atoi(serv)) {
+      ::shutdown(fd, SHUT_RDWR);
+      return;
+    }
+  }
+}
+
+void note_fault_for_log(const std::string& what) { tl_fault = what; }
+
+void configure_server(httplib::Server& srv, const ServerConfig& cfg) {
+  srv.set_tcp_nodelay(true);
+  srv.set_payload_max_length(kMaxBodyBytes);
+  srv.set_read_timeout(5, 0);
+  srv.set_write_timeout(5, 0);
+  srv.set_keep_alive_timeout(1);
+  srv.set_keep_alive_max_count(100000);
+  const int workers = cfg.workers;
+  srv.new_task_queue = [workers] { return new httplib::ThreadPool(static_cast<std::size_t>(workers)); };
+  srv.set_pre_routing_handler([](const httplib::Request&, httplib::Response&) {
+    tl_start = std::chrono::steady_clock::now();
+    tl_fault.clear();
+    return httplib::Server::HandlerResponse::Unhandled;
+  });
+  srv.set_error_handler([](const httplib::Request& req, httplib::Response& res) {
+    if (!res.body.empty()) return;
+    if (res.status == 404) {
+      send_error(res, 404, "unknown route " + req.method + " " + req.path);
+    } else if (res.status == 413) {
+      send_error(res, 413, "body larger than 64 KiB");
+    } else {
+      send_error(res, res.status, "request refused (HTTP " + std::to_string(res.status) + ")");
+    }
+  });
+  srv.set_exception_handler([](const httplib::Request&, httplib::Response& res, std::exception_ptr ep) {
+    try {
+      std::rethrow_exception(ep);
+    } catch (const ClientError& e) {
+      send_error(res, e.status(), e.what());
+    } catch (const std::exception& e) {
+      send_error(res, 500, std::string("internal error: ") + e.what());
+    } catch (...) {
+      send_error(res, 500, "internal error");
+    }
+  });
+  if (!cfg.quiet) {
+    const std::string program = cfg.program;
+    srv.set_logger([program](const httplib::Request& req, const httplib::Response& res) {
+      auto us = std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - tl_start)
+                    .count();
+      Json line{{"ts", wall_ms()},       {"program", program}, {"method", req.method},
+                {"path", req.path},      {"status", res.status}, {"ms", static_cast<double>(us) / 1000.0}};
+      if (req.has_header("X-Saga-Id")) line["saga_id"] = req.get_header_value("X-Saga-Id");
+      if (req.has_header("X-Saga-Attempt")) line["attempt"] = req.get_header_value("X-Saga-Attempt");
+      if (!tl_fault.empty()) line["fault"] = tl_fault;
+      std::string text = line.dump(-1, ' ', false, Json::error_handler_t::replace) + "\n";
+      std::fwrite(text.data(), 1, text.size(), stdout);
+      std::fflush(stdout);
+    });
+  }
+}
+
+bool token_matches(const std::string& given, const std::string& expected) {
+  // Constant time in the length of the expected token.
+  unsigned char diff = given.size() == expected.size() ? 0 : 1;
+  for (std::size_t i = 0; i < expected.size(); ++i) {
+    unsigned char g = i < given.size() ? static_cast<unsigned char>(given[i]) : 0;
+    diff |= static_cast<unsigned char>(g ^ static_cast<unsigned char>(expected[i]));
+  }
+  return diff == 0;
+}
+
+void protect_admin(httplib::Server& srv, const std::string& token) {
+  if (token.empty()) return;
+  srv.set_pre_routing_handler([token](const httplib::Request& req, httplib::Response& res) {
+    tl_start = std::chrono::steady_clock::now();
+    tl_fault.clear();
+    if (req.path.rfind("/admin", 0) != 0) return httplib::Server::HandlerResponse::Unhandled;
+    auto auth = req.get_header_value("Authorization");
+    const std::string bearer = "Bearer ";
+    std::string given = auth.rfind(bearer, 0) == 0 ? auth.substr(bearer.size()) : "";
+    if (token_matches(given, token)) return httplib::Server::HandlerResponse::Unhandled;
+    res.set_header("WWW-Authenticate", "Bearer");
+    send_error(res, 401, "admin routes need 'Authorization: Bearer <token>' (SAGA_ADMIN_TOKEN)");
+    return httplib::Server::HandlerResponse::Handled;
+  });
+}
+
+// ---------------------------------------------------------------------------
+
+std::optional<FiredFault> FaultGate::match(const std::string& endpoint, const httplib::Request& req) {
+  if (empty_.load()) return std::nullopt;
+  FaultContext ctx;
+  ctx.endpoint = endpoint;
+  ctx.saga_id = req.get_header_value("X-Saga-Id");
+  auto attempt = req.get_header_value("X-Saga-Attempt");
+  ctx.attempt = attempt.empty() ? 0 : std::atoi(attempt.c_str());
+  ctx.now_ms = wall_ms();
+  return match(ctx);
+}
+
+std::optional<FiredFault> FaultGate::match(const FaultContext& ctx) {
+  if (empty_.load()) return std::nullopt;
+  std::lock_guard lock(mutex_);
+  auto f = set_.match(ctx);
+  if (f) note_fault_for_log(to_string(f->action) + (f->name.empty() ? "" : " (" + f->name + ")"));
+  return f;
+}
+
+Json FaultGate::fired_json() {
+  std::lock_guard lock(mutex_);
+  return set_.fired_json();
+}
+
+void FaultGate::clear_fired() {
+  std::lock_guard lock(mutex_);
+  set_.clear_fired();
+}
+
+void FaultGate::register_routes(httplib::Server& srv) {
+  srv.Get("/admin/faults", [this](const httplib::Request&, httplib::Response& res) {
+    std::lock_guard lock(mutex_);
+    send_json(res, 200, {{"rules", set_.rules_json()}, {"endpoints", endpoints_}});
+  });
+  srv.Post("/admin/faults", [this](const httplib::Request& req, httplib::Response& res) {
+    auto body = parse_body(req);
+    std::lock_guard lock(mutex_);
+    auto ids = set_.add(body, endpoints_);
+    empty_ = set_.empty();
+    send_json(res, 201, {{"success", true}, {"ids", ids}});
+  });
+  srv.Delete("/admin/faults", [this](const httplib::Request&, httplib::Response& res) {
+    std::lock_guard lock(mutex_);
+    set_.clear();
+    empty_ = true;
+    send_json(res, 200, {{"success", true}});
+  });
+  srv.Delete(R"(/admin/faults/(\d{1,15}))", [this](const httplib::Request& req, httplib::Response& res) {
+    std::lock_guard lock(mutex_);
+    auto id = std::stoll(req.matches[1].str());
+    if (!set_.remove(id)) throw not_found("no fault rule with id " + std::to_string(id));
+    empty_ = set_.empty();
+    send_json(res, 200, {{"success", true}});
+  });
+  srv.Get("/admin/faults/fired", [this](const httplib::Request&, httplib::Response& res) {
+    send_json(res, 200, {{"fired", fired_json()}});
+  });
+  srv.Post("/admin/faults/seed", [this](const httplib::Request& req, httplib::Response& res) {
+    auto body = parse_body(req);
+    if (!body.is_object() || !body.contains("seed") || !body["seed"].is_number_unsigned())
+      throw bad_request("body must be {\"seed\": <non-negative integer>}");
+    std::lock_guard lock(mutex_);
+    set_.reseed(body["seed"].get<std::uint64_t>());
+    send_json(res, 200, {{"success", true}});
+  });
+}
+
+[[noreturn]] void crash_now(const std::string& why) {
+  std::fprintf(stderr, "{\"event\":\"crash\",\"reason\":\"%s\"}\n", why.c_str());
+  std::fflush(stderr);
+  std::fflush(stdout);
+  ::_exit(70);
+}
+
+bool apply_fault_before(const FiredFault& f, httplib::Response& res) {
+  switch (f.action) {
+    case FaultAction::Error:
+      send_error(res, f.status, f.message);
+      return true;
+    case FaultAction::Latency:
+    case FaultAction::Hang:
+      std::this_thread::sleep_for(std::chrono::milliseconds(f.delay_ms));
+      return false;
+    case FaultAction::CrashBefore:
+      crash_now("crash-before fault on " + f.endpoint);
+    default:
+      return false;
+  }
+}
+
+void apply_fault_after(const FiredFault& f, const httplib::Request& req, httplib::Response& res) {
+  switch (f.action) {
+    case FaultAction::CommitThenError:
+      send_error(res, f.status, f.message);
+      break;
+    case FaultAction::CommitThenDrop:
+      drop_connection(req);
+      break;
+    case FaultAction::CrashAfter:
+      crash_now("crash-after fault on " + f.endpoint);
+    default:
+      break;
+  }
+}
+
+void block_stop_signals() {
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGINT);
+  sigaddset(&set, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &set, nullptr);
+  signal(SIGPIPE, SIG_IGN);
+}
+
+int serve(httplib::Server& srv, const ServerConfig& cfg, const std::function<void()>& on_stop) {
+  int port = cfg.port;
+  if (port == 0) {
+    port = srv.bind_to_any_port(cfg.host);
+    if (port <= 0) {
+      std::cerr << cfg.program << ": cannot bind " << cfg.host << " to a free port\n";
+      return 1;
+    }
+  } else if (!srv.bind_to_port(cfg.host, port)) {
+    std::cerr << cfg.program << ": cannot listen on " << cfg.host << ":" << port
+              << " (in use? pick another with --port or PORT)\n";
+    return 1;
+  }
+  if (!cfg.port_file.empty()) {
+    auto tmp = cfg.port_file + ".tmp";
+    std::ofstream(tmp) << port << "\n";
+    std::filesystem::rename(tmp, cfg.port_file);
+  }
+  std::cout << Json{{"ts", wall_ms()}, {"program", cfg.program}, {"event", "listening"}, {"host", cfg.host},
+                    {"port", port}, {"pid", ::getpid()}, {"workers", cfg.workers}}
+                   .dump()
+            << std::endl;
+
+  std::thread signals([&srv, on_stop] {
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGTERM);
+    int sig = 0;
+    sigwait(&set, &sig);
+    if (on_stop) on_stop();
+    srv.stop();
+  });
+  bool ok = srv.listen_after_bind();
+  ::kill(::getpid(), SIGTERM);  // wakes the signal thread if the server stopped by itself
+  signals.join();
+  std::cout << Json{{"ts", wall_ms()}, {"program", cfg.program}, {"event", "stopped"}}.dump() << std::endl;
+  return ok ? 0 : 1;
+}
+
+int health_check(int port) {
+  httplib::Client cli("127.0.0.1", port);
+  cli.set_tcp_nodelay(true);
+  cli.set_connection_timeout(2, 0);
+  cli.set_read_timeout(2, 0);
+  auto res = cli.Get("/health");
+  return res && res->status == 200 ? 0 : 1;
+}
+
+}  // namespace sagalab

@@ -1,0 +1,120 @@
+// A domain service as an HTTP server: each endpoint of its ServiceLogic is a
+// route that parses, checks faults, calls the logic and writes the answer.
+#include "sagalab/service_app.hpp"
+
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+
+#include "sagalab/errors.hpp"
+#include "sagalab/sqlite_store.hpp"
+
+namespace sagalab {
+
+Json read_json_file(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) throw std::invalid_argument("cannot read " + path);
+  Json j = Json::parse(in, nullptr, false);
+  if (j.is_discarded()) throw std::invalid_argument(path + " is not valid JSON");
+  return j;
+}
+
+namespace {
+
+std::vector<std::string> endpoint_names(const ServiceLogic& logic) {
+  std::vector<std::string> names;
+  for (const auto& e : logic.endpoints()) names.push_back(e.name);
+  return names;
+}
+
+Request to_domain_request(const httplib::Request& req, const Endpoint& ep) {
+  Request r;
+  r.endpoint = ep.name;
+  if (!ep.param.empty() && req.matches.size() > 1) r.params[ep.param] = req.matches[1].str();
+  if (ep.method == "POST") r.body = parse_body(req);
+  r.idempotency_key = req.get_header_value("Idempotency-Key");
+  if (r.idempotency_key.size() > 300) throw bad_request("Idempotency-Key longer than 300 characters");
+  r.saga_id = req.get_header_value("X-Saga-Id");
+  if (r.saga_id.empty() && r.body.is_object() && r.body.contains("saga_id") && r.body["saga_id"].is_string())
+    r.saga_id = r.body["saga_id"];
+  if (r.saga_id.size() > 200) throw bad_request("saga id longer than 200 characters");
+  r.now_ms = wall_ms();
+  return r;
+}
+
+}  // namespace
+
+void register_routes(httplib::Server& srv, ServiceLogic& logic, Store& store, FaultGate& faults) {
+  for (const auto& ep : logic.endpoints()) {
+    auto handler = [&logic, &store, &faults, ep](const httplib::Request& req, httplib::Response& res) {
+      auto fault = faults.match(ep.name, req);
+      if (fault && apply_fault_before(*fault, res)) return;
+      auto dreq = to_domain_request(req, ep);
+      auto out = logic.handle(store, dreq);
+      send_json(res, out.status, out.body);
+      if (fault) apply_fault_after(*fault, req, res);
+    };
+    if (ep.method == "GET") {
+      srv.Get(ep.pattern, handler);
+    } else {
+      srv.Post(ep.pattern, handler);
+    }
+  }
+  const auto name = logic.name();
+  srv.Get("/health", [name](const httplib::Request&, httplib::Response& res) {
+    send_json(res, 200, {{"status", "ok"}, {"service", name}});
+  });
+  srv.Get("/admin/state", [&logic, &store, &faults](const httplib::Request&, httplib::Response& res) {
+    Json state;
+    store.transact([&](Tx& tx) {
+      state = logic.state(tx);
+      return false;
+    });
+    state["service"] = logic.name();
+    state["fallos_disparados"] = faults.fired_json();
+    send_json(res, 200, state);
+  });
+  srv.Post("/admin/reset", [&logic, &store, &faults](const httplib::Request&, httplib::Response& res) {
+    logic.reset(store);
+    faults.clear_fired();
+    send_json(res, 200, {{"success", true}, {"mensaje", "datos iniciales restaurados"}});
+  });
+  faults.register_routes(srv);
+}
+
+int run_service(int argc, char** argv, const ServiceSpec& spec) {
+  block_stop_signals();
+  CLI::App app{spec.description, spec.program};
+  ServerConfig cfg;
+  cfg.program = spec.program;
+  cfg.port = spec.default_port;
+  add_server_options(app, cfg);
+  if (spec.add_options) spec.add_options(app);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e);
+  }
+  if (cfg.health_check) return health_check(cfg.port);
+  finish_config(cfg);
+
+  std::unique_ptr<ServiceLogic> logic;
+  std::unique_ptr<SqliteStore> store;
+  try {
+    logic = spec.make_logic();
+    std::filesystem::create_directories(cfg.data_dir);
+    store = std::make_unique<SqliteStore>(cfg.data_dir + "/" + spec.program + ".db", sync_mode_from_string(cfg.sync));
+    logic->ensure_initialised(*store);
+  } catch (const std::exception& e) {
+    std::cerr << spec.program << ": " << e.what() << "\n";
+    return 2;
+  }
+  FaultGate faults(endpoint_names(*logic), cfg.fault_seed);
+  httplib::Server srv;
+  configure_server(srv, cfg);
+  protect_admin(srv, cfg.admin_token);
+  register_routes(srv, *logic, *store, faults);
+  return serve(srv, cfg);
+}
+
+}  // namespace sagalab

@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# Installs the Debian 12 packages sagalab builds and tests with.
+# Idempotent and quiet when everything is already present.
+set -euo pipefail
+
+PACKAGES=(
+  build-essential
+  cmake
+  pkg-config
+  libcli11-dev
+  libboost-dev
+  libcpp-httplib-dev
+  nlohmann-json3-dev
+  catch2
+  libsqlite3-dev
+  libyaml-cpp-dev
+  libssl-dev
+  zlib1g-dev
+  libbrotli-dev
+  curl
+)
+
+if [[ "${1:-}" == "--list" ]]; then
+  printf '%s\n' "${PACKAGES[@]}"
+  exit 0
+fi
+
+missing=()
+for p in "${PACKAGES[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+    missing+=("$p")
+  fi
+done
+
+[[ ${#missing[@]} -eq 0 ]] && exit 0
+
+echo "sagalab: installing Debian packages: ${missing[*]}"
+SUDO=""
+if [[ $(id -u) -ne 0 ]]; then SUDO="sudo"; fi
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null

@@ -1,0 +1,27 @@
+// The durable Store: one SQLite file per service, WAL journal, FULL sync by
+// default, so that what a transaction committed survives kill -9.
+#pragma once
+
+#include <memory>
+#include <mutex>
+#include <string>
+
+#include "sagalab/sqlite.hpp"
+#include "sagalab/store.hpp"
+
+namespace sagalab {
+
+class SqliteStore final : public Store {
+ public:
+  SqliteStore(const std::string& path, SyncMode sync);
+  ~SqliteStore() override;
+  void transact(const std::function<bool(Tx&)>& fn) override;
+
+  struct Impl;
+
+ private:
+  std::mutex mutex_;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace sagalab
