@@ -1,0 +1,79 @@
+// orquestador: runs purchases as sagas over the four services, port 5000.
+#include <filesystem>
+#include <iostream>
+
+#include "sagalab/orchestrator.hpp"
+
+int main(int argc, char** argv) {
+  using namespace sagalab;
+  block_stop_signals();
+  CLI::App app{"sagalab orquestador: runs each purchase as an orchestrated saga", "orquestador"};
+  ServerConfig cfg;
+  cfg.program = "orquestador";
+  cfg.port = 5000;
+  cfg.workers = 4;
+  add_server_options(app, cfg);
+  OrchestratorOptions opts;
+  std::string catalogo = "http://127.0.0.1:5001", compras = "http://127.0.0.1:5002",
+              pagos = "http://127.0.0.1:5003", inventario = "http://127.0.0.1:5004";
+  app.add_option("--catalogo-url", catalogo, "ms-catalogo base URL")->envname("MS_CATALOGO_URL")->capture_default_str();
+  app.add_option("--compras-url", compras, "ms-compras base URL")->envname("MS_COMPRAS_URL")->capture_default_str();
+  app.add_option("--pagos-url", pagos, "ms-pagos base URL")->envname("MS_PAGOS_URL")->capture_default_str();
+  app.add_option("--inventario-url", inventario, "ms-inventario base URL")
+      ->envname("MS_INVENTARIO_URL")
+      ->capture_default_str();
+  app.add_option("--pool-size", opts.pool_size, "keep-alive connections per service")
+      ->envname("POOL_SIZE")
+      ->check(CLI::Range(1, 256))
+      ->capture_default_str();
+  app.add_option("--seed", opts.seed, "seed of product picks and retry jitter")->envname("SAGA_SEED");
+  SagaDefinition def = SagaDefinition::default_purchase();
+  RetryPolicy r = def.steps[0].retry;
+  int stuck_after = def.stuck_after;
+  app.add_option("--max-attempts", r.max_attempts, "attempts of a step before it is abandoned")
+      ->envname("SAGA_MAX_ATTEMPTS")->check(CLI::Range(1, 100))->capture_default_str();
+  app.add_option("--step-timeout-ms", r.timeout_ms, "timeout of one call to a service")
+      ->envname("SAGA_STEP_TIMEOUT_MS")->check(CLI::Range(1, 600000))->capture_default_str();
+  app.add_option("--backoff-base-ms", r.backoff_base_ms, "first retry delay (doubles each attempt)")
+      ->envname("SAGA_BACKOFF_BASE_MS")->check(CLI::Range(0, 600000))->capture_default_str();
+  app.add_option("--backoff-max-ms", r.backoff_max_ms, "largest retry delay")
+      ->envname("SAGA_BACKOFF_MAX_MS")->check(CLI::Range(0, 600000))->capture_default_str();
+  app.add_option("--stuck-after", stuck_after, "failed compensation attempts before a saga shows as atascada")
+      ->envname("SAGA_STUCK_AFTER")->check(CLI::Range(1, 1000))->capture_default_str();
+  OrchestratorRouteOptions ropts;
+  app.add_option("--response-timeout-ms", ropts.response_timeout_ms,
+                 "how long POST /compra waits for the saga before answering 202")
+      ->envname("SAGA_RESPONSE_TIMEOUT_MS")->check(CLI::Range(1, 3600000))->capture_default_str();
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e);
+  }
+  if (cfg.health_check) return health_check(cfg.port);
+  finish_config(cfg);
+  for (auto& s : def.steps) s.retry = r;
+  def.compensation.timeout_ms = r.timeout_ms;
+  def.compensation.backoff_base_ms = r.backoff_base_ms;
+  def.compensation.backoff_max_ms = std::max(r.backoff_max_ms, r.backoff_base_ms);
+  def.stuck_after = stuck_after;
+  opts.service_urls = {{"ms-catalogo", catalogo}, {"ms-compras", compras}, {"ms-pagos", pagos},
+                       {"ms-inventario", inventario}};
+  try {
+    std::filesystem::create_directories(cfg.data_dir);
+    SagaLog log(cfg.data_dir + "/orquestador.db", sync_mode_from_string(cfg.sync));
+    FaultGate faults(orchestrator_fault_endpoints(def), cfg.fault_seed);
+    Orchestrator orch(def, log, faults, opts);
+    auto recovered = orch.recover();
+    if (recovered > 0)
+      std::cout << Json{{"ts", wall_ms()}, {"program", cfg.program}, {"event", "recovering"}, {"sagas", recovered}}.dump()
+                << std::endl;
+    httplib::Server srv;
+    configure_server(srv, cfg);
+    protect_admin(srv, cfg.admin_token);
+    register_routes(srv, orch, log, faults, ropts);
+    return serve(srv, cfg, [&] { orch.stop(); });
+  } catch (const std::exception& e) {
+    std::cerr << "orquestador: " << e.what() << "\n";
+    return 2;
+  }
+}

@@ -1,0 +1,138 @@
+// The orchestrator's HTTP API: POST /compra (compatible with the original
+// stack), GET /sagas, GET /sagas/{id}, /health and the admin surface.
+#include <cmath>
+
+#include "sagalab/domain.hpp"
+#include "sagalab/errors.hpp"
+#include "sagalab/orchestrator.hpp"
+
+namespace sagalab {
+
+namespace {
+
+Json compra_context(const Json& body, std::uint64_t seleccion) {
+  input::object(body);
+  Json ctx{{"usuario_id", input::string_field(body, "usuario_id", true, 128)},
+           {"producto_solicitado", input::string_field(body, "producto", false, 200)},
+           {"cantidad", input::int_field(body, "cantidad", 1, 1, 100)},
+           {"seleccion", seleccion}};
+  if (body.contains("monto") && !body["monto"].is_null())
+    ctx["monto_cliente"] = input::number_field(body, "monto", 0, 0, kMaxMonto, true);
+  return ctx;
+}
+
+// The answer of POST /compra for a saga snapshot, as the original API shaped it.
+void answer_compra(httplib::Response& res, const Json& snap) {
+  const auto estado = snap.value("estado", std::string());
+  const Json& ctx = snap["contexto"];
+  Json common{{"saga_id", snap["saga_id"]},
+              {"estado", estado},
+              {"paso_fallido", snap["paso_fallido"]},
+              {"compensaciones", snap["compensaciones"]},
+              {"intentos_realizados", snap["intentos_realizados"]}};
+  if (estado == "completada") {
+    Json out{{"success", true}, {"mensaje", "Compra procesada exitosamente"}};
+    out["datos"] = {{"producto", ctx.value("producto", Json(nullptr))},
+                    {"compra_id", ctx.value("compra_id", Json(nullptr))},
+                    {"pago_id", ctx.value("pago_id", Json(nullptr))},
+                    {"reserva_id", ctx.value("reserva_id", Json(nullptr))},
+                    {"cantidad", ctx.value("cantidad", Json(1))},
+                    {"monto", ctx.value("monto", Json(nullptr))}};
+    out.update(common);
+    send_json(res, 200, out);
+    return;
+  }
+  if (estado == "compensada") {
+    int status = 409;
+    int err = snap.value("error_status", 0);
+    if (snap["paso_fallido"] == "buscar_producto" && (err == 404 || err == 400)) status = err;
+    Json out{{"success", false}, {"error", snap.value("error", Json("la compra falló"))}};
+    if (status == 409) out["mensaje"] = "La compra falló y fue compensada";
+    out.update(common);
+    send_json(res, status, out);
+    return;
+  }
+  Json out{{"success", false},
+           {"mensaje", "la saga sigue en curso (" + estado + "); consulte GET /sagas/" +
+                           snap["saga_id"].get<std::string>()}};
+  out.update(common);
+  send_json(res, 202, out);
+}
+
+}  // namespace
+
+void register_routes(httplib::Server& srv, Orchestrator& orch, SagaLog& log, FaultGate& faults,
+                     const OrchestratorRouteOptions& opts) {
+  srv.Get("/health", [](const httplib::Request&, httplib::Response& res) {
+    send_json(res, 200, {{"status", "ok"}, {"service", "orchestrator"}});
+  });
+
+  srv.Post("/compra", [&orch, &faults, opts](const httplib::Request& req, httplib::Response& res) {
+    auto fault = faults.match("compra", req);
+    if (fault && apply_fault_before(*fault, res)) return;
+    auto body = parse_body(req);
+    auto ctx = compra_context(body, orch.random());
+    auto key = req.get_header_value("Idempotency-Key");
+    if (key.size() > 300) throw bad_request("Idempotency-Key longer than 300 characters");
+    auto async = req.get_param_value("async");
+    if (!async.empty() && async != "true" && async != "false")
+      throw bad_request("query parameter 'async' must be true or false");
+    bool existed = false;
+    auto id = orch.start(std::move(ctx), key, existed);
+    if (async == "true") {
+      send_json(res, 202, {{"success", true}, {"saga_id", id}, {"estado", "en_curso"},
+                           {"repetida", existed}, {"mensaje", "saga iniciada; consulte GET /sagas/" + id}});
+    } else {
+      auto snap = orch.wait(id, opts.response_timeout_ms);
+      if (!snap) throw std::runtime_error("saga " + id + " vanished");
+      answer_compra(res, *snap);
+    }
+    if (fault) apply_fault_after(*fault, req, res);
+  });
+
+  srv.Get(R"(/sagas/([^/]{1,200}))", [&orch](const httplib::Request& req, httplib::Response& res) {
+    auto id = req.matches[1].str();
+    auto snap = orch.snapshot(id);
+    if (!snap) throw not_found("saga '" + id + "' does not exist");
+    send_json(res, 200, *snap);
+  });
+
+  srv.Get("/sagas", [&log](const httplib::Request& req, httplib::Response& res) {
+    auto estado = req.get_param_value("estado");
+    if (!estado.empty()) {
+      try {
+        estado_from_string(estado);
+      } catch (const std::invalid_argument& e) {
+        throw bad_request(std::string(e.what()) + "; expected en_curso, completada, compensando, compensada or atascada");
+      }
+    }
+    int limit = 100;
+    if (req.has_param("limit")) {
+      auto l = req.get_param_value("limit");
+      char* end = nullptr;
+      long v = std::strtol(l.c_str(), &end, 10);
+      if (l.empty() || *end != '\0' || v < 1 || v > 10000) throw bad_request("limit must be an integer from 1 to 10000");
+      limit = static_cast<int>(v);
+    }
+    Json arr = Json::array();
+    for (auto& s : log.list(estado, limit)) arr.push_back(std::move(s));
+    send_json(res, 200, {{"sagas", arr}, {"total", arr.size()}});
+  });
+
+  srv.Get("/admin/state", [&log, &faults](const httplib::Request&, httplib::Response& res) {
+    Json arr = Json::array();
+    for (auto& s : log.list("", 1000000)) arr.push_back(std::move(s));
+    send_json(res, 200, {{"service", "orchestrator"}, {"sagas", arr}, {"fallos_disparados", faults.fired_json()}});
+  });
+
+  srv.Post("/admin/reset", [&orch, &log, &faults](const httplib::Request&, httplib::Response& res) {
+    if (orch.active() > 0)
+      throw conflict(std::to_string(orch.active()) + " sagas are still running; wait for them to finish");
+    log.reset();
+    faults.clear_fired();
+    send_json(res, 200, {{"success", true}, {"mensaje", "registro de sagas vaciado"}});
+  });
+  faults.register_routes(srv);
+}
+
+}  // namespace sagalab

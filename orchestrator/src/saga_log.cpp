@@ -1,0 +1,131 @@
+// SagaLog on SQLite: table `events` (append-only) and table `sagas` (one row
+// per saga: state, idempotency key and the latest snapshot for queries).
+#include "sagalab/saga_log.hpp"
+
+namespace sagalab {
+
+struct SagaLog::Impl {
+  Db db;
+  Stmt ins_event, upsert, unfinished, events, snapshot, by_idem, list_all, list_state;
+  explicit Impl(const std::string& path, SyncMode sync)
+      : db(path, sync),
+        ins_event((db.exec("CREATE TABLE IF NOT EXISTS events (saga_id TEXT NOT NULL, seq INTEGER NOT NULL, "
+                           "body TEXT NOT NULL, PRIMARY KEY (saga_id, seq)) WITHOUT ROWID;"
+                           "CREATE TABLE IF NOT EXISTS sagas (saga_id TEXT PRIMARY KEY, estado TEXT NOT NULL, "
+                           "idem_key TEXT NOT NULL, created_ms INTEGER NOT NULL, updated_ms INTEGER NOT NULL, "
+                           "snapshot TEXT NOT NULL);"
+                           "CREATE UNIQUE INDEX IF NOT EXISTS sagas_idem ON sagas(idem_key) WHERE idem_key <> '';"
+                           "CREATE INDEX IF NOT EXISTS sagas_estado ON sagas(estado, created_ms);"),
+                   db.handle()),
+                  "INSERT INTO events (saga_id, seq, body) VALUES (?1, ?2, ?3)"),
+        upsert(db.handle(),
+               "INSERT INTO sagas (saga_id, estado, idem_key, created_ms, updated_ms, snapshot) "
+               "VALUES (?1, ?2, ?3, ?4, ?4, ?5) ON CONFLICT(saga_id) DO UPDATE SET estado = excluded.estado, "
+               "updated_ms = excluded.updated_ms, snapshot = excluded.snapshot"),
+        unfinished(db.handle(),
+                   "SELECT saga_id FROM sagas WHERE estado NOT IN ('completada', 'compensada') ORDER BY created_ms"),
+        events(db.handle(), "SELECT body FROM events WHERE saga_id = ?1 ORDER BY seq"),
+        snapshot(db.handle(), "SELECT snapshot FROM sagas WHERE saga_id = ?1"),
+        by_idem(db.handle(), "SELECT saga_id FROM sagas WHERE idem_key = ?1 AND idem_key <> ''"),
+        list_all(db.handle(), "SELECT snapshot FROM sagas ORDER BY created_ms, saga_id LIMIT ?1"),
+        list_state(db.handle(),
+                   "SELECT snapshot FROM sagas WHERE estado = ?1 ORDER BY created_ms, saga_id LIMIT ?2") {}
+};
+
+SagaLog::SagaLog(const std::string& path, SyncMode sync) : impl_(std::make_unique<Impl>(path, sync)) {}
+SagaLog::~SagaLog() = default;
+
+void SagaLog::append(const std::string& saga_id, int seq, const Event& e, const Json& snap,
+                     const std::string& estado, const std::string& idem_key, std::int64_t now_ms) {
+  std::lock_guard lock(mutex_);
+  auto& i = *impl_;
+  i.db.exec("BEGIN IMMEDIATE");
+  try {
+    i.ins_event.reset();
+    i.ins_event.bind(1, saga_id).bind(2, static_cast<std::int64_t>(seq)).bind(3, to_json(e).dump());
+    i.ins_event.step();
+    i.ins_event.reset();
+    i.upsert.reset();
+    i.upsert.bind(1, saga_id).bind(2, estado).bind(3, idem_key).bind(4, now_ms).bind(5, snap.dump());
+    i.upsert.step();
+    i.upsert.reset();
+    i.db.exec("COMMIT");
+  } catch (...) {
+    i.ins_event.reset();
+    i.upsert.reset();
+    i.db.exec("ROLLBACK");
+    throw;
+  }
+}
+
+std::vector<std::string> SagaLog::unfinished() {
+  std::lock_guard lock(mutex_);
+  auto& s = impl_->unfinished;
+  s.reset();
+  std::vector<std::string> out;
+  while (s.step()) out.push_back(s.text(0));
+  s.reset();
+  return out;
+}
+
+std::vector<Event> SagaLog::events(const std::string& saga_id) {
+  std::lock_guard lock(mutex_);
+  auto& s = impl_->events;
+  s.reset();
+  s.bind(1, saga_id);
+  std::vector<Event> out;
+  while (s.step()) {
+    auto j = Json::parse(s.text(0), nullptr, false);
+    if (j.is_discarded()) {
+      s.reset();
+      throw std::invalid_argument("saga " + saga_id + ": unreadable event in the log");
+    }
+    out.push_back(event_from_json(j));
+  }
+  s.reset();
+  return out;
+}
+
+std::optional<Json> SagaLog::snapshot(const std::string& saga_id) {
+  std::lock_guard lock(mutex_);
+  auto& s = impl_->snapshot;
+  s.reset();
+  s.bind(1, saga_id);
+  std::optional<Json> out;
+  if (s.step()) out = Json::parse(s.text(0));
+  s.reset();
+  return out;
+}
+
+std::optional<std::string> SagaLog::find_by_idem(const std::string& key) {
+  std::lock_guard lock(mutex_);
+  auto& s = impl_->by_idem;
+  s.reset();
+  s.bind(1, key);
+  std::optional<std::string> out;
+  if (s.step()) out = s.text(0);
+  s.reset();
+  return out;
+}
+
+std::vector<Json> SagaLog::list(const std::string& estado, int limit) {
+  std::lock_guard lock(mutex_);
+  auto& s = estado.empty() ? impl_->list_all : impl_->list_state;
+  s.reset();
+  if (estado.empty()) {
+    s.bind(1, static_cast<std::int64_t>(limit));
+  } else {
+    s.bind(1, estado).bind(2, static_cast<std::int64_t>(limit));
+  }
+  std::vector<Json> out;
+  while (s.step()) out.push_back(Json::parse(s.text(0)));
+  s.reset();
+  return out;
+}
+
+void SagaLog::reset() {
+  std::lock_guard lock(mutex_);
+  impl_->db.exec("BEGIN IMMEDIATE; DELETE FROM events; DELETE FROM sagas; COMMIT;");
+}
+
+}  // namespace sagalab
