@@ -1,0 +1,53 @@
+// sagactl's subcommands that talk to a running stack (each in its own file).
+#pragma once
+
+#include "common.hpp"
+
+namespace sagactl {
+
+struct BuyOptions {
+  std::string user = "user123";
+  std::string product;
+  int qty = 1;
+  double monto = -1;
+  std::string idempotency_key;
+  bool async = false;
+};
+void setup_buy(CLI::App& app, GlobalOptions& g);
+int run_buy(const GlobalOptions& g, const BuyOptions& o);
+
+struct InjectOptions {
+  std::string service;
+  Json rule = Json::object();
+};
+void setup_inject_fault(CLI::App& app, GlobalOptions& g);
+int run_inject_fault(const GlobalOptions& g, const InjectOptions& o);
+
+struct FaultsOptions {
+  std::string verb = "list";
+  std::string service;
+};
+void setup_faults(CLI::App& app, GlobalOptions& g);
+int run_faults(const GlobalOptions& g, const FaultsOptions& o);
+
+void setup_verify(CLI::App& app, GlobalOptions& g);
+int run_verify(const GlobalOptions& g);
+// The five /admin/state bodies, keyed as check_invariants expects.
+Json collect_states(const GlobalOptions& g);
+
+struct SagasOptions {
+  std::string state;
+  int limit = 20;
+};
+void setup_sagas(CLI::App& app, GlobalOptions& g);
+int run_sagas(const GlobalOptions& g, const SagasOptions& o);
+
+void setup_show(CLI::App& app, GlobalOptions& g);
+int run_show(const GlobalOptions& g, const std::string& saga_id);
+// Renders a saga's timeline; `fired` is every program's fired-fault log.
+std::string render_timeline(const Json& saga, const Json& fired, int width = 40);
+
+void setup_reset(CLI::App& app, GlobalOptions& g);
+int run_reset(const GlobalOptions& g);
+
+}  // namespace sagactl

@@ -1,0 +1,114 @@
+// sagactl's shared helpers.
+#include "common.hpp"
+
+#include <unistd.h>
+
+#include <cstdlib>
+#include <fstream>
+#include <iostream>
+
+namespace sagactl {
+
+const std::vector<std::string>& programs() {
+  static const std::vector<std::string> p = {"orquestador", "ms-catalogo", "ms-compras", "ms-pagos",
+                                             "ms-inventario"};
+  return p;
+}
+
+std::string canonical_program(const std::string& name) {
+  std::string n = name;
+  for (auto& c : n) c = (c == '_') ? '-' : static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  if (n == "orchestrator" || n == "orquestador" || n == "orq") return "orquestador";
+  if (n.rfind("ms-", 0) != 0) n = "ms-" + n;
+  for (const auto& p : programs()) {
+    if (p == n) return p;
+  }
+  throw CliError(kExitUnreachable, "unknown service '" + name +
+                                       "'; expected one of: orquestador, catalogo, compras, pagos, inventario");
+}
+
+int default_port(const std::string& program) {
+  const auto& p = programs();
+  for (std::size_t i = 0; i < p.size(); ++i) {
+    if (p[i] == program) return 5000 + static_cast<int>(i);
+  }
+  return 0;
+}
+
+std::string gateway_prefix(const std::string& program) {
+  if (program == "orquestador") return "/orquestador";
+  std::string s = program;
+  for (auto& c : s) {
+    if (c == '-') c = '_';
+  }
+  return "/" + s;
+}
+
+std::string stack_file(const GlobalOptions& g) { return g.stack_dir + "/stack.json"; }
+
+std::optional<Json> read_stack(const GlobalOptions& g) {
+  std::ifstream in(stack_file(g));
+  if (!in) return std::nullopt;
+  Json j = Json::parse(in, nullptr, false);
+  if (j.is_discarded()) return std::nullopt;
+  return j;
+}
+
+std::string base_url(const GlobalOptions& g, const std::string& program) {
+  if (!g.gateway.empty()) {
+    auto gw = g.gateway;
+    while (!gw.empty() && gw.back() == '/') gw.pop_back();
+    return gw + gateway_prefix(program);
+  }
+  int port = default_port(program);
+  if (auto stack = read_stack(g)) {
+    if (stack->contains("services") && (*stack)["services"].contains(program))
+      port = (*stack)["services"][program].value("port", port);
+  }
+  return "http://127.0.0.1:" + std::to_string(port);
+}
+
+sagalab::Answer call(const GlobalOptions& g, const std::string& program, const std::string& method,
+                     const std::string& path, const Json* body, bool admin, const httplib::Headers& extra) {
+  httplib::Headers headers = extra;
+  if (admin && !g.admin_token.empty()) headers.emplace("Authorization", "Bearer " + g.admin_token);
+  auto url = base_url(g, program);
+  auto r = sagalab::http_call(url, method, path, body, headers, g.timeout_ms);
+  if (!r.answer)
+    throw CliError(kExitUnreachable, "cannot reach " + program + " at " + url + " (" + r.error +
+                                         "); is the stack up? try 'sagactl up' or --gateway");
+  if (r.answer->status == 401)
+    throw CliError(kExitUnreachable, program + " refused the admin call (401): pass --admin-token or set SAGA_ADMIN_TOKEN");
+  return *r.answer;
+}
+
+Json call_ok(const GlobalOptions& g, const std::string& program, const std::string& method,
+             const std::string& path, const Json* body, bool admin) {
+  auto a = call(g, program, method, path, body, admin);
+  if (a.status < 200 || a.status >= 300) {
+    std::string err = a.body.is_object() && a.body.contains("error") ? a.body["error"].dump() : a.body.dump();
+    throw CliError(kExitFailed, program + " answered " + std::to_string(a.status) + ": " + err);
+  }
+  return a.body;
+}
+
+bool color_enabled() {
+  static const bool on = ::isatty(STDOUT_FILENO) && std::getenv("NO_COLOR") == nullptr;
+  return on;
+}
+
+std::string paint(const std::string& text, const char* ansi) {
+  if (!color_enabled()) return text;
+  return std::string("\033[") + ansi + "m" + text + "\033[0m";
+}
+
+void print_json(const Json& j) { std::cout << j.dump(2) << std::endl; }
+
+std::string estado_colour(const std::string& estado) {
+  if (estado == "completada") return paint(estado, "32");
+  if (estado == "compensada") return paint(estado, "33");
+  if (estado == "atascada") return paint(estado, "31;1");
+  return paint(estado, "36");
+}
+
+}  // namespace sagactl

@@ -1,0 +1,64 @@
+// What every sagactl subcommand shares: global options, how a service name
+// becomes a URL (local stack or gateway), admin calls, output helpers.
+#pragma once
+
+#include <CLI/CLI.hpp>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "sagalab/http_client.hpp"
+#include "sagalab/http_common.hpp"
+
+namespace sagactl {
+
+using sagalab::Json;
+
+struct GlobalOptions {
+  std::string gateway;    // --gateway / SAGACTL_GATEWAY
+  std::string admin_token;  // --admin-token / SAGA_ADMIN_TOKEN
+  std::string stack_dir = ".sagalab";  // --stack-dir / SAGACTL_STACK_DIR
+  bool json = false;
+  std::int64_t timeout_ms = 10000;
+};
+
+// Exit codes scripts can rely on.
+inline constexpr int kExitOk = 0;
+inline constexpr int kExitFailed = 1;       // the check or the saga failed
+inline constexpr int kExitUnreachable = 2;  // the stack could not be reached / bad usage
+
+// Raised for a user-facing error: one line on stderr and the given exit code.
+struct CliError : std::runtime_error {
+  CliError(int code, const std::string& msg) : std::runtime_error(msg), exit_code(code) {}
+  int exit_code;
+};
+
+// The five programs, by canonical name.
+const std::vector<std::string>& programs();  // orquestador, ms-catalogo, ms-compras, ms-pagos, ms-inventario
+// Accepts "pagos", "ms-pagos", "ms_pagos", "orchestrator", ...; throws CliError.
+std::string canonical_program(const std::string& name);
+int default_port(const std::string& program);
+std::string gateway_prefix(const std::string& program);  // "/ms_pagos", "/orquestador"
+
+// The base URL of a program: gateway + prefix, or the local stack's port.
+std::string base_url(const GlobalOptions& g, const std::string& program);
+
+// Calls a program; throws CliError(2) when it cannot be reached.
+sagalab::Answer call(const GlobalOptions& g, const std::string& program, const std::string& method,
+                     const std::string& path, const Json* body = nullptr, bool admin = false,
+                     const httplib::Headers& extra = {});
+// Like call, and throws CliError(1) with the service's error text on a non-2xx answer.
+Json call_ok(const GlobalOptions& g, const std::string& program, const std::string& method,
+             const std::string& path, const Json* body = nullptr, bool admin = false);
+
+// The local stack's record, written by `sagactl up`'s supervisor.
+std::string stack_file(const GlobalOptions& g);
+std::optional<Json> read_stack(const GlobalOptions& g);
+
+// Terminal output.
+bool color_enabled();
+std::string paint(const std::string& text, const char* ansi);  // no-op off a terminal
+void print_json(const Json& j);
+std::string estado_colour(const std::string& estado);
+
+}  // namespace sagactl

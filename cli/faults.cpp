@@ -1,0 +1,141 @@
+// sagactl inject-fault / faults: add, list and clear fault rules on a program.
+#include <iostream>
+
+#include "commands.hpp"
+#include "sagalab/faults.hpp"
+
+namespace sagactl {
+
+void setup_inject_fault(CLI::App& app, GlobalOptions& g) {
+  auto o = std::make_shared<InjectOptions>();
+  auto* sub = app.add_subcommand("inject-fault", "Add a fault rule to a service (or the orchestrator)");
+  sub->footer(
+      "Actions: error, latency, hang, commit-then-error, commit-then-drop, crash-before, crash-after.\n"
+      "Examples:\n  sagactl inject-fault pagos --action commit-then-error --endpoint transaccion --times 1\n"
+      "  sagactl inject-fault inventario --action latency --latency-ms 200 --jitter-ms 50 --probability 0.3\n"
+      "  sagactl inject-fault orquestador --action crash --endpoint log:cobrar_pago:after");
+  auto opt = std::make_shared<std::map<std::string, std::string>>();
+  sub->add_option("service", o->service, "catalogo, compras, pagos, inventario or orquestador")->required();
+  auto* action = sub->add_option("--action", (*opt)["action"], "what the fault does")->required();
+  (void)action;
+  for (const char* f : {"endpoint", "status", "message", "latency-ms", "jitter-ms", "duration-ms", "probability",
+                        "times", "saga", "attempts", "name"}) {
+    sub->add_option(std::string("--") + f, (*opt)[f], std::string("rule field ") + f);
+  }
+  sub->callback([&g, o, opt] {
+    auto& r = o->rule;
+    auto num = [&](const std::string& k, const std::string& field) {
+      const auto& v = (*opt)[k];
+      if (v.empty()) return;
+      try {
+        std::size_t pos = 0;
+        if (field == "probability") {
+          r[field] = std::stod(v, &pos);
+        } else {
+          r[field] = std::stoll(v, &pos);
+        }
+        if (pos != v.size()) throw std::invalid_argument(v);
+      } catch (const std::exception&) {
+        throw CliError(kExitUnreachable, "--" + k + " must be a number, not '" + v + "'");
+      }
+    };
+    r["action"] = (*opt)["action"];
+    if (!(*opt)["endpoint"].empty()) r["endpoint"] = (*opt)["endpoint"];
+    if (!(*opt)["message"].empty()) r["message"] = (*opt)["message"];
+    if (!(*opt)["name"].empty()) r["name"] = (*opt)["name"];
+    if (!(*opt)["saga"].empty()) r["saga_id"] = (*opt)["saga"];
+    num("status", "status");
+    num("latency-ms", "latency_ms");
+    num("jitter-ms", "jitter_ms");
+    num("duration-ms", "duration_ms");
+    num("probability", "probability");
+    num("times", "times");
+    if (!(*opt)["attempts"].empty()) {
+      Json arr = Json::array();
+      std::stringstream ss((*opt)["attempts"]);
+      std::string item;
+      while (std::getline(ss, item, ',')) {
+        try {
+          arr.push_back(std::stoi(item));
+        } catch (const std::exception&) {
+          throw CliError(kExitUnreachable, "--attempts takes numbers separated by commas, e.g. 1,2");
+        }
+      }
+      r["attempts"] = arr;
+    }
+    throw CliError(run_inject_fault(g, *o), "");
+  });
+}
+
+int run_inject_fault(const GlobalOptions& g, const InjectOptions& o) {
+  auto program = canonical_program(o.service);
+  auto action = o.rule.value("action", std::string());
+  if (action != "crash" && !sagalab::fault_action_from_string(action)) {
+    std::string all;
+    for (const auto& n : sagalab::fault_action_names()) all += " " + n;
+    throw CliError(kExitUnreachable, "unknown action '" + action + "'; expected one of:" + all);
+  }
+  auto a = call(g, program, "POST", "/admin/faults", &o.rule, true);
+  if (a.status != 201)
+    throw CliError(kExitFailed, program + " refused the rule: " + a.body.value("error", a.body.dump()));
+  if (g.json) {
+    print_json({{"service", program}, {"ids", a.body["ids"]}, {"rule", o.rule}});
+  } else {
+    std::cout << "fault rule " << a.body["ids"][0] << " on " << program << ": " << o.rule.dump() << "\n";
+  }
+  return kExitOk;
+}
+
+void setup_faults(CLI::App& app, GlobalOptions& g) {
+  auto o = std::make_shared<FaultsOptions>();
+  auto* sub = app.add_subcommand("faults", "List or clear fault rules (all programs, or one)");
+  sub->footer("Examples:\n  sagactl faults\n  sagactl faults list pagos\n  sagactl faults clear\n  sagactl faults fired");
+  sub->add_option("verb", o->verb, "list (default), clear or fired")->check(CLI::IsMember({"list", "clear", "fired"}));
+  sub->add_option("service", o->service, "one program (default: all five)");
+  sub->callback([&g, o] { throw CliError(run_faults(g, *o), ""); });
+}
+
+int run_faults(const GlobalOptions& g, const FaultsOptions& o) {
+  std::vector<std::string> which;
+  if (o.service.empty()) {
+    which = programs();
+  } else {
+    which.push_back(canonical_program(o.service));
+  }
+  Json out = Json::object();
+  for (const auto& p : which) {
+    if (o.verb == "clear") {
+      call_ok(g, p, "DELETE", "/admin/faults", nullptr, true);
+      out[p] = "cleared";
+    } else if (o.verb == "fired") {
+      out[p] = call_ok(g, p, "GET", "/admin/faults/fired", nullptr, true)["fired"];
+    } else {
+      out[p] = call_ok(g, p, "GET", "/admin/faults", nullptr, true)["rules"];
+    }
+  }
+  if (g.json) {
+    print_json(out);
+    return kExitOk;
+  }
+  for (const auto& [p, v] : out.items()) {
+    if (v.is_string()) {
+      std::cout << p << ": " << v.get<std::string>() << "\n";
+      continue;
+    }
+    std::cout << paint(p, "1") << ": " << (v.empty() ? "none" : "") << "\n";
+    for (const auto& r : v) {
+      if (o.verb == "fired") {
+        std::cout << "  rule " << r["rule_id"] << " " << r["action"].get<std::string>() << " on "
+                  << r["endpoint"].get<std::string>() << " saga " << r["saga_id"].get<std::string>() << " attempt "
+                  << r["attempt"] << "\n";
+      } else {
+        std::cout << "  [" << r["id"] << "] " << r["action"].get<std::string>() << " endpoint="
+                  << (r["endpoint"].is_null() ? "*" : r["endpoint"].get<std::string>()) << " p=" << r["probability"]
+                  << " times=" << (r["times"].is_null() ? "∞" : r["times"].dump()) << " fired=" << r["fired"] << "\n";
+      }
+    }
+  }
+  return kExitOk;
+}
+
+}  // namespace sagactl

@@ -1,0 +1,50 @@
+// sagactl: start the local stack, buy, break services, verify, inspect.
+#include <iostream>
+
+#include "commands.hpp"
+#include "stack.hpp"
+
+int main(int argc, char** argv) {
+  using namespace sagactl;
+  CLI::App app{"sagactl: drive a sagalab stack: start it, buy, inject faults, verify the saga invariants",
+               "sagactl"};
+  app.require_subcommand(1);
+  app.fallthrough();  // global flags such as --json may follow the subcommand
+  app.footer(
+      "Examples:\n  sagactl up\n  sagactl buy --user ana --product laptop\n"
+      "  sagactl inject-fault pagos --action commit-then-error --endpoint transaccion --times 1\n"
+      "  sagactl verify\n  sagactl down\n\nEvery read command takes --json.");
+  GlobalOptions g;
+  app.add_option("--gateway", g.gateway, "reach a stack behind Traefik, e.g. http://localhost")
+      ->envname("SAGACTL_GATEWAY");
+  app.add_option("--admin-token", g.admin_token, "bearer token for /admin/*")->envname("SAGA_ADMIN_TOKEN");
+  app.add_option("--stack-dir", g.stack_dir, "where the local stack keeps data, logs and its record")
+      ->envname("SAGACTL_STACK_DIR")
+      ->capture_default_str();
+  app.add_option("--timeout-ms", g.timeout_ms, "timeout of each HTTP call")->capture_default_str();
+  app.add_flag("--json", g.json, "machine-readable output");
+  setup_up(app, g);
+  setup_down(app, g);
+  setup_status(app, g);
+  setup_logs(app, g);
+  setup_buy(app, g);
+  setup_inject_fault(app, g);
+  setup_faults(app, g);
+  setup_verify(app, g);
+  setup_sagas(app, g);
+  setup_show(app, g);
+  setup_reset(app, g);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    int code = app.exit(e);
+    return code == 0 ? 0 : kExitUnreachable;
+  } catch (const CliError& e) {
+    if (*e.what()) std::cerr << "sagactl: " << e.what() << "\n";
+    return e.exit_code;
+  } catch (const std::exception& e) {
+    std::cerr << "sagactl: " << e.what() << "\n";
+    return kExitFailed;
+  }
+  return kExitOk;
+}

@@ -1,0 +1,423 @@
+// The local stack: `up` forks a supervisor that starts the five programs
+// (binaries next to sagactl), restarts any that dies, records pids and ports
+// in <stack-dir>/stack.json, and stops them all on SIGTERM (`down`).
+#include "stack.hpp"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <map>
+#include <thread>
+
+namespace sagactl {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+std::int64_t now_ms() { return sagalab::wall_ms(); }
+
+std::string bin_dir() {
+  std::error_code ec;
+  auto exe = fs::read_symlink("/proc/self/exe", ec);
+  return ec ? "." : exe.parent_path().string();
+}
+
+struct Child {
+  std::string program;
+  int port = 0;
+  pid_t pid = -1;
+  int restarts = 0;
+  std::int64_t started_ms = 0;
+  std::int64_t last_exit_ms = 0;
+  int last_status = 0;
+};
+
+class Supervisor {
+ public:
+  Supervisor(const GlobalOptions& g, const UpOptions& o) : g_(g), o_(o), dir_(fs::absolute(g.stack_dir).string()) {}
+
+  int run() {
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGCHLD);
+    sigprocmask(SIG_BLOCK, &set, nullptr);
+
+    // Services first: the orchestrator needs their ports.
+    for (const auto& p : programs()) {
+      if (p == "orquestador") continue;
+      children_[p].program = p;
+      children_[p].port = o_.base_port == 0 ? 0 : default_port(p) - 5000 + o_.base_port;
+      if (!spawn(children_[p])) return fail("cannot start " + p);
+    }
+    auto& orq = children_["orquestador"];
+    orq.program = "orquestador";
+    orq.port = o_.base_port;
+    if (!spawn(orq)) return fail("cannot start orquestador");
+    write_stack();
+
+    while (true) {
+      timespec ts{0, 100 * 1000 * 1000};
+      int sig = sigtimedwait(&set, nullptr, &ts);
+      if (sig == SIGTERM || sig == SIGINT) break;
+      reap_and_restart();
+    }
+    stop_all();
+    fs::remove(dir_ + "/stack.json");
+    return 0;
+  }
+
+ private:
+  int fail(const std::string& why) {
+    std::ofstream(dir_ + "/supervisor.err") << why << "\n";
+    stop_all();
+    return 1;
+  }
+
+  std::vector<std::string> args_for(const Child& c) {
+    std::vector<std::string> a = {bin_dir() + "/" + c.program, "--host", "127.0.0.1", "--port",
+                                  std::to_string(c.port), "--data-dir", dir_ + "/data", "--sync", o_.sync};
+    if (c.port == 0) {
+      a.push_back("--port-file");
+      a.push_back(dir_ + "/run/" + c.program + ".port");
+    }
+    if (!g_.admin_token.empty()) {
+      a.push_back("--admin-token");
+      a.push_back(g_.admin_token);
+    }
+    if (c.program == "orquestador") {
+      for (const auto& p : programs()) {
+        if (p == "orquestador") continue;
+        auto flag = "--" + p.substr(3) + "-url";
+        a.push_back(flag);
+        a.push_back("http://127.0.0.1:" + std::to_string(children_[p].port));
+      }
+      for (const auto& x : o_.orchestrator_args) a.push_back(x);
+    }
+    if ((c.program == "ms-inventario") && !o_.stock_file.empty()) {
+      a.push_back("--stock");
+      a.push_back(o_.stock_file);
+    }
+    if ((c.program == "ms-inventario" || c.program == "ms-catalogo") && !o_.catalog_file.empty()) {
+      a.push_back("--catalog");
+      a.push_back(o_.catalog_file);
+    }
+    return a;
+  }
+
+  bool spawn(Child& c) {
+    fs::create_directories(dir_ + "/logs");
+    fs::create_directories(dir_ + "/run");
+    auto port_file = dir_ + "/run/" + c.program + ".port";
+    fs::remove(port_file);
+    auto args = args_for(c);
+    pid_t pid = fork();
+    if (pid < 0) return false;
+    if (pid == 0) {
+      sigset_t none;
+      sigemptyset(&none);
+      sigprocmask(SIG_SETMASK, &none, nullptr);
+      int fd = ::open((dir_ + "/logs/" + c.program + ".log").c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
+      if (fd >= 0) {
+        dup2(fd, 1);
+        dup2(fd, 2);
+        close(fd);
+      }
+      std::vector<char*> argv;
+      for (auto& s : args) argv.push_back(s.data());
+      argv.push_back(nullptr);
+      execv(argv[0], argv.data());
+      _exit(127);
+    }
+    c.pid = pid;
+    c.started_ms = now_ms();
+    if (c.port == 0) {
+      // Learn the port it picked; later restarts reuse it, so URLs stay valid.
+      for (int i = 0; i < 200; ++i) {
+        std::ifstream in(port_file);
+        int p = 0;
+        if (in >> p && p > 0) {
+          c.port = p;
+          break;
+        }
+        int st = 0;
+        if (waitpid(pid, &st, WNOHANG) == pid) return false;
+        std::this_thread::sleep_for(std::chrono::milliseconds(10));
+      }
+      if (c.port == 0) return false;
+    }
+    return true;
+  }
+
+  void reap_and_restart() {
+    bool changed = false;
+    while (true) {
+      int status = 0;
+      pid_t pid = waitpid(-1, &status, WNOHANG);
+      if (pid <= 0) break;
+      for (auto& [name, c] : children_) {
+        if (c.pid != pid) continue;
+        c.pid = -1;
+        c.last_exit_ms = now_ms();
+        c.last_status = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+        ++c.restarts;
+        // Back off a little if it keeps dying at start.
+        if (now_ms() - c.started_ms < 500) std::this_thread::sleep_for(std::chrono::milliseconds(200));
+        spawn(c);
+        changed = true;
+      }
+    }
+    if (changed) write_stack();
+  }
+
+  void stop_all() {
+    for (auto& [name, c] : children_) {
+      if (c.pid > 0) kill(c.pid, SIGTERM);
+    }
+    auto deadline = now_ms() + 5000;
+    for (auto& [name, c] : children_) {
+      while (c.pid > 0) {
+        int st = 0;
+        pid_t r = waitpid(c.pid, &st, WNOHANG);
+        if (r == c.pid || r < 0) {
+          c.pid = -1;
+          break;
+        }
+        if (now_ms() > deadline) {
+          kill(c.pid, SIGKILL);
+          waitpid(c.pid, &st, 0);
+          c.pid = -1;
+          break;
+        }
+        std::this_thread::sleep_for(std::chrono::milliseconds(10));
+      }
+    }
+  }
+
+  void write_stack() {
+    Json services = Json::object();
+    for (const auto& [name, c] : children_) {
+      services[name] = {{"pid", c.pid},
+                        {"port", c.port},
+                        {"restarts", c.restarts},
+                        {"started_ms", c.started_ms},
+                        {"last_exit_status", c.last_status},
+                        {"log", dir_ + "/logs/" + name + ".log"}};
+    }
+    Json j{{"supervisor_pid", getpid()}, {"started_ms", started_}, {"dir", dir_}, {"services", services}};
+    auto tmp = dir_ + "/stack.json.tmp";
+    std::ofstream(tmp) << j.dump(2) << "\n";
+    fs::rename(tmp, dir_ + "/stack.json");
+  }
+
+  const GlobalOptions& g_;
+  const UpOptions& o_;
+  std::string dir_;
+  std::int64_t started_ = now_ms();
+  std::map<std::string, Child> children_;
+};
+
+bool supervisor_alive(const Json& stack) {
+  auto pid = stack.value("supervisor_pid", 0);
+  return pid > 0 && kill(pid, 0) == 0;
+}
+
+bool healthy(const GlobalOptions& g, const std::string& program) {
+  auto r = sagalab::http_call(base_url(g, program), "GET", "/health", nullptr, {}, 1000);
+  return r.ok();
+}
+
+}  // namespace
+
+void setup_up(CLI::App& app, GlobalOptions& g) {
+  auto opts = std::make_shared<UpOptions>();
+  auto* sub = app.add_subcommand("up", "Start the orchestrator and the four services as local processes");
+  sub->footer(
+      "Examples:\n  sagactl up                      # ports 5000-5004, data in .sagalab/\n"
+      "  sagactl up --base-port 0        # free ports (see 'sagactl status')\n"
+      "  sagactl up --fresh --orchestrator-arg=--step-timeout-ms=500");
+  sub->add_option("--base-port", opts->base_port, "port of the orchestrator; services take the next four (0: free ports)")
+      ->check(CLI::Range(0, 65530))
+      ->capture_default_str();
+  sub->add_option("--sync", opts->sync, "SQLite synchronous level")->check(CLI::IsMember({"full", "normal"}))->capture_default_str();
+  sub->add_flag("--fresh", opts->fresh, "delete the stack's data before starting");
+  sub->add_option("--wait-ms", opts->wait_ms, "how long to wait for every /health")->capture_default_str();
+  sub->add_option("--orchestrator-arg", opts->orchestrator_args, "extra flag for orquestador (repeatable)")
+      ->allow_extra_args(false);
+  sub->add_option("--stock", opts->stock_file, "initial stock JSON file for ms-inventario");
+  sub->add_option("--catalog", opts->catalog_file, "catalog JSON file for ms-catalogo and ms-inventario");
+  sub->callback([&g, opts] { throw CliError(run_up(g, *opts), ""); });
+}
+
+int run_up(const GlobalOptions& g, const UpOptions& o) {
+  if (!g.gateway.empty()) throw CliError(kExitUnreachable, "'up' starts a local stack; it does not take --gateway");
+  if (auto stack = read_stack(g); stack && supervisor_alive(*stack))
+    throw CliError(kExitFailed, "a stack is already running from " + g.stack_dir + " (supervisor pid " +
+                                    std::to_string(stack->value("supervisor_pid", 0)) + "); run 'sagactl down' first");
+  fs::create_directories(g.stack_dir);
+  if (o.fresh) fs::remove_all(fs::path(g.stack_dir) / "data");
+  fs::remove(stack_file(g));
+  fs::remove(fs::path(g.stack_dir) / "supervisor.err");
+  auto start = now_ms();
+  std::cout.flush();
+  pid_t pid = fork();
+  if (pid < 0) throw CliError(kExitFailed, "fork failed");
+  if (pid == 0) {
+    setsid();
+    // A daemon: detach from the terminal, keep working files in the stack dir.
+    int devnull = ::open("/dev/null", O_RDWR);
+    int log = ::open((g.stack_dir + "/supervisor.log").c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
+    dup2(devnull, 0);
+    dup2(log >= 0 ? log : devnull, 1);
+    dup2(log >= 0 ? log : devnull, 2);
+    if (pid_t grandchild = fork(); grandchild != 0) _exit(grandchild < 0 ? 1 : 0);
+    Supervisor sup(g, o);
+    _exit(sup.run());
+  }
+  int st = 0;
+  waitpid(pid, &st, 0);
+
+  // Wait for the record, then for every /health.
+  while (true) {
+    auto stack = read_stack(g);
+    bool all = stack.has_value();
+    if (all) {
+      for (const auto& p : programs()) {
+        if (!healthy(g, p)) {
+          all = false;
+          break;
+        }
+      }
+    }
+    if (all) break;
+    std::ifstream err(fs::path(g.stack_dir) / "supervisor.err");
+    std::string why;
+    if (err && std::getline(err, why))
+      throw CliError(kExitFailed, "the stack did not start: " + why + " (see " + g.stack_dir + "/logs/)");
+    if (now_ms() - start > o.wait_ms)
+      throw CliError(kExitFailed, "the stack did not become healthy within " + std::to_string(o.wait_ms) +
+                                      " ms; see " + g.stack_dir + "/logs/");
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  auto elapsed = now_ms() - start;
+  auto stack = *read_stack(g);
+  if (g.json) {
+    stack["healthy_after_ms"] = elapsed;
+    print_json(stack);
+  } else {
+    std::cout << "stack up in " << elapsed << " ms (data and logs in " << g.stack_dir << "/)\n";
+    for (const auto& p : programs()) {
+      const auto& s = stack["services"][p];
+      std::cout << "  " << paint("●", "32") << " " << p << std::string(15 - p.size(), ' ') << "http://127.0.0.1:"
+                << s["port"].get<int>() << "  pid " << s["pid"].get<int>() << "\n";
+    }
+  }
+  return kExitOk;
+}
+
+void setup_down(CLI::App& app, GlobalOptions& g) {
+  auto* sub = app.add_subcommand("down", "Stop exactly the processes 'sagactl up' started");
+  sub->callback([&g] { throw CliError(run_down(g), ""); });
+}
+
+int run_down(const GlobalOptions& g) {
+  auto stack = read_stack(g);
+  if (!stack || !supervisor_alive(*stack)) {
+    fs::remove(stack_file(g));
+    if (!g.json) std::cout << "no stack running from " << g.stack_dir << "\n";
+    return kExitOk;
+  }
+  pid_t pid = stack->value("supervisor_pid", 0);
+  kill(pid, SIGTERM);
+  auto deadline = now_ms() + 10000;
+  while (kill(pid, 0) == 0 && now_ms() < deadline) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  if (kill(pid, 0) == 0) throw CliError(kExitFailed, "the supervisor (pid " + std::to_string(pid) + ") did not stop");
+  if (g.json) {
+    print_json({{"stopped", true}, {"supervisor_pid", pid}});
+  } else {
+    std::cout << "stack stopped\n";
+  }
+  return kExitOk;
+}
+
+void setup_status(CLI::App& app, GlobalOptions& g) {
+  auto* sub = app.add_subcommand("status", "Health, pid, port, uptime and restarts of each program");
+  sub->callback([&g] { throw CliError(run_status(g), ""); });
+}
+
+int run_status(const GlobalOptions& g) {
+  auto stack = g.gateway.empty() ? read_stack(g) : std::nullopt;
+  Json out = Json::array();
+  bool all_ok = true;
+  for (const auto& p : programs()) {
+    Json row{{"program", p}, {"url", base_url(g, p)}, {"healthy", healthy(g, p)}};
+    if (stack && (*stack)["services"].contains(p)) {
+      const auto& s = (*stack)["services"][p];
+      row["pid"] = s["pid"];
+      row["port"] = s["port"];
+      row["restarts"] = s["restarts"];
+      row["uptime_s"] = (now_ms() - s.value("started_ms", now_ms())) / 1000;
+    }
+    all_ok = all_ok && row["healthy"].get<bool>();
+    out.push_back(row);
+  }
+  if (g.json) {
+    print_json({{"programs", out}, {"healthy", all_ok}});
+  } else {
+    std::printf("%-15s %-8s %-7s %-6s %-9s %s\n", "PROGRAM", "HEALTH", "PID", "PORT", "UPTIME", "RESTARTS");
+    for (const auto& r : out) {
+      std::string health = r["healthy"].get<bool>() ? paint("ok     ", "32") : paint("down   ", "31");
+      std::printf("%-15s %s  %-7s %-6s %-9s %s\n", r["program"].get<std::string>().c_str(), health.c_str(),
+                  r.contains("pid") ? std::to_string(r["pid"].get<int>()).c_str() : "-",
+                  r.contains("port") ? std::to_string(r["port"].get<int>()).c_str() : "-",
+                  r.contains("uptime_s") ? (std::to_string(r["uptime_s"].get<long long>()) + "s").c_str() : "-",
+                  r.contains("restarts") ? std::to_string(r["restarts"].get<int>()).c_str() : "-");
+    }
+  }
+  return all_ok ? kExitOk : kExitUnreachable;
+}
+
+void setup_logs(CLI::App& app, GlobalOptions& g) {
+  auto opts = std::make_shared<LogsOptions>();
+  auto* sub = app.add_subcommand("logs", "Show the last lines of a program's log (local stack)");
+  sub->add_option("service", opts->service, "program (default: all)");
+  sub->add_option("-n,--lines", opts->lines, "lines per program")->capture_default_str();
+  sub->callback([&g, opts] { throw CliError(run_logs(g, *opts), ""); });
+}
+
+int run_logs(const GlobalOptions& g, const LogsOptions& o) {
+  std::vector<std::string> which;
+  if (o.service.empty()) {
+    which = programs();
+  } else {
+    which.push_back(canonical_program(o.service));
+  }
+  for (const auto& p : which) {
+    auto path = fs::path(g.stack_dir) / "logs" / (p + ".log");
+    std::ifstream in(path);
+    if (!in) {
+      std::cerr << "no log for " << p << " at " << path.string() << "\n";
+      continue;
+    }
+    std::vector<std::string> lines;
+    std::string line;
+    while (std::getline(in, line)) {
+      lines.push_back(line);
+      if (lines.size() > static_cast<std::size_t>(o.lines)) lines.erase(lines.begin());
+    }
+    if (which.size() > 1) std::cout << paint("==> " + p + " <==", "1") << "\n";
+    for (const auto& l : lines) std::cout << l << "\n";
+  }
+  return kExitOk;
+}
+
+}  // namespace sagactl
