@@ -1,0 +1,197 @@
+// Test support implementation: fork/exec, port files, health polling.
+#include "process.hpp"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <stdexcept>
+#include <thread>
+
+namespace testsupport {
+
+namespace fs = std::filesystem;
+
+std::string bin(const std::string& name) { return std::string(SAGALAB_BIN_DIR) + "/" + name; }
+
+TempDir::TempDir() {
+  std::string tmpl = (fs::temp_directory_path() / "sagalab-test-XXXXXX").string();
+  if (!mkdtemp(tmpl.data())) throw std::runtime_error("mkdtemp failed");
+  path_ = tmpl;
+}
+
+TempDir::~TempDir() {
+  std::error_code ec;
+  fs::remove_all(path_, ec);
+}
+
+Proc::Proc(std::string program, std::vector<std::string> args, std::string dir, int port)
+    : program_(std::move(program)), args_(std::move(args)), dir_(std::move(dir)), port_(port) {
+  start();
+}
+
+Proc::~Proc() {
+  if (pid_ > 0) kill9();
+}
+
+void Proc::start() {
+  auto port_file = dir_ + "/" + program_ + ".port";
+  fs::remove(port_file);
+  std::vector<std::string> argv = {bin(program_), "--host", "127.0.0.1", "--port", std::to_string(port_),
+                                   "--data-dir", dir_ + "/data-" + program_, "--port-file", port_file};
+  for (const auto& a : args_) argv.push_back(a);
+  pid_t pid = fork();
+  if (pid < 0) throw std::runtime_error("fork failed");
+  if (pid == 0) {
+    int fd = ::open((dir_ + "/" + program_ + ".log").c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
+    dup2(fd, 1);
+    dup2(fd, 2);
+    std::vector<char*> cargv;
+    for (auto& s : argv) cargv.push_back(s.data());
+    cargv.push_back(nullptr);
+    execv(cargv[0], cargv.data());
+    _exit(127);
+  }
+  pid_ = pid;
+  for (int i = 0; i < 1000; ++i) {
+    std::ifstream in(port_file);
+    int p = 0;
+    if (in >> p && p > 0) {
+      port_ = p;
+      return;
+    }
+    if (!running()) throw std::runtime_error(program_ + " exited at start: " + log());
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  throw std::runtime_error(program_ + " did not write its port file");
+}
+
+bool Proc::running() {
+  if (pid_ <= 0) return false;
+  int st = 0;
+  if (waitpid(pid_, &st, WNOHANG) == pid_) {
+    pid_ = -1;
+    return false;
+  }
+  return true;
+}
+
+bool Proc::wait_healthy(int timeout_ms) {
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (get(url(), "/health").ok()) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  return false;
+}
+
+int Proc::wait_exit(int timeout_ms) {
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
+  while (pid_ > 0) {
+    int st = 0;
+    if (waitpid(pid_, &st, WNOHANG) == pid_) {
+      pid_ = -1;
+      return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+    }
+    if (std::chrono::steady_clock::now() > deadline) return -1;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  return 0;
+}
+
+void Proc::stop() {
+  if (pid_ <= 0) return;
+  ::kill(pid_, SIGTERM);
+  if (wait_exit(10000) < 0) kill9();
+}
+
+void Proc::kill9() {
+  if (pid_ <= 0) return;
+  ::kill(pid_, SIGKILL);
+  int st = 0;
+  waitpid(pid_, &st, 0);
+  pid_ = -1;
+}
+
+std::string Proc::log() const {
+  std::ifstream in(dir_ + "/" + program_ + ".log");
+  std::stringstream ss;
+  ss << in.rdbuf();
+  auto s = ss.str();
+  return s.size() > 4000 ? s.substr(s.size() - 4000) : s;
+}
+
+sagalab::HttpResult get(const std::string& url, const std::string& path) {
+  return sagalab::http_call(url, "GET", path, nullptr, {}, 5000);
+}
+
+sagalab::HttpResult post(const std::string& url, const std::string& path, const Json& body,
+                         const httplib::Headers& h, std::int64_t timeout_ms) {
+  return sagalab::http_call(url, "POST", path, &body, h, timeout_ms);
+}
+
+std::vector<std::string> fast_orchestrator() {
+  return {"--step-timeout-ms", "400", "--backoff-base-ms", "5", "--backoff-max-ms", "50", "--quiet"};
+}
+
+Stack::Stack(std::vector<std::string> orchestrator_args, std::map<std::string, std::vector<std::string>> service_args)
+    : orchestrator_args_(std::move(orchestrator_args)) {
+  for (const char* s : {"ms-catalogo", "ms-compras", "ms-pagos", "ms-inventario"}) {
+    auto args = service_args[s];
+    args.push_back("--quiet");
+    procs[s] = std::make_unique<Proc>(s, args, dir.path());
+  }
+  for (auto& [name, p] : procs) {
+    if (!p->wait_healthy()) throw std::runtime_error(name + " not healthy: " + p->log());
+  }
+  restart_orchestrator();
+}
+
+void Stack::restart_orchestrator() {
+  std::vector<std::string> args = {"--catalogo-url", url("ms-catalogo"), "--compras-url", url("ms-compras"),
+                                   "--pagos-url", url("ms-pagos"), "--inventario-url", url("ms-inventario")};
+  for (const auto& a : orchestrator_args_) args.push_back(a);
+  int port = procs.count("orquestador") ? procs["orquestador"]->port() : 0;
+  procs["orquestador"].reset();
+  procs["orquestador"] = std::make_unique<Proc>("orquestador", args, dir.path(), port);
+  if (!procs["orquestador"]->wait_healthy())
+    throw std::runtime_error("orquestador not healthy: " + procs["orquestador"]->log());
+}
+
+Json Stack::states() {
+  Json states = Json::object();
+  Json fired = Json::object();
+  for (auto& [name, p] : procs) {
+    auto r = get(p->url(), "/admin/state");
+    if (!r.ok()) throw std::runtime_error("cannot read state of " + name);
+    fired[name] = r.answer->body.value("fallos_disparados", Json::array());
+    states[name] = r.answer->body;
+  }
+  states["fallos"] = fired;
+  return states;
+}
+
+bool Stack::wait_quiet(int timeout_ms) {
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
+  while (std::chrono::steady_clock::now() < deadline) {
+    auto r = get(url("orquestador"), "/admin/state");
+    if (r.ok()) {
+      bool quiet = true;
+      for (const auto& s : r.answer->body["sagas"]) {
+        auto e = s.value("estado", "");
+        if (e != "completada" && e != "compensada") quiet = false;
+      }
+      if (quiet) return true;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(25));
+  }
+  return false;
+}
+
+}  // namespace testsupport

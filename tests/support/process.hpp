@@ -1,0 +1,82 @@
+// Test support: start the real binaries on free ports, wait for /health, and
+// stop exactly the processes started (by pid).
+#pragma once
+
+#include <sys/types.h>
+
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "sagalab/http_client.hpp"
+
+namespace testsupport {
+
+using sagalab::Json;
+
+std::string bin(const std::string& name);
+
+// A temporary directory removed at the end of the test.
+class TempDir {
+ public:
+  TempDir();
+  ~TempDir();
+  const std::string& path() const { return path_; }
+
+ private:
+  std::string path_;
+};
+
+class Proc {
+ public:
+  // Starts `program` with args; when port is 0 it picks a free one (via --port-file).
+  Proc(std::string program, std::vector<std::string> args, std::string dir, int port = 0);
+  ~Proc();
+  Proc(const Proc&) = delete;
+  Proc& operator=(const Proc&) = delete;
+
+  void start();
+  bool wait_healthy(int timeout_ms = 10000);
+  void stop();                 // SIGTERM and wait
+  void kill9();                // SIGKILL and wait
+  int wait_exit(int timeout_ms);  // exit status, or -1 if still running
+  bool running();
+  int port() const { return port_; }
+  pid_t pid() const { return pid_; }
+  std::string url() const { return "http://127.0.0.1:" + std::to_string(port_); }
+  std::string log() const;
+
+ private:
+  std::string program_;
+  std::vector<std::string> args_;
+  std::string dir_;
+  int port_;
+  pid_t pid_ = -1;
+};
+
+sagalab::HttpResult get(const std::string& url, const std::string& path);
+sagalab::HttpResult post(const std::string& url, const std::string& path, const Json& body,
+                         const httplib::Headers& h = {}, std::int64_t timeout_ms = 5000);
+
+// The whole stack: four services then the orchestrator, in one temp dir.
+class Stack {
+ public:
+  explicit Stack(std::vector<std::string> orchestrator_args = {}, std::map<std::string, std::vector<std::string>> service_args = {});
+  std::map<std::string, std::unique_ptr<Proc>> procs;  // by program name
+  TempDir dir;
+  std::string url(const std::string& program) const { return procs.at(program)->url(); }
+  Proc& operator[](const std::string& program) { return *procs.at(program); }
+  void restart_orchestrator();
+  Json states();  // every program's /admin/state, as check_invariants wants them
+  // Waits until no saga is en_curso / compensando; returns true when quiet.
+  bool wait_quiet(int timeout_ms = 20000);
+
+ private:
+  std::vector<std::string> orchestrator_args_;
+};
+
+// Fast retry settings for tests.
+std::vector<std::string> fast_orchestrator();
+
+}  // namespace testsupport

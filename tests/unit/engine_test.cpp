@@ -1,0 +1,268 @@
+// The saga engine, driven with no sockets: a scripted responder answers each
+// call, timers fire on a virtual clock.
+#include <catch2/catch.hpp>
+#include <functional>
+
+#include "sagalab/saga.hpp"
+
+using namespace sagalab;
+
+namespace {
+
+using Responder = std::function<Outcome(const std::string& step, bool comp, int attempt)>;
+
+struct Run {
+  SagaState s;
+  std::vector<std::string> calls;  // "crear_compra#1", "~crear_compra#1" for compensations
+  std::vector<Event> log;
+};
+
+SagaDefinition def() {
+  auto d = SagaDefinition::default_purchase();
+  d.stuck_after = 4;
+  return d;
+}
+
+// Drives a saga until it finishes (or max_events), from `s` and its pending commands.
+void drive(const SagaEngine& eng, Run& run, std::vector<Command> cmds, const Responder& respond, std::int64_t now,
+           SplitMix64& rng, int max_events = 500) {
+  while (!cmds.empty() && max_events-- > 0) {
+    Command c = cmds.front();
+    cmds.erase(cmds.begin());
+    Event e;
+    if (c.type == Command::Type::Finish) return;
+    if (c.type == Command::Type::Schedule) {
+      REQUIRE(c.at_ms >= now);
+      now = c.at_ms;
+      e.type = Event::Type::Timer;
+      e.step = c.step;
+      e.attempt = c.attempt;
+      e.compensation = c.compensation;
+    } else {
+      auto name = eng.definition().steps[static_cast<std::size_t>(c.step)].name;
+      run.calls.push_back((c.compensation ? "~" : "") + name + "#" + std::to_string(c.attempt));
+      CHECK(c.idempotency_key == run.s.id + ":" + name + (c.compensation ? ":compensacion" : ""));
+      now += 1;
+      e.type = Event::Type::Result;
+      e.step = c.step;
+      e.attempt = c.attempt;
+      e.compensation = c.compensation;
+      e.outcome = respond(name, c.compensation, c.attempt);
+      if (e.outcome == Outcome::Ok && !c.compensation) e.data = {{name + "_id", name + "-1"}};
+    }
+    e.now_ms = now;
+    run.log.push_back(e);
+    auto more = eng.apply(run.s, e, rng);
+    cmds.insert(cmds.end(), more.begin(), more.end());
+  }
+}
+
+Run run_saga(const Responder& respond) {
+  SagaEngine eng(def());
+  SplitMix64 rng(42);
+  Run run;
+  Event start;
+  start.type = Event::Type::Start;
+  start.saga_id = "s1";
+  start.ctx = {{"usuario_id", "u"}, {"cantidad", 1}};
+  start.now_ms = 1000;
+  run.log.push_back(start);
+  auto cmds = eng.apply(run.s, start, rng);
+  drive(eng, run, cmds, respond, 1000, rng);
+  return run;
+}
+
+Responder all_ok() {
+  return [](const std::string&, bool, int) { return Outcome::Ok; };
+}
+
+}  // namespace
+
+TEST_CASE("a saga whose steps all succeed completes with one call per step", "[engine]") {
+  auto r = run_saga(all_ok());
+  CHECK(r.s.estado == Estado::Completada);
+  CHECK(r.calls == std::vector<std::string>{"buscar_producto#1", "crear_compra#1", "reservar_stock#1",
+                                            "cobrar_pago#1", "confirmar_compra#1"});
+  CHECK(r.s.ctx["cobrar_pago_id"] == "cobrar_pago-1");
+  CHECK(r.s.compensaciones.empty());
+}
+
+TEST_CASE("a definite failure before the pivot compensates completed steps in reverse order", "[engine]") {
+  SECTION("lookup fails: nothing to compensate") {
+    auto r = run_saga([](const std::string& s, bool, int) { return s == "buscar_producto" ? Outcome::Failed : Outcome::Ok; });
+    CHECK(r.s.estado == Estado::Compensada);
+    CHECK(r.calls == std::vector<std::string>{"buscar_producto#1"});
+    CHECK(r.s.paso_fallido == "buscar_producto");
+  }
+  SECTION("crear_compra fails") {
+    auto r = run_saga([](const std::string& s, bool, int) { return s == "crear_compra" ? Outcome::Failed : Outcome::Ok; });
+    CHECK(r.s.estado == Estado::Compensada);
+    CHECK(r.calls == std::vector<std::string>{"buscar_producto#1", "crear_compra#1"});
+  }
+  SECTION("reservar_stock fails") {
+    auto r = run_saga([](const std::string& s, bool, int) { return s == "reservar_stock" ? Outcome::Failed : Outcome::Ok; });
+    CHECK(r.s.estado == Estado::Compensada);
+    CHECK(r.calls == std::vector<std::string>{"buscar_producto#1", "crear_compra#1", "reservar_stock#1",
+                                              "~crear_compra#1"});
+  }
+  SECTION("the pivot is refused: it is not compensated, the earlier steps are") {
+    auto r = run_saga([](const std::string& s, bool, int) { return s == "cobrar_pago" ? Outcome::Failed : Outcome::Ok; });
+    CHECK(r.s.estado == Estado::Compensada);
+    CHECK(r.calls == std::vector<std::string>{"buscar_producto#1", "crear_compra#1", "reservar_stock#1",
+                                              "cobrar_pago#1", "~reservar_stock#1", "~crear_compra#1"});
+    CHECK(r.s.compensaciones == std::vector<std::string>{"reservar_stock", "crear_compra"});
+  }
+}
+
+TEST_CASE("an unknown outcome is retried with the same key and may then succeed", "[engine]") {
+  auto r = run_saga([](const std::string& s, bool, int attempt) {
+    return s == "reservar_stock" && attempt < 3 ? Outcome::Unknown : Outcome::Ok;
+  });
+  CHECK(r.s.estado == Estado::Completada);
+  CHECK(r.calls == std::vector<std::string>{"buscar_producto#1", "crear_compra#1", "reservar_stock#1",
+                                            "reservar_stock#2", "reservar_stock#3", "cobrar_pago#1",
+                                            "confirmar_compra#1"});
+  // Backoff grows between attempts (a virtual clock, so exact).
+  CHECK(r.s.steps[2].attempts == 3);
+}
+
+TEST_CASE("an unknown outcome abandoned after the attempt limit is compensated too", "[engine]") {
+  auto r = run_saga([](const std::string& s, bool comp, int) {
+    return s == "cobrar_pago" && !comp ? Outcome::Unknown : Outcome::Ok;
+  });
+  CHECK(r.s.estado == Estado::Compensada);
+  CHECK(r.calls == std::vector<std::string>{"buscar_producto#1", "crear_compra#1", "reservar_stock#1", "cobrar_pago#1",
+                                            "cobrar_pago#2", "cobrar_pago#3", "~cobrar_pago#1", "~reservar_stock#1",
+                                            "~crear_compra#1"});
+  CHECK(r.s.steps[3].status == StepStatus::Compensado);
+  CHECK(r.s.error.find("sin respuesta tras 3 intentos") == 0);
+}
+
+TEST_CASE("a compensation that fails is retried until it succeeds", "[engine]") {
+  auto r = run_saga([](const std::string& s, bool comp, int attempt) {
+    if (s == "reservar_stock" && !comp) return Outcome::Failed;
+    if (s == "crear_compra" && comp) return attempt <= 3 ? Outcome::Unknown : Outcome::Ok;
+    return Outcome::Ok;
+  });
+  CHECK(r.s.estado == Estado::Compensada);
+  CHECK(r.s.steps[1].comp_attempts == 4);
+  CHECK(r.calls.back() == "~crear_compra#4");
+}
+
+TEST_CASE("a compensation that keeps failing makes the saga atascada, and it heals later", "[engine]") {
+  SagaEngine eng(def());
+  SplitMix64 rng(7);
+  Run run;
+  Event start;
+  start.type = Event::Type::Start;
+  start.saga_id = "s2";
+  start.ctx = {{"cantidad", 1}};
+  bool healed = false;
+  Responder broken = [&](const std::string& s, bool comp, int) {
+    if (s == "reservar_stock" && !comp) return Outcome::Failed;
+    if (s == "crear_compra" && comp && !healed) return Outcome::Failed;
+    return Outcome::Ok;
+  };
+  auto cmds = eng.apply(run.s, start, rng);
+  drive(eng, run, cmds, broken, 0, rng, 12);
+  CHECK(run.s.estado == Estado::Atascada);
+  CHECK(run.s.awaiting_timer);  // still retrying, never silent
+  // Heal, and let the pending timer fire.
+  healed = true;
+  Event timer;
+  timer.type = Event::Type::Timer;
+  timer.now_ms = run.s.timer_at_ms;
+  timer.step = run.s.current;
+  timer.compensation = true;
+  timer.attempt = run.s.steps[static_cast<std::size_t>(run.s.current)].comp_attempts + 1;
+  drive(eng, run, eng.apply(run.s, timer, rng), broken, timer.now_ms, rng);
+  CHECK(run.s.estado == Estado::Compensada);
+}
+
+TEST_CASE("after the pivot only forward recovery: confirmation is retried until it succeeds", "[engine]") {
+  auto r = run_saga([](const std::string& s, bool, int attempt) {
+    return s == "confirmar_compra" && attempt <= 5 ? Outcome::Failed : Outcome::Ok;
+  });
+  CHECK(r.s.estado == Estado::Completada);
+  CHECK(r.s.steps[4].attempts == 6);
+  for (const auto& c : r.calls) CHECK(c[0] != '~');
+}
+
+TEST_CASE("stale answers and timers are ignored", "[engine]") {
+  SagaEngine eng(def());
+  SplitMix64 rng(1);
+  SagaState s;
+  Event start;
+  start.type = Event::Type::Start;
+  start.saga_id = "s3";
+  eng.apply(s, start, rng);
+  Event wrong;
+  wrong.type = Event::Type::Result;
+  wrong.step = 0;
+  wrong.attempt = 7;  // not the attempt in flight
+  CHECK(eng.apply(s, wrong, rng).empty());
+  CHECK(s.awaiting_call);
+  Event timer;
+  timer.type = Event::Type::Timer;
+  CHECK(eng.apply(s, timer, rng).empty());
+}
+
+TEST_CASE("events survive a JSON round trip", "[engine]") {
+  Event e;
+  e.type = Event::Type::Result;
+  e.now_ms = 5;
+  e.step = 3;
+  e.attempt = 2;
+  e.compensation = true;
+  e.outcome = Outcome::Unknown;
+  e.status = 503;
+  e.data = {{"k", "v"}};
+  e.detail = "x";
+  auto back = event_from_json(to_json(e));
+  CHECK(to_json(back) == to_json(e));
+  CHECK_THROWS_AS(event_from_json(Json{{"type", "start"}}), std::invalid_argument);
+  CHECK_THROWS_AS(event_from_json(Json{{"type", "bogus"}, {"t", 1}}), std::invalid_argument);
+}
+
+TEST_CASE("a log cut at any position replays, recovers and ends terminal and consistent", "[engine][recovery]") {
+  // A run with retries, an abandoned pivot and compensations: many cut points.
+  auto full = run_saga([](const std::string& s, bool comp, int attempt) {
+    if (s == "crear_compra" && attempt == 1) return Outcome::Unknown;
+    if (s == "cobrar_pago" && !comp) return Outcome::Unknown;
+    if (s == "reservar_stock" && comp && attempt == 1) return Outcome::Failed;
+    return Outcome::Ok;
+  });
+  REQUIRE(full.s.estado == Estado::Compensada);
+  REQUIRE(full.log.size() > 10);
+  SagaEngine eng(def());
+  for (std::size_t cut = 1; cut <= full.log.size(); ++cut) {
+    INFO("cut after event " << cut << " of " << full.log.size());
+    SplitMix64 rng(3);
+    std::vector<Event> prefix(full.log.begin(), full.log.begin() + static_cast<long>(cut));
+    Run run;
+    run.s = eng.replay(prefix, rng);
+    const bool was_compensating = run.s.compensating;
+    auto before = run.s;
+    Event rec;
+    rec.type = Event::Type::Recovered;
+    rec.now_ms = 1'000'000;
+    drive(eng, run, eng.apply(run.s, rec, rng), all_ok(), rec.now_ms, rng);
+    REQUIRE(is_terminal(run.s.estado));
+    if (was_compensating) CHECK(run.s.estado == Estado::Compensada);
+    if (run.s.estado == Estado::Compensada) {
+      // Every step that completed or may have completed before the pivot is compensated.
+      for (std::size_t i = 1; i <= 3; ++i) {
+        auto st = before.steps[i].status;
+        if (st == StepStatus::Ok || st == StepStatus::Incierto || st == StepStatus::EnCurso ||
+            st == StepStatus::Compensando)
+          CHECK(run.s.steps[i].status == StepStatus::Compensado);
+      }
+    } else {
+      for (const auto& st : run.s.steps) CHECK(st.status == StepStatus::Ok);
+    }
+    // Replaying the same prefix twice gives the same state (the log is the truth).
+    SplitMix64 rng2(3);
+    auto again = eng.replay(prefix, rng2);
+    CHECK(to_json(again, eng.definition()) == to_json(before, eng.definition()));
+  }
+}
