@@ -127,7 +127,9 @@ std::string Orchestrator::start(Json ctx, const std::string& idem_key, bool& exi
   e.now_ms = wall_ms();
   e.saga_id = run->id;
   e.ctx = std::move(ctx);
-  boost::asio::post(run->strand, [this, run, e] { deliver(run, e); });
+  // Logged before start() returns, so a saga id given to a client is durable.
+  // Nothing else can touch the new run yet, so this need not be on its strand.
+  deliver(run, e);
   return run->id;
 }
 
