@@ -1,1 +1,178 @@
-// placeholder
+// sagactl end to end: a stack it starts with `up` on free ports, buy, inject
+// every action, verify, show, a corrupted state that verify must catch, down.
+#include <signal.h>
+#include <sys/wait.h>
+
+#include <array>
+#include <catch2/catch.hpp>
+#include <chrono>
+#include <cstdio>
+#include <thread>
+
+#include "process.hpp"
+
+using namespace testsupport;
+
+namespace {
+
+struct CmdResult {
+  int code = -1;
+  std::string out;  // stdout and stderr
+};
+
+std::string quote(const std::string& s) {
+  std::string q = "'";
+  for (char c : s) q += c == '\'' ? std::string("'\\''") : std::string(1, c);
+  return q + "'";
+}
+
+CmdResult sagactl(const std::string& stack_dir, const std::vector<std::string>& args) {
+  std::string cmd = quote(bin("sagactl")) + " --stack-dir " + quote(stack_dir);
+  for (const auto& a : args) cmd += " " + quote(a);
+  cmd += " 2>&1";
+  CmdResult r;
+  FILE* p = popen(cmd.c_str(), "r");
+  REQUIRE(p);
+  std::array<char, 4096> buf{};
+  std::size_t n;
+  while ((n = fread(buf.data(), 1, buf.size(), p)) > 0) r.out.append(buf.data(), n);
+  int st = pclose(p);
+  r.code = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+  return r;
+}
+
+// Starts a stack with `sagactl up` and always brings it down.
+struct UpStack {
+  TempDir dir;
+  std::string stack;
+  Json record;
+  UpStack() : stack(dir.path() + "/stack") {
+    auto r = sagactl(stack, {"up", "--base-port", "0", "--orchestrator-arg=--step-timeout-ms=400",
+                             "--orchestrator-arg=--backoff-base-ms=5", "--orchestrator-arg=--backoff-max-ms=50"});
+    INFO(r.out);
+    REQUIRE(r.code == 0);
+    auto st = sagactl(stack, {"status", "--json"});
+    REQUIRE(st.code == 0);
+    record = Json::parse(st.out);
+  }
+  ~UpStack() { sagactl(stack, {"down"}); }
+  std::vector<int> pids() const {
+    std::vector<int> out;
+    for (const auto& p : record["programs"]) out.push_back(p["pid"].get<int>());
+    return out;
+  }
+  std::string url(const std::string& program) const {
+    for (const auto& p : record["programs"]) {
+      if (p["program"] == program) return p["url"].get<std::string>();
+    }
+    return "";
+  }
+};
+
+}  // namespace
+
+TEST_CASE("sagactl up, buy, inject every action, verify, show, down", "[sagactl]") {
+  UpStack s;
+  CHECK(s.record["healthy"] == true);
+  REQUIRE(s.pids().size() == 5);
+
+  auto buy = sagactl(s.stack, {"buy", "--user", "ana", "--product", "laptop"});
+  INFO(buy.out);
+  CHECK(buy.code == 0);
+  CHECK_THAT(buy.out, Catch::Contains("completada"));
+
+  for (const auto& action : std::vector<std::vector<std::string>>{
+           {"--action", "error", "--status", "503"},
+           {"--action", "latency", "--latency-ms", "30"},
+           {"--action", "hang", "--duration-ms", "500", "--times", "1"},
+           {"--action", "commit-then-error", "--times", "2"},
+           {"--action", "commit-then-drop", "--times", "1"},
+           {"--action", "crash-after", "--times", "1"},
+           {"--action", "crash-before", "--times", "1"}}) {
+    std::vector<std::string> args = {"inject-fault", "pagos", "--endpoint", "transaccion"};
+    args.insert(args.end(), action.begin(), action.end());
+    auto inj = sagactl(s.stack, args);
+    INFO(inj.out);
+    REQUIRE(inj.code == 0);
+    auto b = sagactl(s.stack, {"--json", "buy", "--product", "auriculares"});
+    INFO(b.out);
+    CHECK((b.code == 0 || b.code == 1));
+    auto resp = Json::parse(b.out.substr(b.out.find('{')), nullptr, false);
+    REQUIRE_FALSE(resp.is_discarded());
+    auto id = resp["respuesta"]["saga_id"].get<std::string>();
+    // The supervisor restarts a crashed ms-pagos; wait for it before clearing.
+    for (int i = 0; i < 100 && sagactl(s.stack, {"status"}).code != 0; ++i)
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    REQUIRE(sagactl(s.stack, {"faults", "clear"}).code == 0);
+    auto v = sagactl(s.stack, {"verify"});
+    INFO(v.out);
+    CHECK(v.code == 0);
+    CHECK_THAT(v.out, Catch::Contains("all invariants hold"));
+    auto show = sagactl(s.stack, {"show", id});
+    INFO(show.out);
+    CHECK(show.code == 0);
+    CHECK_THAT(show.out, Catch::Contains("cobrar_pago"));
+  }
+  auto status = Json::parse(sagactl(s.stack, {"--json", "status"}).out);
+  int restarts = 0;
+  for (const auto& p : status["programs"]) restarts += p.value("restarts", 0);
+  CHECK(restarts >= 2);  // the two crash actions killed ms-pagos; the supervisor restarted it
+
+  auto sagas = Json::parse(sagactl(s.stack, {"sagas", "--json", "--limit", "100"}).out);
+  CHECK(sagas["sagas"].size() == 8);
+  auto reset = sagactl(s.stack, {"reset"});
+  CHECK(reset.code == 0);
+  CHECK(Json::parse(sagactl(s.stack, {"sagas", "--json"}).out)["sagas"].empty());
+
+  auto pids = Json::parse(sagactl(s.stack, {"--json", "status"}).out)["programs"];
+  auto down = sagactl(s.stack, {"down"});
+  CHECK(down.code == 0);
+  for (const auto& p : pids) {
+    auto pid = p["pid"].get<int>();
+    bool gone = false;
+    for (int i = 0; i < 100 && !gone; ++i) {
+      gone = ::kill(pid, 0) != 0;
+      if (!gone) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    CHECK(gone);
+  }
+}
+
+TEST_CASE("sagactl verify exits 1 and names the saga when state is corrupted behind the orchestrator", "[sagactl]") {
+  UpStack s;
+  auto b = sagactl(s.stack, {"--json", "buy", "--product", "teclado"});
+  REQUIRE(b.code == 0);
+  auto resp = Json::parse(b.out);
+  auto id = resp["respuesta"]["saga_id"].get<std::string>();
+  auto reserva = resp["respuesta"]["datos"]["reserva_id"].get<std::string>();
+  CHECK(sagactl(s.stack, {"verify"}).code == 0);
+  // Release the completed saga's reservation directly at ms-inventario.
+  REQUIRE(post(s.url("ms-inventario"), "/compensacion", {{"reserva_id", reserva}}).ok());
+  auto v = sagactl(s.stack, {"verify"});
+  INFO(v.out);
+  CHECK(v.code == 1);
+  CHECK_THAT(v.out, Catch::Contains(id));
+  CHECK_THAT(v.out, Catch::Contains("reservation"));
+  auto j = sagactl(s.stack, {"verify", "--json"});
+  CHECK(j.code == 1);
+  CHECK(Json::parse(j.out)["ok"] == false);
+}
+
+TEST_CASE("sagactl bad input: one clear line and a non-zero exit", "[sagactl]") {
+  TempDir dir;
+  auto unreachable = sagactl(dir.path(), {"--gateway", "http://127.0.0.1:1", "verify", "--wait-ms", "0"});
+  CHECK(unreachable.code == 2);
+  CHECK_THAT(unreachable.out, Catch::Contains("cannot reach"));
+  auto svc = sagactl(dir.path(), {"--gateway", "http://127.0.0.1:1", "inject-fault", "billing", "--action", "error"});
+  CHECK(svc.code == 2);
+  CHECK_THAT(svc.out, Catch::Contains("unknown service 'billing'"));
+  auto act = sagactl(dir.path(), {"--gateway", "http://127.0.0.1:1", "inject-fault", "pagos", "--action", "explode"});
+  CHECK(act.code == 2);
+  CHECK_THAT(act.out, Catch::Contains("unknown action 'explode'"));
+  auto missing = sagactl(dir.path(), {"show"});
+  CHECK(missing.code == 2);
+  CHECK(sagactl(dir.path(), {}).code == 2);
+  auto help = sagactl(dir.path(), {"--help"});
+  CHECK(help.code == 0);
+  CHECK_THAT(help.out, Catch::Contains("inject-fault"));
+}
