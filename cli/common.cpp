@@ -55,6 +55,14 @@ std::optional<Json> read_stack(const GlobalOptions& g) {
 }
 
 std::string base_url(const GlobalOptions& g, const std::string& program) {
+  if (g.gateway == "traefik") {
+    // The Traefik that `sagactl up --gateway traefik` started for the local stack.
+    auto stack = read_stack(g);
+    if (!stack || !stack->contains("gateway"))
+      throw CliError(kExitUnreachable, "no Traefik gateway recorded in " + stack_file(g) +
+                                           "; start one with 'sagactl up --gateway traefik'");
+    return (*stack)["gateway"].get<std::string>() + gateway_prefix(program);
+  }
   if (!g.gateway.empty()) {
     auto gw = g.gateway;
     while (!gw.empty() && gw.back() == '/') gw.pop_back();

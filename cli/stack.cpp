@@ -3,7 +3,10 @@
 // in <stack-dir>/stack.json, and stops them all on SIGTERM (`down`).
 #include "stack.hpp"
 
+#include <arpa/inet.h>
 #include <fcntl.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <signal.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -63,6 +66,12 @@ class Supervisor {
     orq.program = "orquestador";
     orq.port = o_.base_port;
     if (!spawn(orq)) return fail("cannot start orquestador");
+    if (g_.gateway == "traefik") {
+      auto& tr = children_["traefik"];
+      tr.program = "traefik";
+      tr.port = free_port();
+      if (tr.port <= 0 || !write_traefik_config() || !spawn(tr)) return fail("cannot start traefik");
+    }
     write_stack();
 
     while (true) {
@@ -83,7 +92,48 @@ class Supervisor {
     return 1;
   }
 
+  static int free_port() {
+    int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof a;
+    int port = -1;
+    if (::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0 &&
+        ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len) == 0)
+      port = ntohs(a.sin_port);
+    ::close(fd);
+    return port;
+  }
+
+  // The routes of deploy/traefik/dynamic.yml, pointed at this stack's ports.
+  // JSON is valid YAML, so Traefik's file provider reads it as is.
+  bool write_traefik_config() {
+    Json routers = Json::object(), middlewares = Json::object(), services = Json::object();
+    for (const auto& p : programs()) {
+      auto prefix = gateway_prefix(p);
+      auto name = prefix.substr(1);
+      routers[name] = {{"rule", "PathPrefix(`" + prefix + "`)"},
+                       {"entryPoints", {"web"}},
+                       {"middlewares", {name + "-strip"}},
+                       {"service", name}};
+      middlewares[name + "-strip"] = {{"stripPrefix", {{"prefixes", {prefix}}}}};
+      services[name] = {{"loadBalancer",
+                         {{"servers", {{{"url", "http://127.0.0.1:" + std::to_string(children_[p].port)}}}},
+                          {"healthCheck", {{"path", "/health"}, {"interval", "10s"}}}}}};
+    }
+    Json cfg{{"http", {{"routers", routers}, {"middlewares", middlewares}, {"services", services}}}};
+    std::ofstream out(dir_ + "/traefik-dynamic.yml");
+    out << cfg.dump(2) << "\n";
+    return static_cast<bool>(out);
+  }
+
   std::vector<std::string> args_for(const Child& c) {
+    if (c.program == "traefik") {
+      return {"traefik", "--entryPoints.web.address=127.0.0.1:" + std::to_string(c.port),
+              "--providers.file.filename=" + dir_ + "/traefik-dynamic.yml", "--ping=true",
+              "--ping.entryPoint=web", "--log.level=ERROR"};
+    }
     std::vector<std::string> a = {bin_dir() + "/" + c.program, "--host", "127.0.0.1", "--port",
                                   std::to_string(c.port), "--data-dir", dir_ + "/data", "--sync", o_.sync};
     if (c.port == 0) {
@@ -135,12 +185,16 @@ class Supervisor {
       std::vector<char*> argv;
       for (auto& s : args) argv.push_back(s.data());
       argv.push_back(nullptr);
-      execv(argv[0], argv.data());
+      if (c.program == "traefik") {
+        execvp(argv[0], argv.data());
+      } else {
+        execv(argv[0], argv.data());
+      }
       _exit(127);
     }
     c.pid = pid;
     c.started_ms = now_ms();
-    if (c.port == 0) {
+    if (c.port == 0 && c.program != "traefik") {
       // Learn the port it picked; later restarts reuse it, so URLs stay valid.
       for (int i = 0; i < 200; ++i) {
         std::ifstream in(port_file);
@@ -214,6 +268,7 @@ class Supervisor {
                         {"log", dir_ + "/logs/" + name + ".log"}};
     }
     Json j{{"supervisor_pid", getpid()}, {"started_ms", started_}, {"dir", dir_}, {"services", services}};
+    if (children_.count("traefik")) j["gateway"] = "http://127.0.0.1:" + std::to_string(children_["traefik"].port);
     auto tmp = dir_ + "/stack.json.tmp";
     std::ofstream(tmp) << j.dump(2) << "\n";
     fs::rename(tmp, dir_ + "/stack.json");
@@ -259,7 +314,10 @@ void setup_up(CLI::App& app, GlobalOptions& g) {
 }
 
 int run_up(const GlobalOptions& g, const UpOptions& o) {
-  if (!g.gateway.empty()) throw CliError(kExitUnreachable, "'up' starts a local stack; it does not take --gateway");
+  if (!g.gateway.empty() && g.gateway != "traefik")
+    throw CliError(kExitUnreachable, "'up' starts a local stack; its only gateway is '--gateway traefik'");
+  if (g.gateway == "traefik" && std::system("command -v traefik >/dev/null 2>&1") != 0)
+    throw CliError(kExitFailed, "--gateway traefik needs a 'traefik' binary on PATH");
   if (auto stack = read_stack(g); stack && supervisor_alive(*stack))
     throw CliError(kExitFailed, "a stack is already running from " + g.stack_dir + " (supervisor pid " +
                                     std::to_string(stack->value("supervisor_pid", 0)) + "); run 'sagactl down' first");
@@ -290,6 +348,10 @@ int run_up(const GlobalOptions& g, const UpOptions& o) {
   while (true) {
     auto stack = read_stack(g);
     bool all = stack.has_value();
+    if (all && g.gateway == "traefik") {
+      auto gw = stack->value("gateway", std::string());
+      all = !gw.empty() && sagalab::http_call(gw, "GET", "/orquestador/health", nullptr, {}, 1000).ok();
+    }
     if (all) {
       for (const auto& p : programs()) {
         if (!healthy(g, p)) {
@@ -315,8 +377,11 @@ int run_up(const GlobalOptions& g, const UpOptions& o) {
     print_json(stack);
   } else {
     std::cout << "stack up in " << elapsed << " ms (data and logs in " << g.stack_dir << "/)\n";
+    if (stack.contains("gateway"))
+      std::cout << "  traefik gateway: " << stack["gateway"].get<std::string>() << " (use --gateway traefik)\n";
     for (const auto& p : programs()) {
       const auto& s = stack["services"][p];
+      if (s.is_null()) continue;
       std::cout << "  " << paint("●", "32") << " " << p << std::string(15 - p.size(), ' ') << "http://127.0.0.1:"
                 << s["port"].get<int>() << "  pid " << s["pid"].get<int>() << "\n";
     }
@@ -355,7 +420,7 @@ void setup_status(CLI::App& app, GlobalOptions& g) {
 }
 
 int run_status(const GlobalOptions& g) {
-  auto stack = g.gateway.empty() ? read_stack(g) : std::nullopt;
+  auto stack = g.gateway.empty() || g.gateway == "traefik" ? read_stack(g) : std::nullopt;
   Json out = Json::array();
   bool all_ok = true;
   for (const auto& p : programs()) {

@@ -17,13 +17,20 @@ PACKAGES=(
   libssl-dev
   zlib1g-dev
   libbrotli-dev
+)
+# Only for the tests on a developer or CI machine, not for building the image:
+# docker-compose validates docker-compose.yml; curl is for people trying the API.
+TEST_PACKAGES=(
+  docker-compose
   curl
 )
 
+# --list prints the build packages (deploy/Dockerfile's build stage installs exactly these).
 if [[ "${1:-}" == "--list" ]]; then
   printf '%s\n' "${PACKAGES[@]}"
   exit 0
 fi
+PACKAGES+=("${TEST_PACKAGES[@]}")
 
 missing=()
 for p in "${PACKAGES[@]}"; do
