@@ -48,6 +48,9 @@ int run_show(const GlobalOptions& g, const std::string& saga_id);
 std::string render_timeline(const Json& saga, const Json& fired, int width = 40);
 
 void setup_reset(CLI::App& app, GlobalOptions& g);
+
+void setup_simulate(CLI::App& app, GlobalOptions& g);
+void setup_run(CLI::App& app, GlobalOptions& g);
 int run_reset(const GlobalOptions& g);
 
 }  // namespace sagactl

@@ -34,6 +34,8 @@ int main(int argc, char** argv) {
   setup_sagas(app, g);
   setup_show(app, g);
   setup_reset(app, g);
+  setup_run(app, g);
+  setup_simulate(app, g);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -207,7 +207,27 @@ void ServiceLogic::reset(Store& store) const {
   });
 }
 
+void ServiceLogic::configure(const Json& data) {
+  for (const auto& [k, v] : data.items()) {
+    (void)v;
+    throw bad_request(name() + " has no initial data '" + k + "' to set");
+  }
+}
+
+void ServiceLogic::reset(Store& store, const Json& data) {
+  if (!data.is_object()) throw bad_request("the reset body must be a JSON object");
+  store.transact([&](Tx& tx) {
+    configure(data);
+    tx.clear_all();
+    init(tx);
+    tx.put("_meta", "initialised", true);
+    return true;
+  });
+}
+
 namespace {
+
+Json checked(const Json& data, const char* key) { return data.contains(key) ? data[key] : Json(nullptr); }
 
 std::string padded(const std::string& prefix, std::int64_t n) {
   char buf[32];
@@ -328,7 +348,7 @@ Json keys_state(Tx& tx) {
 
 class Catalogo final : public ServiceLogic {
  public:
-  explicit Catalogo(std::vector<Product> c) : catalog_(std::move(c)) {}
+  explicit Catalogo(std::vector<Product> c) : base_(c), catalog_(std::move(c)) {}
   std::string name() const override { return "ms-catalogo"; }
   std::vector<Endpoint> endpoints() const override {
     return {{"GET", "/producto", "producto", "", false},
@@ -359,11 +379,27 @@ class Catalogo final : public ServiceLogic {
   }
 
  private:
+  void configure(const Json& data) override {
+    for (const auto& [k, v] : data.items()) {
+      (void)v;
+      if (k != "catalog") throw bad_request("ms-catalogo has no initial data '" + k + "' to set");
+    }
+    catalog_ = parse_or_400(checked(data, "catalog"), base_);
+  }
+  static std::vector<Product> parse_or_400(const Json& j, const std::vector<Product>& dflt) {
+    if (j.is_null()) return dflt;
+    try {
+      return parse_catalog(j);
+    } catch (const std::invalid_argument& e) {
+      throw bad_request(e.what());
+    }
+  }
   Json all() const {
     Json arr = Json::array();
     for (const auto& p : catalog_) arr.push_back(to_json(p));
     return arr;
   }
+  std::vector<Product> base_;
   std::vector<Product> catalog_;
 };
 
@@ -494,8 +530,8 @@ class Pagos final : public ServiceLogic {
 
 class Inventario final : public ServiceLogic {
  public:
-  Inventario(std::vector<Product> c, std::map<std::string, std::int64_t> s)
-      : catalog_(std::move(c)), stock_(std::move(s)) {}
+  Inventario(std::vector<Product> c, std::map<std::string, std::int64_t> s, bool defect)
+      : base_catalog_(c), base_stock_(s), catalog_(std::move(c)), stock_(std::move(s)), non_idempotent_(defect) {}
   std::string name() const override { return "ms-inventario"; }
   std::vector<Endpoint> endpoints() const override {
     return {{"POST", "/transaccion", "transaccion", "", true},
@@ -562,7 +598,7 @@ class Inventario final : public ServiceLogic {
     auto key = resolve(tx, body);
     auto cantidad = input::int_field(body, "cantidad", 1, 1, kMaxCantidad);
     auto fkey = forward_key(req);
-    return idempotent(tx, fkey, [&] {
+    return idempotent(tx, non_idempotent_ ? std::string() : fkey, [&] {
       auto s = *tx.get("stock", key);
       auto disponible = s["stock"].get<std::int64_t>();
       if (disponible < cantidad)
@@ -580,8 +616,26 @@ class Inventario final : public ServiceLogic {
     });
   }
 
+  void configure(const Json& data) override {
+    for (const auto& [k, v] : data.items()) {
+      (void)v;
+      if (k != "catalog" && k != "stock") throw bad_request("ms-inventario has no initial data '" + k + "' to set");
+    }
+    try {
+      auto catalog = data.contains("catalog") ? parse_catalog(data["catalog"]) : base_catalog_;
+      auto stock = data.contains("stock") ? parse_stock(data["stock"]) : base_stock_;
+      catalog_ = std::move(catalog);
+      stock_ = std::move(stock);
+    } catch (const std::invalid_argument& e) {
+      throw bad_request(e.what());
+    }
+  }
+
+  std::vector<Product> base_catalog_;
+  std::map<std::string, std::int64_t> base_stock_;
   std::vector<Product> catalog_;
   std::map<std::string, std::int64_t> stock_;
+  bool non_idempotent_ = false;
 };
 
 }  // namespace
@@ -592,8 +646,9 @@ std::unique_ptr<ServiceLogic> make_catalogo(std::vector<Product> catalog) {
 std::unique_ptr<ServiceLogic> make_compras() { return std::make_unique<Compras>(); }
 std::unique_ptr<ServiceLogic> make_pagos() { return std::make_unique<Pagos>(); }
 std::unique_ptr<ServiceLogic> make_inventario(std::vector<Product> catalog,
-                                              std::map<std::string, std::int64_t> stock) {
-  return std::make_unique<Inventario>(std::move(catalog), std::move(stock));
+                                              std::map<std::string, std::int64_t> stock,
+                                              bool non_idempotent_reservation) {
+  return std::make_unique<Inventario>(std::move(catalog), std::move(stock), non_idempotent_reservation);
 }
 
 }  // namespace sagalab

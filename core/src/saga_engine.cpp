@@ -320,7 +320,9 @@ std::vector<Command> SagaEngine::begin_compensation(SagaState& s, std::int64_t n
 std::vector<Command> SagaEngine::next_compensation(SagaState& s, std::int64_t now) const {
   while (s.current >= 0) {
     auto st = s.steps[static_cast<std::size_t>(s.current)].status;
-    if (compensable(s.current) && (st == StepStatus::Ok || st == StepStatus::Incierto)) break;
+    const bool planted_skip = def_.planted_defect == "skip-compensation" &&
+                              def_.steps[static_cast<std::size_t>(s.current)].name == "reservar_stock";
+    if (compensable(s.current) && (st == StepStatus::Ok || st == StepStatus::Incierto) && !planted_skip) break;
     --s.current;
   }
   if (s.current < 0) {

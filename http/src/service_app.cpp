@@ -74,8 +74,8 @@ void register_routes(httplib::Server& srv, ServiceLogic& logic, Store& store, Fa
     state["fallos_disparados"] = faults.fired_json();
     send_json(res, 200, state);
   });
-  srv.Post("/admin/reset", [&logic, &store, &faults](const httplib::Request&, httplib::Response& res) {
-    logic.reset(store);
+  srv.Post("/admin/reset", [&logic, &store, &faults](const httplib::Request& req, httplib::Response& res) {
+    logic.reset(store, parse_body(req, true));
     faults.clear_fired();
     send_json(res, 200, {{"success", true}, {"mensaje", "datos iniciales restaurados"}});
   });

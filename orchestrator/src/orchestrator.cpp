@@ -16,6 +16,7 @@ struct Orchestrator::Run {
   int seq = 0;
   SplitMix64 rng{0};
   std::unique_ptr<boost::asio::steady_timer> timer;
+  std::vector<Event> unlogged;  // planted defect no-log-before-call only
   // Guarded by Orchestrator::mutex_:
   Json snap;
   bool settled = false;  // terminal or atascada
@@ -188,12 +189,28 @@ void Orchestrator::deliver(const std::shared_ptr<Run>& run, const Event& e) {
     std::lock_guard lock(mutex_);
     if (stopped_) return;
   }
-  crash_point(*run, e, "before");
   SagaState next = run->state;
   auto commands = engine_.apply(next, e, run->rng);
   auto snap = to_json(next, engine_.definition());
+  std::vector<Event> to_log{e};
+  if (engine_.definition().planted_defect == "no-log-before-call" &&
+      (e.type == Event::Type::Start || !run->unlogged.empty())) {
+    // The planted bug: a new saga's events are logged late, after the calls they lead to.
+    run->unlogged.push_back(e);
+    run->state = next;
+    {
+      std::lock_guard lock(mutex_);
+      run->snap = snap;
+    }
+    for (const auto& c : commands) execute(run, c);
+    commands.clear();
+    if (next.current == 0 && !is_terminal(next.estado)) return;
+    to_log = std::move(run->unlogged);
+    run->unlogged.clear();
+  }
+  crash_point(*run, e, "before");
   try {
-    log_.append(run->id, run->seq + 1, e, snap, to_string(next.estado), run->idem, e.now_ms);
+    for (const auto& ev : to_log) log_.append(run->id, ++run->seq, ev, snap, to_string(next.estado), run->idem, e.now_ms);
   } catch (const std::exception& ex) {
     // Without a durable log the saga must not move on: stop here and let
     // recovery pick it up from what was written.
@@ -201,7 +218,6 @@ void Orchestrator::deliver(const std::shared_ptr<Run>& run, const Event& e) {
     crash_now("saga log write failed");
   }
   crash_point(*run, e, "after");
-  ++run->seq;
   run->state = std::move(next);
   {
     std::lock_guard lock(mutex_);

@@ -70,16 +70,27 @@ class ServiceLogic {
   // Ensures the initial data exists (first start) or resets to it.
   void ensure_initialised(Store& store) const;
   void reset(Store& store) const;
+  // Resets to other initial data (a scenario's stock or catalog): `data` holds
+  // "stock" and/or "catalog"; an empty object means the data the service
+  // started with. Throws ClientError(400) on bad data, changing nothing.
+  void reset(Store& store, const Json& data);
 
  protected:
+  // Replaces the initial data; called inside a store transaction so that it
+  // is serialised with every request. Default: nothing to configure.
+  virtual void configure(const Json& data);
+
   virtual Json dispatch(Tx& tx, const Request& req) const = 0;
 };
 
 std::unique_ptr<ServiceLogic> make_catalogo(std::vector<Product> catalog);
 std::unique_ptr<ServiceLogic> make_compras();
 std::unique_ptr<ServiceLogic> make_pagos();
+// non_idempotent_reservation plants a known bug (a retry reserves again), to
+// prove that the simulator and the scenarios catch it.
 std::unique_ptr<ServiceLogic> make_inventario(std::vector<Product> catalog,
-                                              std::map<std::string, std::int64_t> stock);
+                                              std::map<std::string, std::int64_t> stock,
+                                              bool non_idempotent_reservation = false);
 
 // Shared input checks: each throws a 400 ClientError that names the field.
 namespace input {

@@ -1,0 +1,550 @@
+// sagactl run: runs scenario files against a stack (its own local one on free
+// ports, or --gateway), prints a line per scenario and a summary, writes
+// JUnit XML and an HTML report, exits non-zero if any scenario fails.
+#include <signal.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <mutex>
+#include <thread>
+
+#include "commands.hpp"
+#include "sagalab/invariants.hpp"
+#include "sagalab/rng.hpp"
+#include "scenario.hpp"
+#include "stack.hpp"
+
+namespace sagactl {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+struct RunOptions {
+  std::vector<std::string> paths;
+  std::string junit;
+  std::string report;
+  std::vector<std::string> orchestrator_args = {"--step-timeout-ms=500", "--backoff-base-ms=10",
+                                                "--backoff-max-ms=200"};
+  bool keep_stack = false;
+  std::string planted_defect;
+};
+
+struct Check {
+  std::string name;
+  bool ok = true;
+  std::string message;
+};
+
+struct Outcome {
+  const Scenario* scenario = nullptr;
+  std::vector<Check> checks;
+  double seconds = 0;
+  Json sagas = Json::array();
+  Json fired = Json::array();
+  bool ok() const {
+    return std::all_of(checks.begin(), checks.end(), [](const Check& c) { return c.ok; });
+  }
+};
+
+std::string xml_escape(const std::string& s) {
+  std::string out;
+  for (char c : s) {
+    switch (c) {
+      case '&': out += "&amp;"; break;
+      case '<': out += "&lt;"; break;
+      case '>': out += "&gt;"; break;
+      case '"': out += "&quot;"; break;
+      case '\'': out += "&apos;"; break;
+      default:
+        if (static_cast<unsigned char>(c) < 0x20 && c != '\n' && c != '\t') {
+          out += ' ';
+        } else {
+          out += c;
+        }
+    }
+  }
+  return out;
+}
+
+std::vector<std::string> expand(const std::vector<std::string>& paths) {
+  std::vector<std::string> files;
+  for (const auto& p : paths) {
+    if (fs::is_directory(p)) {
+      std::vector<std::string> found;
+      for (const auto& e : fs::directory_iterator(p)) {
+        auto ext = e.path().extension().string();
+        if (e.is_regular_file() && (ext == ".yaml" || ext == ".yml")) found.push_back(e.path().string());
+      }
+      std::sort(found.begin(), found.end());
+      files.insert(files.end(), found.begin(), found.end());
+    } else if (fs::exists(p)) {
+      files.push_back(p);
+    } else {
+      throw CliError(kExitUnreachable, p + ": no such file or directory");
+    }
+  }
+  if (files.empty()) throw CliError(kExitUnreachable, "no scenario files (*.yaml) found");
+  return files;
+}
+
+class Runner {
+ public:
+  Runner(const GlobalOptions& g, Outcome& out) : g_(g), out_(out) {}
+
+  void run(const Scenario& s) {
+    out_.scenario = &s;
+    auto t0 = std::chrono::steady_clock::now();
+    try {
+      prepare(s);
+      for (const auto& st : s.steps) step(s, st);
+      expectations(s);
+    } catch (const CliError& e) {
+      fail("run", std::string("line ") + std::to_string(line_) + ": " + e.what());
+    }
+    try {
+      auto orq = call_ok(g_, "orquestador", "GET", "/admin/state", nullptr, true);
+      out_.sagas = orq["sagas"];
+      for (const auto& p : programs()) {
+        auto f = call(g_, p, "GET", "/admin/faults/fired", nullptr, true);
+        if (f.status != 200) continue;
+        for (auto x : f.body["fired"]) {
+          x["servicio"] = p;
+          out_.fired.push_back(x);
+        }
+      }
+    } catch (const CliError&) {
+    }
+    out_.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  }
+
+ private:
+  void fail(const std::string& name, const std::string& msg) { out_.checks.push_back({name, false, msg}); }
+  void pass(const std::string& name) { out_.checks.push_back({name, true, ""}); }
+
+  void prepare(const Scenario& s) {
+    wait_quiet(30000);
+    for (const auto& p : programs()) call_ok(g_, p, "DELETE", "/admin/faults", nullptr, true);
+    if (s.reset) {
+      for (const auto& p : programs()) {
+        Json body = Json::object();
+        if (p == "ms-inventario" && !s.stock.is_null()) body["stock"] = s.stock;
+        if ((p == "ms-inventario" || p == "ms-catalogo") && !s.catalog.is_null()) body["catalog"] = s.catalog;
+        call_ok(g_, p, "POST", "/admin/reset", &body, true);
+      }
+    }
+    for (const auto& p : programs()) {
+      Json seed{{"seed", s.seed}};
+      call_ok(g_, p, "POST", "/admin/faults/seed", &seed, true);
+    }
+    for (auto rule : s.faults) {
+      auto svc = rule["service"].get<std::string>();
+      rule.erase("service");
+      inject(svc, rule);
+    }
+  }
+
+  void inject(const std::string& svc, const Json& rule) {
+    auto a = call(g_, svc, "POST", "/admin/faults", &rule, true);
+    if (a.status != 201) throw CliError(kExitFailed, svc + " refused the fault rule " + rule.dump() + ": " + a.body.dump());
+  }
+
+  // Waits until no saga is running; false on timeout.
+  bool wait_quiet(std::int64_t timeout_ms) {
+    auto deadline = sagalab::wall_ms() + timeout_ms;
+    while (true) {
+      bool quiet = true;
+      try {
+        auto st = call(g_, "orquestador", "GET", "/admin/state", nullptr, true);
+        for (const auto& s : st.body.value("sagas", Json::array())) {
+          auto e = s.value("estado", "");
+          if (e != "completada" && e != "compensada") quiet = false;
+        }
+      } catch (const CliError&) {
+        quiet = false;  // restarting
+      }
+      if (quiet) return true;
+      if (sagalab::wall_ms() > deadline) return false;
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+  }
+
+  bool healthy(const std::string& p) {
+    return sagalab::http_call(base_url(g_, p), "GET", "/health", nullptr, {}, 1000).ok();
+  }
+
+  int pid_of(const std::string& p) {
+    auto stack = read_stack(g_);
+    if (!stack || !g_.gateway.empty()) throw CliError(kExitFailed, "crash/restart steps need the local stack, not --gateway");
+    return (*stack)["services"][p].value("pid", -1);
+  }
+
+  void kill_and_wait(const std::string& p, int sig) {
+    int pid = pid_of(p);
+    if (pid <= 0) throw CliError(kExitFailed, "no pid for " + p);
+    ::kill(pid, sig);
+    auto deadline = sagalab::wall_ms() + 20000;
+    while (sagalab::wall_ms() < deadline) {
+      if (pid_of(p) != pid && healthy(p)) return;  // the supervisor restarted it
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    throw CliError(kExitFailed, p + " did not come back after " + (sig == SIGKILL ? "a crash" : "a restart"));
+  }
+
+  sagalab::Answer buy(const std::string& user, const std::string& product, int qty, const std::string& key) {
+    Json body{{"usuario_id", user}, {"cantidad", qty}};
+    if (!product.empty()) body["producto"] = product;
+    httplib::Headers h;
+    if (!key.empty()) h.emplace("Idempotency-Key", key);
+    auto r = sagalab::http_call(base_url(g_, "orquestador"), "POST", "/compra", &body, h, 60000);
+    if (!r.answer) return sagalab::Answer{0, Json::object()};
+    return *r.answer;
+  }
+
+  void step(const Scenario& s, const ScenarioStep& st) {
+    line_ = st.line;
+    switch (st.kind) {
+      case ScenarioStep::Kind::Buy: {
+        auto a = buy(st.user, st.product, st.qty, st.idempotency_key);
+        if (!st.label.empty() && a.body.contains("saga_id")) labels_[st.label] = a.body["saga_id"].get<std::string>();
+        auto name = "line " + std::to_string(st.line) + ": buy " + (st.label.empty() ? st.product : st.label);
+        if (st.expect.empty() || st.expect == "any") return;
+        std::string got = a.status == 200 ? "completada"
+                          : a.body.value("estado", "") == "compensada" ? "compensada"
+                          : (a.status >= 400 && a.status < 500) ? "rechazada"
+                                                                 : "HTTP " + std::to_string(a.status);
+        if (got == st.expect || (st.expect == "compensada" && a.body.value("estado", "") == "compensada")) {
+          pass(name + " -> " + st.expect);
+        } else {
+          fail(name + " -> " + st.expect, "expected " + st.expect + ", got " + got + " " + a.body.dump());
+        }
+        return;
+      }
+      case ScenarioStep::Kind::Load: {
+        load(s, st);
+        return;
+      }
+      case ScenarioStep::Kind::Inject:
+        inject(st.service, st.rule);
+        return;
+      case ScenarioStep::Kind::ClearFaults:
+        for (const auto& p : programs()) {
+          if (st.service.empty() || st.service == p) call_ok(g_, p, "DELETE", "/admin/faults", nullptr, true);
+        }
+        return;
+      case ScenarioStep::Kind::Crash:
+        kill_and_wait(st.service, SIGKILL);
+        return;
+      case ScenarioStep::Kind::Restart:
+        kill_and_wait(st.service, SIGTERM);
+        return;
+      case ScenarioStep::Kind::WaitUntilQuiet:
+        if (!wait_quiet(st.timeout_ms))
+          fail("line " + std::to_string(st.line) + ": wait-until-quiet",
+               "sagas still running after " + std::to_string(st.timeout_ms) + " ms");
+        return;
+      case ScenarioStep::Kind::Reset:
+        wait_quiet(30000);
+        for (const auto& p : programs()) call_ok(g_, p, "POST", "/admin/reset", nullptr, true);
+        return;
+    }
+  }
+
+  void load(const Scenario& s, const ScenarioStep& st) {
+    std::vector<std::string> products = {"Laptop Gamer", "Mouse Inalámbrico", "Teclado Mecánico", "Monitor 27 pulgadas",
+                                         "Auriculares Bluetooth"};
+    if (st.fault_rate > 0) {
+      double p = st.fault_rate / 4.0;
+      Json rules = Json::array({{{"action", "error"}, {"status", 503}, {"probability", p}},
+                                {{"action", "latency"}, {"latency_ms", 5}, {"jitter_ms", 20}, {"probability", p}},
+                                {{"action", "commit-then-error"}, {"probability", p}},
+                                {{"action", "commit-then-drop"}, {"probability", p}}});
+      for (const auto& svc : {"ms-catalogo", "ms-compras", "ms-pagos", "ms-inventario"})
+        call_ok(g_, svc, "POST", "/admin/faults", &rules, true);
+    }
+    std::atomic<int> next{0}, answered{0};
+    std::mutex mu;
+    sagalab::SplitMix64 rng(s.seed ^ 0x5EED);
+    std::vector<std::string> picks;
+    for (int i = 0; i < st.count; ++i)
+      picks.push_back(st.product.empty() ? products[static_cast<std::size_t>(rng.uniform(0, 4))] : st.product);
+    std::vector<std::thread> workers;
+    for (int w = 0; w < st.concurrency; ++w) {
+      workers.emplace_back([&] {
+        for (int i = next++; i < st.count; i = next++) {
+          auto a = buy("load" + std::to_string(i % 37), picks[static_cast<std::size_t>(i)], 1, "");
+          if (a.status != 0) ++answered;
+        }
+      });
+    }
+    for (auto& t : workers) t.join();
+    if (st.fault_rate > 0) {
+      for (const auto& svc : {"ms-catalogo", "ms-compras", "ms-pagos", "ms-inventario"})
+        call_ok(g_, svc, "DELETE", "/admin/faults", nullptr, true);
+    }
+    std::lock_guard lock(mu);
+    if (answered != st.count)
+      fail("line " + std::to_string(st.line) + ": load",
+           std::to_string(st.count - answered) + " of " + std::to_string(st.count) + " purchases got no answer");
+  }
+
+  void expectations(const Scenario& s) {
+    if (!wait_quiet(30000)) fail("sagas settle", "sagas still running 30 s after the last step");
+    auto states = collect_states(g_);
+    if (s.expect.invariants) {
+      auto report = sagalab::check_invariants(states);
+      if (report.ok()) {
+        pass("expect: invariants");
+      } else {
+        std::string msg;
+        for (const auto& v : report.violations) {
+          msg += "[invariant " + std::to_string(v.invariant) + "] " + (v.saga_id.empty() ? "" : v.saga_id + ": ") +
+                 v.message + "\n";
+        }
+        fail("expect: invariants", msg);
+      }
+    }
+    std::map<std::string, int> counts;
+    std::map<std::string, std::string> estado_of;
+    for (const auto& sg : states["orquestador"]["sagas"]) {
+      counts[sg.value("estado", "")]++;
+      estado_of[sg.value("saga_id", "")] = sg.value("estado", "");
+    }
+    for (const auto& [estado, n] : s.expect.outcomes) {
+      auto name = "expect: outcomes." + estado + " = " + std::to_string(n);
+      if (counts[estado] == n) {
+        pass(name);
+      } else {
+        fail(name, "got " + std::to_string(counts[estado]));
+      }
+    }
+    for (const auto& [label, estado] : s.expect.sagas) {
+      auto name = "expect: saga '" + label + "' " + estado;
+      auto it = labels_.find(label);
+      if (it == labels_.end()) {
+        fail(name, "the purchase labelled '" + label + "' got no saga id");
+      } else if (estado_of[it->second] != estado) {
+        fail(name, "saga " + it->second + " is " + estado_of[it->second]);
+      } else {
+        pass(name);
+      }
+    }
+    for (const auto& f : s.expect.fired) {
+      auto name = "expect: " + f.service + " fired " + f.action + " >= " + std::to_string(f.min);
+      int n = 0;
+      for (const auto& x : states["fallos"][f.service]) {
+        if (x.value("action", "") == f.action) ++n;
+      }
+      if (n >= f.min) {
+        pass(name);
+      } else {
+        fail(name, "fired " + std::to_string(n) + " time(s)");
+      }
+    }
+  }
+
+  const GlobalOptions& g_;
+  Outcome& out_;
+  int line_ = 0;
+  std::map<std::string, std::string> labels_;
+};
+
+void write_junit(const std::string& path, const std::vector<Outcome>& outs, double total) {
+  int tests = 0, failures = 0;
+  for (const auto& o : outs) {
+    tests += 1 + static_cast<int>(o.checks.size());
+    failures += (o.ok() ? 0 : 1);
+    for (const auto& c : o.checks) failures += c.ok ? 0 : 1;
+  }
+  std::ofstream x(path);
+  x << "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n";
+  x << "<testsuites name=\"sagalab scenarios\" tests=\"" << tests << "\" failures=\"" << failures << "\" time=\""
+    << total << "\">\n";
+  for (const auto& o : outs) {
+    const auto& s = *o.scenario;
+    int f = o.ok() ? 0 : 1;
+    for (const auto& c : o.checks) f += c.ok ? 0 : 1;
+    x << "  <testsuite name=\"" << xml_escape(s.name) << "\" tests=\"" << 1 + o.checks.size() << "\" failures=\"" << f
+      << "\" time=\"" << o.seconds << "\" file=\"" << xml_escape(s.file) << "\">\n";
+    x << "    <testcase classname=\"scenario\" name=\"" << xml_escape(s.name) << "\" time=\"" << o.seconds << "\">";
+    if (!o.ok()) x << "<failure message=\"scenario failed; replay: sagactl run " << xml_escape(s.file) << "\"/>";
+    x << "</testcase>\n";
+    for (const auto& c : o.checks) {
+      x << "    <testcase classname=\"scenario." << xml_escape(s.name) << "\" name=\"" << xml_escape(c.name) << "\">";
+      if (!c.ok) x << "<failure message=\"" << xml_escape(c.message) << "\">" << xml_escape(c.message) << "</failure>";
+      x << "</testcase>\n";
+    }
+    x << "  </testsuite>\n";
+  }
+  x << "</testsuites>\n";
+}
+
+std::string svg_timeline(const Json& saga, const Json& fired) {
+  auto t0 = saga.value("inicio_ms", std::int64_t{0});
+  std::int64_t t1 = t0 + 1;
+  for (const auto& a : saga["intentos"]) t1 = std::max({t1, a.value("fin_ms", t0), a.value("inicio_ms", t0)});
+  const int width = 640, row = 16, label = 170;
+  int rows = static_cast<int>(saga["intentos"].size());
+  std::ostringstream svg;
+  svg << "<svg xmlns='http://www.w3.org/2000/svg' width='" << width + label + 160 << "' height='" << rows * row + 24
+      << "' font-family='monospace' font-size='11'>";
+  svg << "<text x='" << label << "' y='11'>0 ms</text><text x='" << label + width - 50 << "' y='11'>" << (t1 - t0)
+      << " ms</text>";
+  int y = 16;
+  for (const auto& a : saga["intentos"]) {
+    bool comp = a.value("compensacion", false);
+    auto outcome = a.value("resultado", "");
+    double scale = static_cast<double>(width) / static_cast<double>(t1 - t0);
+    double x0 = label + static_cast<double>(a.value("inicio_ms", t0) - t0) * scale;
+    auto end = a.value("fin_ms", std::int64_t{-1});
+    double x1 = label + static_cast<double>((end < 0 ? t1 : end) - t0) * scale;
+    const char* colour = outcome == "ok" ? (comp ? "#8e44ad" : "#27ae60") : outcome == "failed" ? "#c0392b" : "#e67e22";
+    svg << "<text x='2' y='" << y + 11 << "'>" << (comp ? "↩ " : "") << xml_escape(a.value("paso", "")) << " #"
+        << a.value("intento", 0) << "</text>";
+    svg << "<rect x='" << x0 << "' y='" << y + 2 << "' width='" << std::max(2.0, x1 - x0) << "' height='" << row - 4
+        << "' fill='" << colour << "'><title>" << xml_escape(outcome + " " + a.value("detalle", "")) << "</title></rect>";
+    std::string mark;
+    for (const auto& f : fired) {
+      if (f.value("saga_id", "") == saga.value("saga_id", "") && f.value("attempt", 0) == a.value("intento", 0) &&
+          (f.value("endpoint", "") == "compensacion") == comp)
+        mark += " ⚡" + f.value("action", "");
+    }
+    svg << "<text x='" << label + width + 6 << "' y='" << y + 11 << "' fill='" << colour << "'>" << xml_escape(outcome)
+        << "<tspan fill='#c0392b'>" << xml_escape(mark) << "</tspan></text>";
+    y += row;
+  }
+  svg << "</svg>";
+  return svg.str();
+}
+
+void write_report(const std::string& path, const std::vector<Outcome>& outs) {
+  std::ofstream h(path);
+  h << "<!DOCTYPE html><html><head><meta charset='utf-8'><title>sagalab scenario report</title><style>"
+       "body{font-family:sans-serif;margin:2em;color:#222}h2.ok{color:#27ae60}h2.fail{color:#c0392b}"
+       "li.fail{color:#c0392b}li.ok{color:#27ae60}details{margin:.4em 0}pre{background:#f6f6f6;padding:.5em}"
+       "</style></head><body><h1>sagalab scenario report</h1>";
+  int failed = 0;
+  for (const auto& o : outs) failed += o.ok() ? 0 : 1;
+  h << "<p>" << outs.size() << " scenario(s), " << failed << " failed.</p>";
+  for (const auto& o : outs) {
+    const auto& s = *o.scenario;
+    h << "<h2 class='" << (o.ok() ? "ok" : "fail") << "'>" << (o.ok() ? "✔ " : "✘ ") << xml_escape(s.name) << "</h2>";
+    h << "<p>" << xml_escape(s.description) << "</p><p><code>" << xml_escape(s.file) << "</code>, seed " << s.seed
+      << ", " << o.seconds << " s</p><ul>";
+    for (const auto& c : o.checks)
+      h << "<li class='" << (c.ok ? "ok" : "fail") << "'>" << xml_escape(c.name)
+        << (c.ok ? "" : "<pre>" + xml_escape(c.message) + "</pre>") << "</li>";
+    h << "</ul>";
+    std::size_t shown = 0;
+    for (const auto& saga : o.sagas) {
+      if (shown++ >= 20) {
+        h << "<p>(" << o.sagas.size() - 20 << " more sagas not drawn)</p>";
+        break;
+      }
+      h << "<details" << (shown <= 3 ? " open" : "") << "><summary>" << xml_escape(saga.value("saga_id", "")) << " — "
+        << xml_escape(saga.value("estado", ""));
+      if (!saga["paso_fallido"].is_null()) h << " (failed step " << xml_escape(saga["paso_fallido"].get<std::string>()) << ")";
+      h << "</summary>" << svg_timeline(saga, o.fired) << "</details>";
+    }
+  }
+  h << "</body></html>\n";
+}
+
+int run_scenarios(const GlobalOptions& g0, const RunOptions& o) {
+  auto files = expand(o.paths);
+  std::vector<Scenario> scenarios;
+  for (const auto& f : files) scenarios.push_back(load_scenario(f));  // every file checked before anything runs
+
+  GlobalOptions g = g0;
+  std::string tmp;
+  if (g.gateway.empty()) {
+    std::string tmpl = (fs::temp_directory_path() / "sagactl-run-XXXXXX").string();
+    if (!mkdtemp(tmpl.data())) throw CliError(kExitFailed, "cannot create a temporary directory");
+    tmp = tmpl;
+    g.stack_dir = tmp;
+    UpOptions up;
+    up.base_port = 0;
+    up.quiet = true;
+    up.planted_defect = o.planted_defect;
+    for (const auto& a : o.orchestrator_args) up.orchestrator_args.push_back(a);
+    run_up(g, up);
+    if (!g.json) std::cout << "started a local stack for the run (" << tmp << ")\n";
+  }
+  auto t0 = std::chrono::steady_clock::now();
+  std::vector<Outcome> outs(scenarios.size());
+  int failed = 0;
+  for (std::size_t i = 0; i < scenarios.size(); ++i) {
+    Runner r(g, outs[i]);
+    r.run(scenarios[i]);
+    const auto& out = outs[i];
+    if (!out.ok()) ++failed;
+    if (!g.json) {
+      char secs[32];
+      std::snprintf(secs, sizeof secs, "%.1fs", out.seconds);
+      std::cout << (out.ok() ? paint("✔", "32") : paint("✘", "31")) << " " << scenarios[i].name << "  (" << secs << ")\n";
+      for (const auto& c : out.checks) {
+        if (!c.ok) std::cout << "    " << c.name << ": " << c.message << "\n";
+      }
+      if (!out.ok())
+        std::cout << "    seed " << scenarios[i].seed << "; replay: sagactl run " << scenarios[i].file << "\n";
+    }
+  }
+  double total = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  if (!o.junit.empty()) write_junit(o.junit, outs, total);
+  if (!o.report.empty()) write_report(o.report, outs);
+  if (!tmp.empty() && !o.keep_stack) {
+    GlobalOptions quiet = g;
+    quiet.json = true;
+    std::ostringstream sink;
+    auto* old = std::cout.rdbuf(sink.rdbuf());
+    run_down(quiet);
+    std::cout.rdbuf(old);
+    std::error_code ec;
+    fs::remove_all(tmp, ec);
+  }
+  if (g.json) {
+    Json arr = Json::array();
+    for (const auto& out : outs) {
+      Json checks = Json::array();
+      for (const auto& c : out.checks) checks.push_back({{"name", c.name}, {"ok", c.ok}, {"message", c.message}});
+      arr.push_back({{"name", out.scenario->name}, {"file", out.scenario->file}, {"ok", out.ok()},
+                     {"seconds", out.seconds}, {"checks", checks}});
+    }
+    print_json({{"ok", failed == 0}, {"scenarios", arr}, {"failed", failed}});
+  } else {
+    std::cout << (failed == 0 ? paint("all " + std::to_string(outs.size()) + " scenarios passed", "32;1")
+                              : paint(std::to_string(failed) + " of " + std::to_string(outs.size()) + " scenarios failed", "31;1"))
+              << " in " << static_cast<int>(total) << " s\n";
+  }
+  return failed == 0 ? kExitOk : kExitFailed;
+}
+
+}  // namespace
+
+void setup_run(CLI::App& app, GlobalOptions& g) {
+  auto o = std::make_shared<RunOptions>();
+  auto* sub = app.add_subcommand("run", "Run scenario files (YAML) and check what they expect");
+  sub->footer(
+      "Starts its own local stack on free ports unless --gateway is given. Every file is checked\n"
+      "before anything runs. See scenarios/README.md for the format.\n\n"
+      "Examples:\n  sagactl run scenarios/\n  sagactl run scenarios/pagos-ambiguo.yaml --junit out.xml --report out.html\n"
+      "  sagactl --gateway http://localhost --admin-token T run scenarios/");
+  sub->add_option("paths", o->paths, "scenario files or directories")->required();
+  sub->add_option("--junit", o->junit, "write JUnit XML here");
+  sub->add_option("--report", o->report, "write an HTML report here");
+  sub->add_option("--orchestrator-arg", o->orchestrator_args, "flags for the run's own orchestrator")
+      ->capture_default_str();
+  sub->add_flag("--keep-stack", o->keep_stack, "leave the run's own stack up afterwards");
+  sub->add_option("--plant-defect", o->planted_defect, "plant a known bug in the run's own stack")
+      ->group("")
+      ->check(CLI::IsMember({"skip-compensation", "non-idempotent-reservation", "no-log-before-call"}));
+  sub->callback([&g, o] { throw CliError(run_scenarios(g, *o), ""); });
+}
+
+}  // namespace sagactl

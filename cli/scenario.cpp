@@ -1,0 +1,364 @@
+// Scenario files: strict YAML parsing (yaml-cpp) and writing.
+#include "scenario.hpp"
+
+#include <yaml-cpp/yaml.h>
+
+#include <fstream>
+#include <set>
+
+#include "sagalab/faults.hpp"
+
+namespace sagactl {
+
+namespace {
+
+struct Ctx {
+  std::string file;
+  [[noreturn]] void fail(const YAML::Node& n, const std::string& msg) const {
+    int line = n.IsDefined() ? n.Mark().line + 1 : 0;
+    throw CliError(kExitUnreachable, file + (line > 0 ? ":" + std::to_string(line) : "") + ": " + msg);
+  }
+  void keys(const YAML::Node& n, const std::string& where, const std::set<std::string>& allowed) const {
+    if (!n.IsMap()) fail(n, where + " must be a mapping");
+    for (const auto& kv : n) {
+      auto k = kv.first.as<std::string>();
+      if (!allowed.count(k)) {
+        std::string list;
+        for (const auto& a : allowed) list += (list.empty() ? "" : ", ") + a;
+        fail(kv.first, "unknown key '" + k + "' in " + where + "; expected one of: " + list);
+      }
+    }
+  }
+  std::string str(const YAML::Node& n, const std::string& what) const {
+    if (!n.IsScalar()) fail(n, what + " must be a string");
+    return n.as<std::string>();
+  }
+  long long integer(const YAML::Node& n, const std::string& what, long long lo, long long hi) const {
+    long long v = 0;
+    if (!n.IsScalar() || !YAML::convert<long long>::decode(n, v))
+      fail(n, what + " must be an integer");
+    if (v < lo || v > hi) fail(n, what + " must be between " + std::to_string(lo) + " and " + std::to_string(hi));
+    return v;
+  }
+  double number(const YAML::Node& n, const std::string& what) const {
+    double v = 0;
+    if (!n.IsScalar() || !YAML::convert<double>::decode(n, v)) fail(n, what + " must be a number");
+    return v;
+  }
+  bool boolean(const YAML::Node& n, const std::string& what) const {
+    bool v = false;
+    if (!n.IsScalar() || !YAML::convert<bool>::decode(n, v)) fail(n, what + " must be true or false");
+    return v;
+  }
+};
+
+// YAML -> JSON for free-form data (stock, catalog, fault rule fields).
+Json to_json(const YAML::Node& n) {
+  if (n.IsMap()) {
+    Json j = Json::object();
+    for (const auto& kv : n) j[kv.first.as<std::string>()] = to_json(kv.second);
+    return j;
+  }
+  if (n.IsSequence()) {
+    Json j = Json::array();
+    for (const auto& e : n) j.push_back(to_json(e));
+    return j;
+  }
+  if (n.IsNull()) return nullptr;
+  auto s = n.as<std::string>();
+  if (n.Tag() == "!") return s;  // quoted: a string
+  long long i = 0;
+  double d = 0;
+  bool b = false;
+  if (YAML::convert<long long>::decode(n, i)) return i;
+  if (YAML::convert<double>::decode(n, d)) return d;
+  if (YAML::convert<bool>::decode(n, b)) return b;
+  return s;
+}
+
+const std::set<std::string> kRuleKeys = {"action", "endpoint", "status", "message", "latency_ms", "jitter_ms",
+                                         "duration_ms", "probability", "times", "attempts", "name"};
+
+Json parse_rule(const Ctx& c, const YAML::Node& n, const std::string& where, std::string& service) {
+  auto allowed = kRuleKeys;
+  allowed.insert("service");
+  c.keys(n, where, allowed);
+  if (!n["service"]) c.fail(n, where + " needs 'service'");
+  try {
+    service = canonical_program(c.str(n["service"], where + ".service"));
+  } catch (const CliError& e) {
+    c.fail(n["service"], e.what());
+  }
+  if (!n["action"]) c.fail(n, where + " needs 'action'");
+  Json rule = Json::object();
+  for (const auto& kv : n) {
+    auto k = kv.first.as<std::string>();
+    if (k != "service") rule[k] = to_json(kv.second);
+  }
+  // The same checks the services make, before anything runs (endpoint names are checked there).
+  try {
+    sagalab::parse_fault_rule(rule, {});
+  } catch (const std::exception& e) {
+    std::string msg = e.what();
+    if (msg.find("'endpoint'") == std::string::npos) c.fail(n, where + ": " + msg);
+  }
+  return rule;
+}
+
+}  // namespace
+
+Scenario load_scenario(const std::string& path) {
+  Ctx c{path};
+  YAML::Node root;
+  try {
+    root = YAML::LoadFile(path);
+  } catch (const YAML::BadFile&) {
+    throw CliError(kExitUnreachable, path + ": cannot read the file");
+  } catch (const YAML::ParserException& e) {
+    throw CliError(kExitUnreachable, path + ":" + std::to_string(e.mark.line + 1) + ": YAML syntax error: " + e.msg);
+  }
+  Scenario s;
+  s.file = path;
+  c.keys(root, "the scenario", {"name", "description", "seed", "setup", "faults", "steps", "expect"});
+  if (!root["name"]) c.fail(root, "the scenario needs a 'name'");
+  if (!root["description"]) c.fail(root, "the scenario needs a 'description' saying what saga property it proves");
+  s.name = c.str(root["name"], "name");
+  s.description = c.str(root["description"], "description");
+  if (root["seed"]) s.seed = static_cast<std::uint64_t>(c.integer(root["seed"], "seed", 0, 1LL << 62));
+  if (auto setup = root["setup"]) {
+    c.keys(setup, "setup", {"reset", "stock", "catalog"});
+    if (setup["reset"]) s.reset = c.boolean(setup["reset"], "setup.reset");
+    if (setup["stock"]) {
+      if (!setup["stock"].IsMap()) c.fail(setup["stock"], "setup.stock must map products to quantities");
+      for (const auto& kv : setup["stock"]) c.integer(kv.second, "setup.stock." + kv.first.as<std::string>(), 0, 1000000);
+      s.stock = to_json(setup["stock"]);
+    }
+    if (setup["catalog"]) {
+      if (!setup["catalog"].IsSequence()) c.fail(setup["catalog"], "setup.catalog must be a list of products");
+      s.catalog = to_json(setup["catalog"]);
+    }
+  }
+  if (auto faults = root["faults"]) {
+    if (!faults.IsSequence()) c.fail(faults, "faults must be a list of fault rules");
+    for (std::size_t i = 0; i < faults.size(); ++i) {
+      std::string svc;
+      Json rule = parse_rule(c, faults[i], "faults[" + std::to_string(i) + "]", svc);
+      rule["service"] = svc;
+      s.faults.push_back(rule);
+    }
+  }
+  if (!root["steps"] || !root["steps"].IsSequence() || root["steps"].size() == 0)
+    c.fail(root["steps"] ? root["steps"] : root, "the scenario needs 'steps': a non-empty list");
+  for (std::size_t i = 0; i < root["steps"].size(); ++i) {
+    const auto& n = root["steps"][i];
+    auto where = "steps[" + std::to_string(i) + "]";
+    if (!n.IsMap() || n.size() != 1)
+      c.fail(n, where + " must be one of: buy, load, inject, clear-faults, crash, restart, wait-until-quiet, reset");
+    auto kind = n.begin()->first.as<std::string>();
+    const auto& v = n.begin()->second;
+    ScenarioStep st;
+    st.line = n.Mark().line + 1;
+    if (kind == "buy") {
+      st.kind = ScenarioStep::Kind::Buy;
+      c.keys(v, where + ".buy", {"user", "product", "qty", "idempotency_key", "expect", "label"});
+      if (v["user"]) st.user = c.str(v["user"], where + ".buy.user");
+      if (v["product"]) st.product = c.str(v["product"], where + ".buy.product");
+      if (v["qty"]) st.qty = static_cast<int>(c.integer(v["qty"], where + ".buy.qty", 1, 100));
+      if (v["idempotency_key"]) st.idempotency_key = c.str(v["idempotency_key"], where + ".buy.idempotency_key");
+      if (v["label"]) st.label = c.str(v["label"], where + ".buy.label");
+      if (v["expect"]) {
+        st.expect = c.str(v["expect"], where + ".buy.expect");
+        static const std::set<std::string> ok = {"completada", "compensada", "rechazada", "any"};
+        if (!ok.count(st.expect))
+          c.fail(v["expect"], where + ".buy.expect must be completada, compensada, rechazada or any");
+      }
+    } else if (kind == "load") {
+      st.kind = ScenarioStep::Kind::Load;
+      c.keys(v, where + ".load", {"count", "concurrency", "product", "fault_rate"});
+      if (!v["count"]) c.fail(v, where + ".load needs 'count'");
+      st.count = static_cast<int>(c.integer(v["count"], where + ".load.count", 1, 1000000));
+      if (v["concurrency"]) st.concurrency = static_cast<int>(c.integer(v["concurrency"], where + ".load.concurrency", 1, 256));
+      if (v["product"]) st.product = c.str(v["product"], where + ".load.product");
+      if (v["fault_rate"]) {
+        st.fault_rate = c.number(v["fault_rate"], where + ".load.fault_rate");
+        if (st.fault_rate < 0 || st.fault_rate > 1) c.fail(v["fault_rate"], where + ".load.fault_rate must be in [0, 1]");
+      }
+    } else if (kind == "inject") {
+      st.kind = ScenarioStep::Kind::Inject;
+      st.rule = parse_rule(c, v, where + ".inject", st.service);
+    } else if (kind == "clear-faults") {
+      st.kind = ScenarioStep::Kind::ClearFaults;
+      auto which = c.str(v, where + ".clear-faults");
+      if (which != "all") {
+        try {
+          st.service = canonical_program(which);
+        } catch (const CliError& e) {
+          c.fail(v, e.what());
+        }
+      }
+    } else if (kind == "crash" || kind == "restart") {
+      st.kind = kind == "crash" ? ScenarioStep::Kind::Crash : ScenarioStep::Kind::Restart;
+      try {
+        st.service = canonical_program(c.str(v, where + "." + kind));
+      } catch (const CliError& e) {
+        c.fail(v, e.what());
+      }
+    } else if (kind == "wait-until-quiet") {
+      st.kind = ScenarioStep::Kind::WaitUntilQuiet;
+      if (v.IsMap()) {
+        c.keys(v, where + ".wait-until-quiet", {"timeout_ms"});
+        if (v["timeout_ms"]) st.timeout_ms = c.integer(v["timeout_ms"], where + ".wait-until-quiet.timeout_ms", 1, 3600000);
+      } else if (!c.boolean(v, where + ".wait-until-quiet")) {
+        c.fail(v, where + ".wait-until-quiet must be true or {timeout_ms: N}");
+      }
+    } else if (kind == "reset") {
+      st.kind = ScenarioStep::Kind::Reset;
+      c.boolean(v, where + ".reset");
+    } else {
+      c.fail(n, "unknown step '" + kind + "'; expected buy, load, inject, clear-faults, crash, restart, wait-until-quiet or reset");
+    }
+    s.steps.push_back(st);
+  }
+  if (auto e = root["expect"]) {
+    c.keys(e, "expect", {"invariants", "outcomes", "sagas", "fired"});
+    if (e["invariants"]) s.expect.invariants = c.boolean(e["invariants"], "expect.invariants");
+    if (e["outcomes"]) {
+      c.keys(e["outcomes"], "expect.outcomes", {"completada", "compensada", "atascada", "en_curso", "compensando"});
+      for (const auto& kv : e["outcomes"])
+        s.expect.outcomes[kv.first.as<std::string>()] =
+            static_cast<int>(c.integer(kv.second, "expect.outcomes." + kv.first.as<std::string>(), 0, 10000000));
+    }
+    if (e["sagas"]) {
+      if (!e["sagas"].IsMap()) c.fail(e["sagas"], "expect.sagas must map buy labels to a final state");
+      std::set<std::string> labels;
+      for (const auto& st : s.steps) {
+        if (!st.label.empty()) labels.insert(st.label);
+      }
+      for (const auto& kv : e["sagas"]) {
+        auto label = kv.first.as<std::string>();
+        if (!labels.count(label)) c.fail(kv.first, "expect.sagas names '" + label + "', which no buy step has as its label");
+        auto estado = c.str(kv.second, "expect.sagas." + label);
+        if (estado != "completada" && estado != "compensada")
+          c.fail(kv.second, "expect.sagas." + label + " must be completada or compensada");
+        s.expect.sagas[label] = estado;
+      }
+    }
+    if (e["fired"]) {
+      if (!e["fired"].IsSequence()) c.fail(e["fired"], "expect.fired must be a list");
+      for (std::size_t i = 0; i < e["fired"].size(); ++i) {
+        const auto& f = e["fired"][i];
+        auto where = "expect.fired[" + std::to_string(i) + "]";
+        c.keys(f, where, {"service", "action", "min"});
+        ScenarioExpect::Fired fx;
+        if (!f["service"] || !f["action"]) c.fail(f, where + " needs 'service' and 'action'");
+        try {
+          fx.service = canonical_program(c.str(f["service"], where + ".service"));
+        } catch (const CliError& ex) {
+          c.fail(f["service"], ex.what());
+        }
+        fx.action = c.str(f["action"], where + ".action");
+        if (!sagalab::fault_action_from_string(fx.action)) c.fail(f["action"], where + ".action: unknown action '" + fx.action + "'");
+        if (f["min"]) fx.min = static_cast<int>(c.integer(f["min"], where + ".min", 0, 1000000));
+        s.expect.fired.push_back(fx);
+      }
+    }
+  }
+  return s;
+}
+
+namespace {
+
+void emit_json(YAML::Emitter& out, const Json& j) {
+  if (j.is_object()) {
+    out << YAML::Flow << YAML::BeginMap;
+    for (const auto& [k, v] : j.items()) {
+      out << YAML::Key << k << YAML::Value;
+      emit_json(out, v);
+    }
+    out << YAML::EndMap;
+  } else if (j.is_array()) {
+    out << YAML::Flow << YAML::BeginSeq;
+    for (const auto& v : j) emit_json(out, v);
+    out << YAML::EndSeq;
+  } else if (j.is_string()) {
+    out << j.get<std::string>();
+  } else if (j.is_boolean()) {
+    out << j.get<bool>();
+  } else if (j.is_number_integer()) {
+    out << j.get<long long>();
+  } else if (j.is_number()) {
+    out << j.get<double>();
+  } else {
+    out << YAML::Null;
+  }
+}
+
+std::string short_service(const std::string& program) {
+  return program.rfind("ms-", 0) == 0 ? program.substr(3) : program;
+}
+
+}  // namespace
+
+std::string emit_scenario(const Scenario& s) {
+  YAML::Emitter out;
+  out << YAML::BeginMap;
+  out << YAML::Key << "name" << YAML::Value << s.name;
+  out << YAML::Key << "description" << YAML::Value << s.description;
+  out << YAML::Key << "seed" << YAML::Value << s.seed;
+  out << YAML::Key << "setup" << YAML::Value << YAML::BeginMap << YAML::Key << "reset" << YAML::Value << s.reset;
+  if (!s.stock.is_null()) {
+    out << YAML::Key << "stock" << YAML::Value;
+    emit_json(out, s.stock);
+  }
+  out << YAML::EndMap;
+  out << YAML::Key << "steps" << YAML::Value << YAML::BeginSeq;
+  for (const auto& st : s.steps) {
+    out << YAML::BeginMap;
+    switch (st.kind) {
+      case ScenarioStep::Kind::Buy: {
+        out << YAML::Key << "buy" << YAML::Value << YAML::Flow << YAML::BeginMap;
+        out << YAML::Key << "user" << YAML::Value << st.user;
+        if (!st.product.empty()) out << YAML::Key << "product" << YAML::Value << st.product;
+        out << YAML::Key << "qty" << YAML::Value << st.qty;
+        if (!st.expect.empty()) out << YAML::Key << "expect" << YAML::Value << st.expect;
+        if (!st.label.empty()) out << YAML::Key << "label" << YAML::Value << st.label;
+        out << YAML::EndMap;
+        break;
+      }
+      case ScenarioStep::Kind::Inject: {
+        Json r = st.rule;
+        r["service"] = short_service(st.service);
+        out << YAML::Key << "inject" << YAML::Value;
+        emit_json(out, r);
+        break;
+      }
+      case ScenarioStep::Kind::ClearFaults:
+        out << YAML::Key << "clear-faults" << YAML::Value << (st.service.empty() ? "all" : short_service(st.service));
+        break;
+      case ScenarioStep::Kind::WaitUntilQuiet:
+        out << YAML::Key << "wait-until-quiet" << YAML::Value << true;
+        break;
+      case ScenarioStep::Kind::Crash:
+        out << YAML::Key << "crash" << YAML::Value << short_service(st.service);
+        break;
+      case ScenarioStep::Kind::Restart:
+        out << YAML::Key << "restart" << YAML::Value << short_service(st.service);
+        break;
+      case ScenarioStep::Kind::Reset:
+        out << YAML::Key << "reset" << YAML::Value << true;
+        break;
+      case ScenarioStep::Kind::Load:
+        out << YAML::Key << "load" << YAML::Value << YAML::Flow << YAML::BeginMap << YAML::Key << "count"
+            << YAML::Value << st.count << YAML::Key << "concurrency" << YAML::Value << st.concurrency << YAML::EndMap;
+        break;
+    }
+    out << YAML::EndMap;
+  }
+  out << YAML::EndSeq;
+  out << YAML::Key << "expect" << YAML::Value << YAML::BeginMap << YAML::Key << "invariants" << YAML::Value
+      << s.expect.invariants << YAML::EndMap;
+  out << YAML::EndMap;
+  return std::string(out.c_str()) + "\n";
+}
+
+}  // namespace sagactl

@@ -1,0 +1,66 @@
+// Scenario files: an experiment described once in YAML (faults, a workload,
+// crashes, and what must hold at the end), run locally or in CI by
+// `sagactl run`. Parsing is strict: an unknown key or a wrong type stops
+// before anything runs, with the file, line and what was expected.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "common.hpp"
+
+namespace sagactl {
+
+struct ScenarioStep {
+  enum class Kind { Buy, Load, Inject, ClearFaults, Crash, Restart, WaitUntilQuiet, Reset } kind = Kind::Buy;
+  int line = 0;
+  // buy
+  std::string user = "user123";
+  std::string product;
+  int qty = 1;
+  std::string idempotency_key;
+  std::string expect;  // "", "completada", "compensada", "rechazada" (4xx before a saga), "any"
+  std::string label;   // names this purchase for expectations
+  // load
+  int count = 0;
+  int concurrency = 1;
+  double fault_rate = 0.0;
+  // inject / clear-faults / crash / restart
+  std::string service;  // canonical program name; "" = all (clear-faults)
+  Json rule = Json::object();
+  // wait-until-quiet
+  std::int64_t timeout_ms = 30000;
+};
+
+struct ScenarioExpect {
+  bool invariants = true;
+  std::map<std::string, int> outcomes;                // estado -> exact count of sagas
+  std::map<std::string, std::string> sagas;           // buy label -> final estado
+  struct Fired {
+    std::string service;
+    std::string action;
+    int min = 1;
+  };
+  std::vector<Fired> fired;
+};
+
+struct Scenario {
+  std::string file;
+  std::string name;
+  std::string description;
+  std::uint64_t seed = 0;
+  bool reset = true;
+  Json stock;    // optional initial stock for ms-inventario
+  Json catalog;  // optional catalog for ms-catalogo / ms-inventario
+  std::vector<Json> faults;               // rules with a "service" key, installed first
+  std::vector<ScenarioStep> steps;
+  ScenarioExpect expect;
+};
+
+// Throws CliError(2) naming file, line and what was expected.
+Scenario load_scenario(const std::string& path);
+// YAML text of a scenario (used by `simulate` to write shrunk failures).
+std::string emit_scenario(const Scenario& s);
+
+}  // namespace sagactl
