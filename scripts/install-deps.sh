@@ -19,9 +19,11 @@ PACKAGES=(
   libbrotli-dev
 )
 # Only for the tests on a developer or CI machine, not for building the image:
-# docker-compose validates docker-compose.yml; curl is for people trying the API.
+# docker-compose validates docker-compose.yml, xmllint the JUnit output; curl is for
+# people trying the API.
 TEST_PACKAGES=(
   docker-compose
+  libxml2-utils
   curl
 )
 

@@ -1,0 +1,131 @@
+// sagactl run: bad files are refused before anything runs, a scenario whose
+// expectation does not happen fails, JUnit and HTML outputs, and a shrunk
+// case from the simulator fails on the real stack exactly when the bug is there.
+#include <sys/wait.h>
+
+#include <array>
+#include <catch2/catch.hpp>
+#include <cstdio>
+#include <fstream>
+#include <sstream>
+
+#include "process.hpp"
+
+using namespace testsupport;
+
+namespace {
+
+struct CmdResult {
+  int code = -1;
+  std::string out;
+};
+
+CmdResult sh(const std::string& cmd) {
+  CmdResult r;
+  FILE* p = popen((cmd + " 2>&1").c_str(), "r");
+  REQUIRE(p);
+  std::array<char, 4096> buf{};
+  std::size_t n;
+  while ((n = fread(buf.data(), 1, buf.size(), p)) > 0) r.out.append(buf.data(), n);
+  int st = pclose(p);
+  r.code = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+  return r;
+}
+
+std::string sagactl() { return "'" + bin("sagactl") + "'"; }
+
+std::string write(const TempDir& d, const std::string& name, const std::string& text) {
+  auto path = d.path() + "/" + name;
+  std::ofstream(path) << text;
+  return path;
+}
+
+std::string slurp(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+}  // namespace
+
+TEST_CASE("bad scenario files stop the run before anything runs, naming file and line", "[scenarios]") {
+  TempDir d;
+  struct Case {
+    std::string text, expect;
+  };
+  for (const auto& c : std::vector<Case>{
+           {"name: x\ndescription: y\nsteps:\n  - buy: {user: [1, 2\n", "YAML syntax error"},
+           {"name: x\ndescription: y\nsteps:\n  - buy: {user: a}\ncolour: blue\n", ":5: unknown key 'colour'"},
+           {"name: x\ndescription: y\nsteps:\n  - buy: {qty: many}\n", ":4: steps[0].buy.qty must be an integer"},
+           {"name: x\ndescription: y\nsteps:\n  - dance: true\n", ":4: unknown step 'dance'"},
+           {"name: x\ndescription: y\nsteps:\n  - inject: {service: pagos, action: explode}\n", "unknown action 'explode'"},
+           {"name: x\nsteps:\n  - buy: {}\n", "needs a 'description'"},
+           {"name: x\ndescription: y\nsteps:\n  - inject: {service: billing, action: error}\n", "unknown service 'billing'"}}) {
+    INFO(c.text);
+    auto good = write(d, "a-good.yaml", "name: ok\ndescription: fine\nsteps:\n  - buy: {user: a}\n");
+    auto bad = write(d, "b-bad.yaml", c.text);
+    auto r = sh(sagactl() + " run " + good + " " + bad);
+    CHECK(r.code == 2);
+    CHECK_THAT(r.out, Catch::Contains(bad));
+    CHECK_THAT(r.out, Catch::Contains(c.expect));
+    CHECK_THAT(r.out, !Catch::Contains("started a local stack"));  // nothing ran
+  }
+}
+
+TEST_CASE("a scenario whose expectation does not happen fails, with JUnit and HTML saying so", "[scenarios]") {
+  TempDir d;
+  auto passing = write(d, "a.yaml", R"(name: pasa
+description: a purchase with every service healthy completes
+steps:
+  - buy: {user: ana, product: Laptop Gamer, expect: completada, label: compra}
+expect:
+  sagas: {compra: completada}
+  outcomes: {completada: 1}
+)");
+  auto failing = write(d, "b.yaml", R"(name: falla
+description: expects a completed purchase while ms-pagos refuses every charge, so it must fail
+faults:
+  - {service: pagos, action: error, status: 503, endpoint: transaccion}
+steps:
+  - buy: {user: ana, product: Laptop Gamer, expect: completada}
+expect:
+  outcomes: {completada: 1}
+  fired:
+    - {service: pagos, action: error, min: 1}
+)");
+  auto junit = d.path() + "/junit.xml", report = d.path() + "/report.html";
+  auto r = sh(sagactl() + " run " + passing + " " + failing + " --junit " + junit + " --report " + report);
+  INFO(r.out);
+  CHECK(r.code == 1);
+  CHECK_THAT(r.out, Catch::Contains("✘ falla") || Catch::Contains("falla"));
+  CHECK_THAT(r.out, Catch::Contains("replay: sagactl run " + failing));
+  CHECK_THAT(r.out, Catch::Contains("1 of 2 scenarios failed"));
+  auto lint = sh("xmllint --noout " + junit);
+  INFO(lint.out);
+  CHECK(lint.code == 0);
+  auto xml = slurp(junit);
+  CHECK_THAT(xml, Catch::Contains("<testsuite name=\"pasa\" tests=\"5\" failures=\"0\""));
+  CHECK_THAT(xml, Catch::Contains("<testsuite name=\"falla\""));
+  CHECK_THAT(xml, Catch::Contains("<failure message=\"expected completada"));
+  auto html = slurp(report);
+  CHECK_THAT(html, Catch::Contains("<svg"));
+  CHECK_THAT(html, Catch::Contains("cobrar_pago"));
+  CHECK_THAT(html, Catch::Contains("⚡error"));
+}
+
+TEST_CASE("a shrunk case from a planted defect fails on the real stack only with the defect", "[scenarios][sim]") {
+  TempDir d;
+  auto out = d.path() + "/shrunk.yaml";
+  auto sim = sh(sagactl() + " simulate --seed 1 --sagas 1000 --plant-defect non-idempotent-reservation --scenario-out " + out);
+  INFO(sim.out);
+  REQUIRE(sim.code == 1);
+  CHECK_THAT(sim.out, Catch::Contains("shrunk in"));
+  auto with_bug = sh(sagactl() + " run --plant-defect non-idempotent-reservation " + out);
+  INFO(with_bug.out);
+  CHECK(with_bug.code == 1);
+  CHECK_THAT(with_bug.out, Catch::Contains("[invariant 6]"));
+  auto without = sh(sagactl() + " run " + out);
+  INFO(without.out);
+  CHECK(without.code == 0);
+}

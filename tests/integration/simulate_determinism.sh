@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Runs the same seeds twice (and a planted defect, which also shrinks and
+# writes a scenario) and requires byte-identical output.
+set -euo pipefail
+SAGACTL=$1
+DIR=$(mktemp -d)
+trap 'rm -rf "$DIR"' EXIT
+for i in 1 2; do
+  "$SAGACTL" --json simulate --seed 7 --sagas 1500 --runs 2 > "$DIR/ok$i.json"
+  (cd "$DIR" && "$SAGACTL" simulate --seed 1 --sagas 800 --plant-defect non-idempotent-reservation \
+      --scenario-out "shrunk$i.yaml" > "bug$i.txt" || true)
+done
+cmp "$DIR/ok1.json" "$DIR/ok2.json"
+sed -i "s/shrunk1.yaml/shrunkN.yaml/" "$DIR/bug1.txt"
+sed -i "s/shrunk2.yaml/shrunkN.yaml/" "$DIR/bug2.txt"
+cmp "$DIR/bug1.txt" "$DIR/bug2.txt"
+cmp "$DIR/shrunk1.yaml" "$DIR/shrunk2.yaml"
+grep -q '"ok": true' "$DIR/ok1.json"
+grep -q "breaks an invariant" "$DIR/bug1.txt"
+echo "identical output for identical seeds"
