@@ -36,6 +36,7 @@ int main(int argc, char** argv) {
   setup_reset(app, g);
   setup_run(app, g);
   setup_simulate(app, g);
+  setup_bench(app, g);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -140,6 +140,10 @@ class Supervisor {
       a.push_back("--port-file");
       a.push_back(dir_ + "/run/" + c.program + ".port");
     }
+    if (o_.service_workers > 0 && c.program != "orquestador") {
+      a.push_back("--workers");
+      a.push_back(std::to_string(o_.service_workers));
+    }
     if (!g_.admin_token.empty()) {
       a.push_back("--admin-token");
       a.push_back(g_.admin_token);
@@ -312,6 +316,8 @@ void setup_up(CLI::App& app, GlobalOptions& g) {
       ->capture_default_str();
   sub->add_option("--sync", opts->sync, "SQLite synchronous level")->check(CLI::IsMember({"full", "normal"}))->capture_default_str();
   sub->add_flag("--fresh", opts->fresh, "delete the stack's data before starting");
+  sub->add_option("--workers", opts->service_workers, "request threads of each service (default: theirs, 2)")
+      ->check(CLI::Range(1, 256));
   sub->add_option("--wait-ms", opts->wait_ms, "how long to wait for every /health")->capture_default_str();
   sub->add_option("--orchestrator-arg", opts->orchestrator_args, "extra flag for orquestador (repeatable)")
       ->allow_extra_args(false);

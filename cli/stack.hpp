@@ -14,6 +14,7 @@ struct UpOptions {
   std::string stock_file;
   std::string catalog_file;
   bool quiet = false;
+  int service_workers = 0;  // 0: each program's default
   std::string planted_defect;  // hidden: plant a known bug in the orchestrator or ms-inventario  // no report on stdout (when another command starts the stack)
 };
 void setup_up(CLI::App& app, GlobalOptions& g);

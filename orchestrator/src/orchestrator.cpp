@@ -20,6 +20,7 @@ struct Orchestrator::Run {
   // Guarded by Orchestrator::mutex_:
   Json snap;
   bool settled = false;  // terminal or atascada
+  std::condition_variable settled_cv;  // only this saga's waiters wake up
 };
 
 Orchestrator::Orchestrator(SagaDefinition def, SagaLog& log, FaultGate& faults, OrchestratorOptions opts)
@@ -53,7 +54,8 @@ void Orchestrator::stop() {
   for (auto& t : io_threads_) t.join();
   calls_.stop();
   calls_.join();
-  cv_.notify_all();
+  std::lock_guard lock(mutex_);
+  for (auto& [id, run] : runs_) run->settled_cv.notify_all();
 }
 
 std::uint64_t Orchestrator::random() {
@@ -147,10 +149,11 @@ std::optional<Json> Orchestrator::snapshot(const std::string& id) {
 std::optional<Json> Orchestrator::wait(const std::string& id, std::int64_t timeout_ms) {
   std::unique_lock lock(mutex_);
   auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
-  cv_.wait_until(lock, deadline, [&] {
-    auto it = runs_.find(id);
-    return stopped_ || it == runs_.end() || it->second->settled;
-  });
+  auto it = runs_.find(id);
+  if (it != runs_.end()) {
+    auto run = it->second;  // keeps the run (and its condition variable) alive
+    run->settled_cv.wait_until(lock, deadline, [&] { return stopped_ || run->settled; });
+  }
   lock.unlock();
   return snapshot(id);
 }
@@ -219,16 +222,17 @@ void Orchestrator::deliver(const std::shared_ptr<Run>& run, const Event& e) {
   }
   crash_point(*run, e, "after");
   run->state = std::move(next);
+  bool settled = false;
   {
     std::lock_guard lock(mutex_);
     run->snap = std::move(snap);
-    run->settled = is_terminal(run->state.estado) || run->state.estado == Estado::Atascada;
+    settled = run->settled = is_terminal(run->state.estado) || run->state.estado == Estado::Atascada;
     if (is_terminal(run->state.estado)) {
       runs_.erase(run->id);
       if (!run->idem.empty()) idem_.erase(run->idem);
     }
   }
-  cv_.notify_all();
+  if (settled) run->settled_cv.notify_all();
   for (const auto& c : commands) execute(run, c);
 }
 

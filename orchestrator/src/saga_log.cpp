@@ -2,11 +2,14 @@
 // per saga: state, idempotency key and the latest snapshot for queries).
 #include "sagalab/saga_log.hpp"
 
+#include "sagalab/group_commit.hpp"
+
 namespace sagalab {
 
 struct SagaLog::Impl {
   Db db;
   Stmt ins_event, upsert, unfinished, events, snapshot, by_idem, list_all, list_state;
+  GroupCommit group{db};  // every statement runs inside one of its batches
   explicit Impl(const std::string& path, SyncMode sync)
       : db(path, sync),
         ins_event((db.exec("CREATE TABLE IF NOT EXISTS events (saga_id TEXT NOT NULL, seq INTEGER NOT NULL, "
@@ -37,95 +40,114 @@ SagaLog::~SagaLog() = default;
 
 void SagaLog::append(const std::string& saga_id, int seq, const Event& e, const Json& snap,
                      const std::string& estado, const std::string& idem_key, std::int64_t now_ms) {
-  std::lock_guard lock(mutex_);
+  // Group commit: concurrent sagas' transitions share one COMMIT (one fsync),
+  // and each returns only once its own is durable.
   auto& i = *impl_;
-  i.db.exec("BEGIN IMMEDIATE");
-  try {
+  const auto event = to_json(e).dump();
+  const auto snapshot = snap.dump();
+  i.group.run([&] {
     i.ins_event.reset();
-    i.ins_event.bind(1, saga_id).bind(2, static_cast<std::int64_t>(seq)).bind(3, to_json(e).dump());
+    i.ins_event.bind(1, saga_id).bind(2, static_cast<std::int64_t>(seq)).bind(3, event);
     i.ins_event.step();
     i.ins_event.reset();
     i.upsert.reset();
-    i.upsert.bind(1, saga_id).bind(2, estado).bind(3, idem_key).bind(4, now_ms).bind(5, snap.dump());
+    i.upsert.bind(1, saga_id).bind(2, estado).bind(3, idem_key).bind(4, now_ms).bind(5, snapshot);
     i.upsert.step();
     i.upsert.reset();
-    i.db.exec("COMMIT");
-  } catch (...) {
-    i.ins_event.reset();
-    i.upsert.reset();
-    i.db.exec("ROLLBACK");
-    throw;
-  }
+    return true;
+  });
 }
 
 std::vector<std::string> SagaLog::unfinished() {
-  std::lock_guard lock(mutex_);
-  auto& s = impl_->unfinished;
-  s.reset();
+  // Reads go through the group commit too: one connection, one thread at a time,
+  // and the answer leaves only after the batch it saw is committed.
   std::vector<std::string> out;
-  while (s.step()) out.push_back(s.text(0));
-  s.reset();
+  impl_->group.run([&] {
+    auto& s = impl_->unfinished;
+    s.reset();
+    while (s.step()) out.push_back(s.text(0));
+    s.reset();
+    return false;
+  });
   return out;
 }
 
 std::vector<Event> SagaLog::events(const std::string& saga_id) {
-  std::lock_guard lock(mutex_);
-  auto& s = impl_->events;
-  s.reset();
-  s.bind(1, saga_id);
+  // Reads go through the group commit too: one connection, one thread at a time,
+  // and the answer leaves only after the batch it saw is committed.
   std::vector<Event> out;
-  while (s.step()) {
-    auto j = Json::parse(s.text(0), nullptr, false);
-    if (j.is_discarded()) {
-      s.reset();
-      throw std::invalid_argument("saga " + saga_id + ": unreadable event in the log");
+  impl_->group.run([&] {
+    auto& s = impl_->events;
+    s.reset();
+    s.bind(1, saga_id);
+    while (s.step()) {
+      auto j = Json::parse(s.text(0), nullptr, false);
+      if (j.is_discarded()) {
+        s.reset();
+        throw std::invalid_argument("saga " + saga_id + ": unreadable event in the log");
+      }
+      out.push_back(event_from_json(j));
     }
-    out.push_back(event_from_json(j));
-  }
-  s.reset();
+    s.reset();
+    return false;
+  });
   return out;
 }
 
 std::optional<Json> SagaLog::snapshot(const std::string& saga_id) {
-  std::lock_guard lock(mutex_);
-  auto& s = impl_->snapshot;
-  s.reset();
-  s.bind(1, saga_id);
+  // Reads go through the group commit too: one connection, one thread at a time,
+  // and the answer leaves only after the batch it saw is committed.
   std::optional<Json> out;
-  if (s.step()) out = Json::parse(s.text(0));
-  s.reset();
+  impl_->group.run([&] {
+    auto& s = impl_->snapshot;
+    s.reset();
+    s.bind(1, saga_id);
+    if (s.step()) out = Json::parse(s.text(0));
+    s.reset();
+    return false;
+  });
   return out;
 }
 
 std::optional<std::string> SagaLog::find_by_idem(const std::string& key) {
-  std::lock_guard lock(mutex_);
-  auto& s = impl_->by_idem;
-  s.reset();
-  s.bind(1, key);
+  // Reads go through the group commit too: one connection, one thread at a time,
+  // and the answer leaves only after the batch it saw is committed.
   std::optional<std::string> out;
-  if (s.step()) out = s.text(0);
-  s.reset();
+  impl_->group.run([&] {
+    auto& s = impl_->by_idem;
+    s.reset();
+    s.bind(1, key);
+    if (s.step()) out = s.text(0);
+    s.reset();
+    return false;
+  });
   return out;
 }
 
 std::vector<Json> SagaLog::list(const std::string& estado, int limit) {
-  std::lock_guard lock(mutex_);
-  auto& s = estado.empty() ? impl_->list_all : impl_->list_state;
-  s.reset();
-  if (estado.empty()) {
-    s.bind(1, static_cast<std::int64_t>(limit));
-  } else {
-    s.bind(1, estado).bind(2, static_cast<std::int64_t>(limit));
-  }
+  // Reads go through the group commit too: one connection, one thread at a time,
+  // and the answer leaves only after the batch it saw is committed.
   std::vector<Json> out;
-  while (s.step()) out.push_back(Json::parse(s.text(0)));
-  s.reset();
+  impl_->group.run([&] {
+    auto& s = estado.empty() ? impl_->list_all : impl_->list_state;
+    s.reset();
+    if (estado.empty()) {
+      s.bind(1, static_cast<std::int64_t>(limit));
+    } else {
+      s.bind(1, estado).bind(2, static_cast<std::int64_t>(limit));
+    }
+    while (s.step()) out.push_back(Json::parse(s.text(0)));
+    s.reset();
+    return false;
+  });
   return out;
 }
 
 void SagaLog::reset() {
-  std::lock_guard lock(mutex_);
-  impl_->db.exec("BEGIN IMMEDIATE; DELETE FROM events; DELETE FROM sagas; COMMIT;");
+  impl_->group.run([&] {
+    impl_->db.exec("DELETE FROM events; DELETE FROM sagas;");
+    return true;
+  });
 }
 
 }  // namespace sagalab

@@ -2,11 +2,14 @@
 // is BEGIN IMMEDIATE ... COMMIT, and transact returns only after the commit.
 #include "sagalab/sqlite_store.hpp"
 
+#include "sagalab/group_commit.hpp"
+
 namespace sagalab {
 
 struct SqliteStore::Impl {
   Db db;
   Stmt get, put, list, clear;
+  GroupCommit group{db};
   Impl(const std::string& path, SyncMode sync)
       : db(path, sync),
         get((db.exec("CREATE TABLE IF NOT EXISTS docs (coll TEXT NOT NULL, key TEXT NOT NULL, "
@@ -65,17 +68,8 @@ SqliteStore::SqliteStore(const std::string& path, SyncMode sync) : impl_(std::ma
 SqliteStore::~SqliteStore() = default;
 
 void SqliteStore::transact(const std::function<bool(Tx&)>& fn) {
-  std::lock_guard lock(mutex_);
-  impl_->db.exec("BEGIN IMMEDIATE");
   SqliteTx tx(*impl_);
-  bool commit = false;
-  try {
-    commit = fn(tx);
-  } catch (...) {
-    impl_->db.exec("ROLLBACK");
-    throw;
-  }
-  impl_->db.exec(commit ? "COMMIT" : "ROLLBACK");
+  impl_->group.run([&] { return fn(tx); });
 }
 
 }  // namespace sagalab

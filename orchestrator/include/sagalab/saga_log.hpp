@@ -30,7 +30,6 @@ class SagaLog {
 
  private:
   struct Impl;
-  std::mutex mutex_;
   std::unique_ptr<Impl> impl_;
 };
 

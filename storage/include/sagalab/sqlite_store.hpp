@@ -1,5 +1,7 @@
 // The durable Store: one SQLite file per service, WAL journal, FULL sync by
-// default, so that what a transaction committed survives kill -9.
+// default, so that what a transaction committed survives kill -9. Concurrent
+// transactions are group-committed: one fsync for a batch, each acknowledged
+// only after it.
 #pragma once
 
 #include <memory>
@@ -20,7 +22,6 @@ class SqliteStore final : public Store {
   struct Impl;
 
  private:
-  std::mutex mutex_;
   std::unique_ptr<Impl> impl_;
 };
 
