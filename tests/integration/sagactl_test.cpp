@@ -176,3 +176,22 @@ TEST_CASE("sagactl bad input: one clear line and a non-zero exit", "[sagactl]") 
   CHECK(help.code == 0);
   CHECK_THAT(help.out, Catch::Contains("inject-fault"));
 }
+
+TEST_CASE("sagactl bench runs its purchases, counts every outcome and verifies", "[sagactl][bench]") {
+  UpStack s;
+  auto r = sagactl(s.stack, {"--json", "bench", "--sagas", "150", "--concurrency", "8"});
+  INFO(r.out);
+  REQUIRE(r.code == 0);
+  auto j = Json::parse(r.out);
+  CHECK(j["requests"] == 150);
+  CHECK(j["errors"] == 0);
+  int total = 0;
+  for (const auto& [k, v] : j["outcomes"].items()) total += v.get<int>();
+  CHECK(total == 150);
+  CHECK(j["outcomes"]["completada"].get<int>() > 0);  // stock runs out, so some are compensated too
+  CHECK(j["verify"] == true);
+  CHECK(j["latency_ms"]["p50"].get<double>() <= j["latency_ms"]["p99"].get<double>());
+  CHECK(j["peak_rss_kb"]["orquestador"].get<long>() > 0);
+  auto sagas = Json::parse(sagactl(s.stack, {"sagas", "--json", "--limit", "1000"}).out);
+  CHECK(sagas["sagas"].size() == 150);
+}
