@@ -2,7 +2,7 @@
 PRESET ?= dev
 BUILD_DIR := $(if $(filter dev,$(PRESET)),build,build-$(PRESET))
 
-.PHONY: all deps configure build test demo asan release clean
+.PHONY: all deps configure build test demo asan release clean soak fuzz
 
 all: build
 
@@ -29,3 +29,6 @@ release:
 
 clean:
 	rm -rf build build-asan build-release .sagalab .sagalab-demo
+
+soak: build
+	@SAGALAB_SOAK_SECONDS=$${SOAK_SECONDS:-300} build/bin/integration_tests "[soak]"

@@ -48,6 +48,11 @@ void add_server_options(CLI::App& app, ServerConfig& cfg) {
       ->capture_default_str();
   app.add_flag("--health-check", cfg.health_check, "ask the running program on --port for /health; exit 0 or 1");
   app.add_flag("--quiet", cfg.quiet, "no per-request log lines");
+  app.add_option("--read-timeout-ms", cfg.read_timeout_ms,
+                 "how long a request may take to arrive before the connection is closed")
+      ->envname("READ_TIMEOUT_MS")
+      ->check(CLI::Range(10, 600000))
+      ->capture_default_str();
 }
 
 void finish_config(ServerConfig& cfg) {
@@ -125,10 +130,14 @@ void note_fault_for_log(const std::string& what) { tl_fault = what; }
 void configure_server(httplib::Server& srv, const ServerConfig& cfg) {
   srv.set_tcp_nodelay(true);
   srv.set_payload_max_length(kMaxBodyBytes);
-  srv.set_read_timeout(5, 0);
+  // A slow client (a request that trickles in) is cut off instead of holding a worker.
+  srv.set_read_timeout(std::chrono::milliseconds(cfg.read_timeout_ms));
   srv.set_write_timeout(5, 0);
+  // Each keep-alive connection holds a worker thread while it lives (cpp-httplib is
+  // thread-per-connection). Recycling it every 100 requests lets a queued client
+  // (a health check, sagactl) in even while the orchestrator's pool keeps every worker busy.
   srv.set_keep_alive_timeout(1);
-  srv.set_keep_alive_max_count(100000);
+  srv.set_keep_alive_max_count(100);
   const int workers = cfg.workers;
   srv.new_task_queue = [workers] { return new httplib::ThreadPool(static_cast<std::size_t>(workers)); };
   srv.set_pre_routing_handler([](const httplib::Request&, httplib::Response&) {

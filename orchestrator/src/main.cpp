@@ -26,6 +26,10 @@ int main(int argc, char** argv) {
       ->envname("POOL_SIZE")
       ->check(CLI::Range(1, 256))
       ->capture_default_str();
+  app.add_option("--max-in-flight", opts.max_in_flight, "running sagas before POST /compra answers 503")
+      ->envname("SAGA_MAX_IN_FLIGHT")
+      ->check(CLI::Range(1, 10000000))
+      ->capture_default_str();
   app.add_option("--seed", opts.seed, "seed of product picks and retry jitter")->envname("SAGA_SEED");
   SagaDefinition def = SagaDefinition::default_purchase();
   RetryPolicy r = def.steps[0].retry;

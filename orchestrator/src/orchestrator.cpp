@@ -5,6 +5,8 @@
 #include <iostream>
 #include <random>
 
+#include "sagalab/errors.hpp"
+
 namespace sagalab {
 
 struct Orchestrator::Run {
@@ -116,6 +118,8 @@ std::string Orchestrator::start(Json ctx, const std::string& idem_key, bool& exi
   run->rng = SplitMix64(opts_.seed ^ std::hash<std::string>{}(run->id));
   {
     std::lock_guard lock(mutex_);
+    if (runs_.size() >= opts_.max_in_flight)
+      throw ClientError(503, "too many sagas in flight (" + std::to_string(opts_.max_in_flight) + "); retry later");
     if (!idem_key.empty()) {
       auto [it, inserted] = idem_.emplace(idem_key, run->id);
       if (!inserted) {

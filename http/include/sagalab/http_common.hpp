@@ -30,6 +30,7 @@ struct ServerConfig {
   bool health_check = false;
   bool quiet = false;
   std::uint64_t fault_seed = 0;
+  std::int64_t read_timeout_ms = 5000;  // a client that trickles its request is cut off after this
 };
 
 // Adds the flags every server takes, each with its environment variable.

@@ -30,6 +30,7 @@ struct OrchestratorOptions {
   int io_threads = 16;
   int call_threads = 32;
   std::uint64_t seed = 0;
+  std::size_t max_in_flight = 10000;  // running sagas; past it POST /compra answers 503
 };
 
 class Orchestrator {
