@@ -2,7 +2,7 @@
 PRESET ?= dev
 BUILD_DIR := $(if $(filter dev,$(PRESET)),build,build-$(PRESET))
 
-.PHONY: all deps configure build test demo asan release clean soak fuzz
+.PHONY: all deps configure build test demo asan release clean soak fuzz fuzz-build fuzz-test
 
 all: build
 
@@ -17,6 +17,26 @@ build: configure
 
 test: build
 	@ctest --preset $(PRESET)
+ifeq ($(PRESET),dev)
+	@$(MAKE) --no-print-directory fuzz-test
+endif
+
+# libFuzzer targets, built with clang in build-fuzz/.
+fuzz-build: deps
+	@cmake --preset fuzz >/dev/null
+	@cmake --build --preset fuzz
+
+fuzz-test: fuzz-build
+	@ctest --preset fuzz
+
+FUZZ_SECONDS ?= 300
+fuzz: fuzz-build
+	@for t in service_request fault_rule scenario saga_log; do \
+	  echo "== fuzz_$$t for $(FUZZ_SECONDS) s"; \
+	  mkdir -p build-fuzz/corpus-$$t; \
+	  build-fuzz/bin/fuzz_$$t -max_total_time=$(FUZZ_SECONDS) -rss_limit_mb=2048 -timeout=10 \
+	    -artifact_prefix=build-fuzz/fuzz-crash-$$t- build-fuzz/corpus-$$t fuzz/corpus/$$t || exit 1; \
+	done
 
 demo: build
 	@bash scripts/demo.sh $(BUILD_DIR)/bin
@@ -28,7 +48,7 @@ release:
 	@$(MAKE) --no-print-directory build PRESET=release
 
 clean:
-	rm -rf build build-asan build-release .sagalab .sagalab-demo
+	rm -rf build build-asan build-release build-fuzz .sagalab .sagalab-demo
 
 soak: build
 	@SAGALAB_SOAK_SECONDS=$${SOAK_SECONDS:-300} build/bin/integration_tests "[soak]"

@@ -155,7 +155,8 @@ Scenario load_scenario(const std::string& path) {
     if (!n.IsMap() || n.size() != 1)
       c.fail(n, where + " must be one of: buy, load, inject, clear-faults, crash, restart, wait-until-quiet, reset");
     auto kind = n.begin()->first.as<std::string>();
-    const auto& v = n.begin()->second;
+    // A copy of the node handle: the iterator that n.begin() returns is a temporary.
+    const YAML::Node v = n.begin()->second;
     ScenarioStep st;
     st.line = n.Mark().line + 1;
     if (kind == "buy") {

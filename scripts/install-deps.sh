@@ -19,11 +19,13 @@ PACKAGES=(
   libbrotli-dev
 )
 # Only for the tests on a developer or CI machine, not for building the image:
-# docker-compose validates docker-compose.yml, xmllint the JUnit output; curl is for
-# people trying the API.
+# docker-compose validates docker-compose.yml, xmllint the JUnit output, clang and its
+# runtime build the libFuzzer targets; curl is for people trying the API.
 TEST_PACKAGES=(
   docker-compose
   libxml2-utils
+  clang
+  libclang-rt-14-dev
   curl
 )
 

@@ -507,7 +507,9 @@ class Sim {
     }
     Json states{{"orquestador", {{"sagas", sagas}}}};
     Json fallos = Json::object();
-    for (auto& [name, n] : nodes_) {
+    for (auto& entry : nodes_) {
+      const std::string& name = entry.first;
+      Node& n = entry.second;
       n.store.transact([&](Tx& tx) {
         states[name] = n.logic->state(tx);
         return false;
