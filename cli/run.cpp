@@ -109,7 +109,7 @@ class Runner {
       fail("run", std::string("line ") + std::to_string(line_) + ": " + e.what());
     }
     try {
-      auto orq = call_ok(g_, "orquestador", "GET", "/admin/state", nullptr, true);
+      auto orq = admin("orquestador", "GET", "/admin/state", nullptr);
       out_.sagas = orq["sagas"];
       for (const auto& p : programs()) {
         auto f = call(g_, p, "GET", "/admin/faults/fired", nullptr, true);
@@ -125,23 +125,39 @@ class Runner {
   }
 
  private:
+  // Admin calls wait out a program that a fault just crashed: the supervisor
+  // (or the user's orchestration) restarts it. Gives up after 30 s.
+  Json admin(const std::string& program, const std::string& method, const std::string& path,
+             const Json* body = nullptr) {
+    auto deadline = sagalab::wall_ms() + 30000;
+    while (true) {
+      try {
+        return call_ok(g_, program, method, path, body, true);
+      } catch (const CliError& e) {
+        if (e.exit_code != kExitUnreachable || sagalab::wall_ms() > deadline) throw;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+  }
+
   void fail(const std::string& name, const std::string& msg) { out_.checks.push_back({name, false, msg}); }
   void pass(const std::string& name) { out_.checks.push_back({name, true, ""}); }
 
   void prepare(const Scenario& s) {
+    await_healthy();
     wait_quiet(30000);
-    for (const auto& p : programs()) call_ok(g_, p, "DELETE", "/admin/faults", nullptr, true);
+    for (const auto& p : programs()) admin(p, "DELETE", "/admin/faults", nullptr);
     if (s.reset) {
       for (const auto& p : programs()) {
         Json body = Json::object();
         if (p == "ms-inventario" && !s.stock.is_null()) body["stock"] = s.stock;
         if ((p == "ms-inventario" || p == "ms-catalogo") && !s.catalog.is_null()) body["catalog"] = s.catalog;
-        call_ok(g_, p, "POST", "/admin/reset", &body, true);
+        admin(p, "POST", "/admin/reset", &body);
       }
     }
     for (const auto& p : programs()) {
       Json seed{{"seed", s.seed}};
-      call_ok(g_, p, "POST", "/admin/faults/seed", &seed, true);
+      admin(p, "POST", "/admin/faults/seed", &seed);
     }
     for (auto rule : s.faults) {
       auto svc = rule["service"].get<std::string>();
@@ -150,7 +166,15 @@ class Runner {
     }
   }
 
+  void await_healthy() {
+    auto deadline = sagalab::wall_ms() + 30000;
+    for (const auto& p : programs()) {
+      while (!healthy(p) && sagalab::wall_ms() < deadline) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+  }
+
   void inject(const std::string& svc, const Json& rule) {
+    await_healthy();
     auto a = call(g_, svc, "POST", "/admin/faults", &rule, true);
     if (a.status != 201) throw CliError(kExitFailed, svc + " refused the fault rule " + rule.dump() + ": " + a.body.dump());
   }
@@ -235,7 +259,7 @@ class Runner {
         return;
       case ScenarioStep::Kind::ClearFaults:
         for (const auto& p : programs()) {
-          if (st.service.empty() || st.service == p) call_ok(g_, p, "DELETE", "/admin/faults", nullptr, true);
+          if (st.service.empty() || st.service == p) admin(p, "DELETE", "/admin/faults", nullptr);
         }
         return;
       case ScenarioStep::Kind::Crash:
@@ -251,7 +275,7 @@ class Runner {
         return;
       case ScenarioStep::Kind::Reset:
         wait_quiet(30000);
-        for (const auto& p : programs()) call_ok(g_, p, "POST", "/admin/reset", nullptr, true);
+        for (const auto& p : programs()) admin(p, "POST", "/admin/reset", nullptr);
         return;
     }
   }
@@ -266,7 +290,7 @@ class Runner {
                                 {{"action", "commit-then-error"}, {"probability", p}},
                                 {{"action", "commit-then-drop"}, {"probability", p}}});
       for (const auto& svc : {"ms-catalogo", "ms-compras", "ms-pagos", "ms-inventario"})
-        call_ok(g_, svc, "POST", "/admin/faults", &rules, true);
+        admin(svc, "POST", "/admin/faults", &rules);
     }
     std::atomic<int> next{0}, answered{0};
     std::mutex mu;
@@ -286,7 +310,7 @@ class Runner {
     for (auto& t : workers) t.join();
     if (st.fault_rate > 0) {
       for (const auto& svc : {"ms-catalogo", "ms-compras", "ms-pagos", "ms-inventario"})
-        call_ok(g_, svc, "DELETE", "/admin/faults", nullptr, true);
+        admin(svc, "DELETE", "/admin/faults", nullptr);
     }
     std::lock_guard lock(mu);
     if (answered != st.count)
@@ -296,6 +320,7 @@ class Runner {
 
   void expectations(const Scenario& s) {
     if (!wait_quiet(30000)) fail("sagas settle", "sagas still running 30 s after the last step");
+    await_healthy();
     auto states = collect_states(g_);
     if (s.expect.invariants) {
       auto report = sagalab::check_invariants(states);

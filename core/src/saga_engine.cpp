@@ -225,6 +225,16 @@ Event event_from_json(const Json& j) {
   }
 }
 
+int log_step_of(const Event& e, const SagaState& s) {
+  switch (e.type) {
+    case Event::Type::Start: return 0;
+    case Event::Type::Result:
+    case Event::Type::Timer: return e.step;
+    case Event::Type::Recovered: return s.current;
+  }
+  return 0;
+}
+
 // ---------------------------------------------------------------------------
 
 std::string SagaEngine::forward_key(const SagaState& s, int step) const {

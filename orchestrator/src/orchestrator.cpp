@@ -162,24 +162,10 @@ std::optional<Json> Orchestrator::wait(const std::string& id, std::int64_t timeo
   return snapshot(id);
 }
 
-namespace {
-
-int step_of(const Event& e, const SagaState& s) {
-  switch (e.type) {
-    case Event::Type::Start: return 0;
-    case Event::Type::Result:
-    case Event::Type::Timer: return e.step;
-    case Event::Type::Recovered: return s.current;
-  }
-  return 0;
-}
-
-}  // namespace
-
 void Orchestrator::crash_point(const Run& run, const Event& e, const char* when) {
   if (faults_.empty()) return;
   const auto& def = engine_.definition();
-  int step = step_of(e, run.state);
+  int step = log_step_of(e, run.state);
   FaultContext ctx;
   ctx.endpoint = "log:" + def.steps[static_cast<std::size_t>(step)].name + ":" + when;
   ctx.saga_id = run.id;

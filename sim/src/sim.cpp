@@ -218,20 +218,10 @@ class Sim {
     }
   }
 
-  int step_of(const Event& e, const SagaState& s) const {
-    switch (e.type) {
-      case Event::Type::Start: return 0;
-      case Event::Type::Result:
-      case Event::Type::Timer: return e.step;
-      case Event::Type::Recovered: return s.current;
-    }
-    return 0;
-  }
-
   // True when the orchestrator crashes at this log boundary.
   bool crash_point(const Run& run, const std::string& id, const Event& e, const char* when) {
     const auto& def = engine_.definition();
-    int step = step_of(e, run.state);
+    int step = log_step_of(e, run.state);
     int attempt = run.state.steps.empty() ? 1 : run.state.steps[static_cast<std::size_t>(step)].attempts;
     std::string point = "log:" + def.steps[static_cast<std::size_t>(step)].name + ":" + when;
     bool crash = false;

@@ -103,7 +103,7 @@ TEST_CASE("compras, pagos and inventario answer the original API", "[services]")
   CHECK(body_of(get(inv.url(), "/inventario"))["MOUSE"] == Json{{"stock", 10}, {"reservado", 0}});
 }
 
-TEST_CASE("a repeated call with the same key has one effect; a late forward after compensation is refused", "[services]") {
+TEST_CASE("a repeated call with the same key has one effect, and a late forward after compensation is refused", "[services]") {
   TempDir dir;
   Proc inv("ms-inventario", {"--quiet"}, dir.path());
   REQUIRE(inv.wait_healthy());

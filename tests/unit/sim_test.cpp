@@ -18,7 +18,7 @@ SimConfig config(std::uint64_t seed, int sagas, const std::string& defect = "") 
 
 }  // namespace
 
-TEST_CASE("the same seed gives the same run; another seed another run", "[sim]") {
+TEST_CASE("the same seed gives the same run, and another seed another run", "[sim]") {
   auto a = to_json(run_simulation(config(5, 300)), true).dump();
   auto b = to_json(run_simulation(config(5, 300)), true).dump();
   auto c = to_json(run_simulation(config(6, 300)), true).dump();

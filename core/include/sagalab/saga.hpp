@@ -114,6 +114,9 @@ struct Event {
 
 Json to_json(const Event& e);
 Event event_from_json(const Json& j);  // throws std::invalid_argument
+// The step whose saga-log write an event is: what `log:<step>:before|after`
+// crash points name, in the orchestrator and in the simulator alike.
+int log_step_of(const Event& e, const SagaState& s);
 
 struct Command {
   enum class Type { Call, Schedule, Finish } type = Type::Call;
