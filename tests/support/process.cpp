@@ -3,6 +3,7 @@
 
 #include <fcntl.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -49,6 +50,8 @@ void Proc::start() {
   pid_t pid = fork();
   if (pid < 0) throw std::runtime_error("fork failed");
   if (pid == 0) {
+    // If the test process dies (a crash, a failed REQUIRE in a thread), its servers die with it.
+    ::prctl(PR_SET_PDEATHSIG, SIGKILL);
     int fd = ::open((dir_ + "/" + program_ + ".log").c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
     dup2(fd, 1);
     dup2(fd, 2);
