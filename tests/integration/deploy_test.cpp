@@ -3,9 +3,9 @@
 // Dockerfile's build stage installs exactly what scripts/install-deps.sh does.
 #include <yaml-cpp/yaml.h>
 
-#include <array>
 #include <catch2/catch.hpp>
-#include <cstdio>
+
+#include "process.hpp"
 #include <fstream>
 #include <regex>
 #include <set>
@@ -14,14 +14,9 @@
 namespace {
 
 std::string run(const std::string& cmd) {
-  std::string out;
-  FILE* p = popen(cmd.c_str(), "r");
-  REQUIRE(p);
-  std::array<char, 4096> buf{};
-  std::size_t n;
-  while ((n = fread(buf.data(), 1, buf.size(), p)) > 0) out.append(buf.data(), n);
-  REQUIRE(pclose(p) == 0);
-  return out;
+  auto r = testsupport::run_command(cmd, false);
+  REQUIRE(r.code == 0);
+  return r.out;
 }
 
 const std::string kSrc = SAGALAB_SOURCE_DIR;

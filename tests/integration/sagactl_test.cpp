@@ -1,12 +1,9 @@
 // sagactl end to end: a stack it starts with `up` on free ports, buy, inject
 // every action, verify, show, a corrupted state that verify must catch, down.
 #include <signal.h>
-#include <sys/wait.h>
 
-#include <array>
 #include <catch2/catch.hpp>
 #include <chrono>
-#include <cstdio>
 #include <thread>
 
 #include "process.hpp"
@@ -15,30 +12,10 @@ using namespace testsupport;
 
 namespace {
 
-struct CmdResult {
-  int code = -1;
-  std::string out;  // stdout and stderr
-};
-
-std::string quote(const std::string& s) {
-  std::string q = "'";
-  for (char c : s) q += c == '\'' ? std::string("'\\''") : std::string(1, c);
-  return q + "'";
-}
-
 CmdResult sagactl(const std::string& stack_dir, const std::vector<std::string>& args) {
-  std::string cmd = quote(bin("sagactl")) + " --stack-dir " + quote(stack_dir);
-  for (const auto& a : args) cmd += " " + quote(a);
-  cmd += " 2>&1";
-  CmdResult r;
-  FILE* p = popen(cmd.c_str(), "r");
-  REQUIRE(p);
-  std::array<char, 4096> buf{};
-  std::size_t n;
-  while ((n = fread(buf.data(), 1, buf.size(), p)) > 0) r.out.append(buf.data(), n);
-  int st = pclose(p);
-  r.code = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-  return r;
+  std::string cmd = shell_quote(bin("sagactl")) + " --stack-dir " + shell_quote(stack_dir);
+  for (const auto& a : args) cmd += " " + shell_quote(a);
+  return run_command(cmd);
 }
 
 // Starts a stack with `sagactl up` and always brings it down.

@@ -1,11 +1,8 @@
 // sagactl run: bad files are refused before anything runs, a scenario whose
 // expectation does not happen fails, JUnit and HTML outputs, and a shrunk
 // case from the simulator fails on the real stack exactly when the bug is there.
-#include <sys/wait.h>
 
-#include <array>
 #include <catch2/catch.hpp>
-#include <cstdio>
 #include <fstream>
 #include <sstream>
 
@@ -15,22 +12,7 @@ using namespace testsupport;
 
 namespace {
 
-struct CmdResult {
-  int code = -1;
-  std::string out;
-};
-
-CmdResult sh(const std::string& cmd) {
-  CmdResult r;
-  FILE* p = popen((cmd + " 2>&1").c_str(), "r");
-  REQUIRE(p);
-  std::array<char, 4096> buf{};
-  std::size_t n;
-  while ((n = fread(buf.data(), 1, buf.size(), p)) > 0) r.out.append(buf.data(), n);
-  int st = pclose(p);
-  r.code = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-  return r;
-}
+CmdResult sh(const std::string& cmd) { return run_command(cmd); }
 
 std::string sagactl() { return "'" + bin("sagactl") + "'"; }
 

@@ -139,6 +139,24 @@ sagalab::HttpResult post(const std::string& url, const std::string& path, const 
   return sagalab::http_call(url, "POST", path, &body, h, timeout_ms);
 }
 
+CmdResult run_command(const std::string& cmd, bool merge_stderr) {
+  CmdResult r;
+  FILE* p = popen((merge_stderr ? cmd + " 2>&1" : cmd).c_str(), "r");
+  if (!p) throw std::runtime_error("popen failed: " + cmd);
+  char buf[4096];
+  std::size_t n;
+  while ((n = fread(buf, 1, sizeof buf, p)) > 0) r.out.append(buf, n);
+  int st = pclose(p);
+  r.code = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+  return r;
+}
+
+std::string shell_quote(const std::string& s) {
+  std::string q = "'";
+  for (char c : s) q += c == '\'' ? std::string("'\\''") : std::string(1, c);
+  return q + "'";
+}
+
 std::vector<std::string> fast_orchestrator() {
   return {"--step-timeout-ms", "400", "--backoff-base-ms", "5", "--backoff-max-ms", "50", "--quiet"};
 }

@@ -76,6 +76,14 @@ class Stack {
   std::vector<std::string> orchestrator_args_;
 };
 
+// Runs a shell command; its output (stderr too, unless merge_stderr is false) and exit status.
+struct CmdResult {
+  int code = -1;
+  std::string out;
+};
+CmdResult run_command(const std::string& cmd, bool merge_stderr = true);
+std::string shell_quote(const std::string& s);
+
 // Fast retry settings for tests.
 std::vector<std::string> fast_orchestrator();
 
