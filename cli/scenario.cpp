@@ -21,6 +21,7 @@ struct Ctx {
   void keys(const YAML::Node& n, const std::string& where, const std::set<std::string>& allowed) const {
     if (!n.IsMap()) fail(n, where + " must be a mapping");
     for (const auto& kv : n) {
+      if (!kv.first.IsScalar()) fail(kv.first, "a key in " + where + " must be a plain word");
       auto k = kv.first.as<std::string>();
       if (!allowed.count(k)) {
         std::string list;
@@ -107,7 +108,22 @@ Json parse_rule(const Ctx& c, const YAML::Node& n, const std::string& where, std
 
 }  // namespace
 
+namespace {
+Scenario parse_scenario(const std::string& path);
+}  // namespace
+
 Scenario load_scenario(const std::string& path) {
+  try {
+    return parse_scenario(path);
+  } catch (const YAML::Exception& e) {
+    // Any shape the checks above did not foresee (a map where a word belongs, ...).
+    throw CliError(kExitUnreachable, path + ":" + std::to_string(e.mark.line + 1) + ": " + e.msg);
+  }
+}
+
+namespace {
+
+Scenario parse_scenario(const std::string& path) {
   Ctx c{path};
   YAML::Node root;
   try {
@@ -266,6 +282,8 @@ Scenario load_scenario(const std::string& path) {
   }
   return s;
 }
+
+}  // namespace
 
 namespace {
 
