@@ -76,7 +76,7 @@ std::string base_url(const GlobalOptions& g, const std::string& program) {
   return "http://127.0.0.1:" + std::to_string(port);
 }
 
-sagalab::Answer call(const GlobalOptions& g, const std::string& program, const std::string& method,
+sagalab::HttpAnswer call(const GlobalOptions& g, const std::string& program, const std::string& method,
                      const std::string& path, const Json* body, bool admin, const httplib::Headers& extra) {
   httplib::Headers headers = extra;
   if (admin && !g.admin_token.empty()) headers.emplace("Authorization", "Bearer " + g.admin_token);

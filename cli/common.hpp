@@ -44,7 +44,7 @@ std::string gateway_prefix(const std::string& program);  // "/ms_pagos", "/orque
 std::string base_url(const GlobalOptions& g, const std::string& program);
 
 // Calls a program; throws CliError(2) when it cannot be reached.
-sagalab::Answer call(const GlobalOptions& g, const std::string& program, const std::string& method,
+sagalab::HttpAnswer call(const GlobalOptions& g, const std::string& program, const std::string& method,
                      const std::string& path, const Json* body = nullptr, bool admin = false,
                      const httplib::Headers& extra = {});
 // Like call, and throws CliError(1) with the service's error text on a non-2xx answer.

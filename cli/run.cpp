@@ -221,13 +221,13 @@ class Runner {
     throw CliError(kExitFailed, p + " did not come back after " + (sig == SIGKILL ? "a crash" : "a restart"));
   }
 
-  sagalab::Answer buy(const std::string& user, const std::string& product, int qty, const std::string& key) {
+  sagalab::HttpAnswer buy(const std::string& user, const std::string& product, int qty, const std::string& key) {
     Json body{{"usuario_id", user}, {"cantidad", qty}};
     if (!product.empty()) body["producto"] = product;
     httplib::Headers h;
     if (!key.empty()) h.emplace("Idempotency-Key", key);
     auto r = sagalab::http_call(base_url(g_, "orquestador"), "POST", "/compra", &body, h, 60000);
-    if (!r.answer) return sagalab::Answer{0, Json::object()};
+    if (!r.answer) return sagalab::HttpAnswer{0, Json::object()};
     return *r.answer;
   }
 

@@ -1,14 +1,20 @@
 // sagactl simulate: the real engine and service logic through many seeded
-// fault schedules, in one process on a virtual clock. A failing seed is
-// reported with its violation and history, shrunk to the smallest set of
+// fault schedules, in one process on a virtual clock. A campaign runs seeds on
+// every core (a range, a count or a time budget); a failing seed is reported
+// with its violation, history and fault mix, shrunk to the smallest set of
 // faults that still fails, and written as a scenario that `sagactl run`
 // replays against the real stack.
 #include <unistd.h>
 
+#include <atomic>
 #include <chrono>
+#include <condition_variable>
 #include <fstream>
 #include <iostream>
+#include <map>
+#include <mutex>
 #include <set>
+#include <thread>
 
 #include "commands.hpp"
 #include "sagalab/sim.hpp"
@@ -22,23 +28,81 @@ struct SimulateOptions {
   std::uint64_t seed = 1;
   int sagas = 1000;
   int runs = 1;
+  std::string seeds;     // "A..B"
+  std::string duration;  // "60s", "5m", "90"
+  int jobs = 0;          // 0: every core
+  std::string mix = "swarm";
   double fault_rate = 0.05;
   double crash_rate = 0.002;
   double drop_rate = 0.01;
   double dup_rate = 0.01;
+  bool rates_given = false;
   std::string planted_defect;
   std::string scenario_out;
   bool no_shrink = false;
 };
 
-Scenario shrunk_scenario(const SimulateOptions& o, const sagalab::SimResult& r,
+// "60s", "5m", "1h", "90" (seconds) -> seconds; throws CLI::ValidationError.
+double parse_duration(const std::string& text) {
+  if (text.empty()) return 0;
+  std::size_t used = 0;
+  double v = 0;
+  try {
+    v = std::stod(text, &used);
+  } catch (const std::exception&) {
+    used = 0;
+  }
+  std::string unit = text.substr(used);
+  double mult = unit.empty() || unit == "s" ? 1 : unit == "m" ? 60 : unit == "h" ? 3600 : -1;
+  if (used == 0 || mult < 0 || !(v > 0))
+    throw CLI::ValidationError("--duration", "expected a time such as 60s, 5m or 1h, not '" + text + "'");
+  return v * mult;
+}
+
+// "A..B" -> [A, B]; throws CLI::ValidationError.
+std::pair<std::uint64_t, std::uint64_t> parse_range(const std::string& text) {
+  auto dots = text.find("..");
+  auto bad = [&] { return CLI::ValidationError("--seeds", "expected a range such as 1..1000, not '" + text + "'"); };
+  if (dots == std::string::npos || dots == 0 || dots + 2 >= text.size()) throw bad();
+  for (std::size_t i = 0; i < text.size(); ++i) {
+    if ((i < dots || i >= dots + 2) && !std::isdigit(static_cast<unsigned char>(text[i]))) throw bad();
+  }
+  auto a = std::stoull(text.substr(0, dots)), b = std::stoull(text.substr(dots + 2));
+  if (b < a) throw CLI::ValidationError("--seeds", "the range " + text + " is empty (its end is below its start)");
+  return {a, b};
+}
+
+sagalab::SimConfig config_for(const SimulateOptions& o, std::uint64_t seed) {
+  sagalab::SimConfig cfg;
+  cfg.seed = seed;
+  cfg.sagas = o.sagas;
+  cfg.swarm = o.mix == "swarm" && !o.rates_given;
+  cfg.fault_rate = o.fault_rate;
+  cfg.crash_rate = o.crash_rate;
+  cfg.drop_rate = o.drop_rate;
+  cfg.dup_rate = o.dup_rate;
+  cfg.planted_defect = o.planted_defect;
+  return cfg;
+}
+
+std::string reproduce_command(const SimulateOptions& o, const sagalab::SimConfig& cfg) {
+  std::string cmd = "sagactl simulate --seed " + std::to_string(cfg.seed) + " --sagas " + std::to_string(o.sagas);
+  if (!cfg.swarm) {
+    char buf[160];
+    std::snprintf(buf, sizeof buf, " --fault-rate %g --crash-rate %g --drop-rate %g --dup-rate %g", o.fault_rate,
+                  o.crash_rate, o.drop_rate, o.dup_rate);
+    cmd += buf;
+  }
+  if (!o.planted_defect.empty()) cmd += " --plant-defect " + o.planted_defect;
+  return cmd;
+}
+
+Scenario shrunk_scenario(const SimulateOptions& o, const sagalab::SimConfig& cfg, const sagalab::SimResult& r,
                          const std::vector<sagalab::ScriptedFault>& script) {
   Scenario s;
   s.name = "sim-seed-" + std::to_string(r.seed);
-  s.description = "Shrunk by `sagactl simulate --seed " + std::to_string(r.seed) + " --sagas " +
-                  std::to_string(o.sagas) + (o.planted_defect.empty() ? "" : " --plant-defect " + o.planted_defect) +
-                  "`: the smallest set of faults (" + std::to_string(script.size()) +
-                  ") that still breaks an invariant, replayed one purchase at a time.";
+  s.description = "Shrunk by `" + reproduce_command(o, cfg) + "`: the smallest set of faults (" +
+                  std::to_string(script.size()) + ") that still breaks an invariant, replayed one purchase at a time.";
   s.seed = r.seed;
   s.stock = r.stock;
   if (!o.planted_defect.empty())
@@ -52,13 +116,13 @@ Scenario shrunk_scenario(const SimulateOptions& o, const sagalab::SimResult& r,
       ScenarioStep inj;
       inj.kind = ScenarioStep::Kind::Inject;
       inj.service = f.service;
-      inj.rule = f.rule;
+      inj.rule = sagalab::scenario_rule_json(f.rule);
       inj.rule["times"] = 1;
       // The simulator's calls time out after 80 ms; the run's orchestrator waits 500 ms.
-      if (inj.rule.value("action", "") == "hang") inj.rule["duration_ms"] = 1500;
+      if (f.rule.action == sagalab::FaultAction::Hang) inj.rule["duration_ms"] = 1500;
       s.steps.push_back(inj);
     }
-    const auto& plan = r.workload[static_cast<std::size_t>(idx)];
+    const auto plan = sagalab::plan_of(cfg, idx);
     ScenarioStep buy;
     buy.kind = ScenarioStep::Kind::Buy;
     buy.user = plan.user;
@@ -76,96 +140,192 @@ Scenario shrunk_scenario(const SimulateOptions& o, const sagalab::SimResult& r,
   return s;
 }
 
-int run_simulate(const GlobalOptions& g, const SimulateOptions& o) {
-  const bool tty = ::isatty(STDERR_FILENO);
-  auto t0 = std::chrono::steady_clock::now();
-  std::map<std::string, int> by_state, by_fault;
-  long long total_sagas = 0;
-  Json runs_json = Json::array();
-  for (int i = 0; i < o.runs; ++i) {
-    sagalab::SimConfig cfg;
-    cfg.seed = o.seed + static_cast<std::uint64_t>(i);
-    cfg.sagas = o.sagas;
-    cfg.fault_rate = o.fault_rate;
-    cfg.crash_rate = o.crash_rate;
-    cfg.drop_rate = o.drop_rate;
-    cfg.dup_rate = o.dup_rate;
-    cfg.planted_defect = o.planted_defect;
-    auto r = sagalab::run_simulation(cfg);
-    total_sagas += r.sagas;
-    for (const auto& [k, v] : r.by_state) by_state[k] += v;
-    for (const auto& [k, v] : r.faults_by_kind) by_fault[k] += v;
-    if (tty) {
-      double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-      std::cerr << "\r[" << (i + 1) << "/" << o.runs << "] seed " << cfg.seed << "  " << total_sagas << " sagas  "
-                << static_cast<long long>(static_cast<double>(total_sagas) / std::max(secs, 1e-9)) << " sagas/s   "
-                << std::flush;
-    }
-    if (g.json) runs_json.push_back(sagalab::to_json(r, false));
-    if (r.ok()) continue;
+// Runs seeds on `jobs` threads. Results come back in seed order whatever the
+// threads did, so the output is the same with any --jobs. A failure stops the
+// campaign at the lowest failing seed.
+class Campaign {
+ public:
+  Campaign(const SimulateOptions& o, std::uint64_t first, std::uint64_t last, double seconds, int jobs)
+      : o_(o), first_(first), next_(first), last_(last), seconds_(seconds), jobs_(jobs) {}
 
-    if (tty) std::cerr << "\n";
-    Json failure{{"seed", cfg.seed}, {"violaciones", Json::array()}, {"historias", r.histories}};
-    for (const auto& v : r.violations) failure["violaciones"].push_back(sagalab::to_json(v));
-    std::vector<sagalab::ScriptedFault> script;
-    int shrink_runs = 0;
-    std::string out_file;
-    bool shrunk = false;
-    if (!o.no_shrink) {
-      auto result = sagalab::shrink_failure(cfg, r.fired, shrink_runs);
-      failure["ejecuciones_para_reducir"] = shrink_runs;
-      if (result) {
-        shrunk = true;
-        script = *result;
-        Json js = Json::array();
-        for (const auto& f : script) js.push_back({{"saga", f.saga}, {"service", f.service}, {"rule", f.rule}});
-        failure["faults_minimos"] = js;
-        out_file = o.scenario_out.empty() ? "sim-failure-seed-" + std::to_string(cfg.seed) + ".yaml" : o.scenario_out;
-        std::ofstream(out_file) << emit_scenario(shrunk_scenario(o, r, script));
-        failure["escenario"] = out_file;
-      } else {
-        failure["faults_minimos"] = nullptr;
+  void run(const std::function<void(const sagalab::SimResult&)>& on_result,
+           const std::function<void(std::uint64_t, long long, double, std::size_t)>& progress) {
+    t0_ = std::chrono::steady_clock::now();
+    std::vector<std::thread> threads;
+    for (int i = 0; i < jobs_; ++i) threads.emplace_back([this] { work(); });
+    std::unique_lock lock(mutex_);
+    std::uint64_t expect = first_seed();
+    while (true) {
+      cv_.wait_for(lock, std::chrono::milliseconds(250), [&] { return done_.count(expect) || finished(); });
+      while (done_.count(expect)) {
+        auto r = std::move(done_.at(expect));
+        done_.erase(expect);
+        ++expect;
+        lock.unlock();
+        ++seeds_done_;
+        sagas_done_ += r.sagas;
+        if (!r.ok()) ++failures_;
+        on_result(r);
+        lock.lock();
+        if (!r.ok()) stop_after(expect - 1);
       }
+      progress(seeds_done_, sagas_done_, elapsed(), failures_);
+      if (finished() && !done_.count(expect)) break;
     }
-    if (g.json) {
-      print_json({{"ok", false}, {"runs", runs_json}, {"fallo", failure}});
-      return kExitFailed;
+    lock.unlock();
+    for (auto& t : threads) t.join();
+  }
+  double elapsed() const { return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0_).count(); }
+  std::uint64_t first_seed() const { return first_; }
+
+ private:
+  bool finished() const { return running_ == 0 && (stopped_ || next_ > last_); }
+  void stop_after(std::uint64_t seed) {
+    stopped_ = true;
+    last_ = std::min(last_, seed);
+  }
+
+  void work() {
+    std::unique_lock lock(mutex_);
+    ++running_;
+    while (!stopped_ && next_ <= last_) {
+      if (seconds_ > 0 && elapsed() >= seconds_) {
+        last_ = next_ - 1;
+        break;
+      }
+      auto seed = next_++;
+      lock.unlock();
+      auto r = sagalab::run_simulation(config_for(o_, seed));
+      lock.lock();
+      if (seed <= last_) done_.emplace(seed, std::move(r));
+      cv_.notify_all();
     }
-    std::cout << paint("✘ seed " + std::to_string(cfg.seed) + " breaks an invariant", "31;1") << "\n";
+    --running_;
+    cv_.notify_all();
+  }
+
+  const SimulateOptions& o_;
+  std::uint64_t first_;
+  std::uint64_t next_, last_;
+  double seconds_;
+  int jobs_;
+  std::chrono::steady_clock::time_point t0_;
+  std::mutex mutex_;
+  std::condition_variable cv_;
+  std::map<std::uint64_t, sagalab::SimResult> done_;
+  int running_ = 0;
+  bool stopped_ = false;
+  std::uint64_t seeds_done_ = 0;
+  long long sagas_done_ = 0;
+  std::size_t failures_ = 0;
+};
+
+int report_failure(const GlobalOptions& g, const SimulateOptions& o, const sagalab::SimResult& r, Json runs_json) {
+  auto cfg = config_for(o, r.seed);
+  // The violation first, complete, whatever shrinking then does.
+  Json failure{{"seed", r.seed}, {"mezcla", sagalab::to_json(r.mix)}, {"violaciones", Json::array()},
+               {"reproducir", reproduce_command(o, cfg)}};
+  for (const auto& v : r.violations) failure["violaciones"].push_back(sagalab::to_json(v));
+  Json hist = sagalab::to_json(r, true)["historias"];
+  failure["historias"] = hist;
+  if (!g.json) {
+    std::cout << paint("✘ seed " + std::to_string(r.seed) + " breaks an invariant", "31;1") << "\n";
+    std::cout << "  fault mix: " << r.mix.describe() << "\n";
     for (std::size_t k = 0; k < r.violations.size() && k < 5; ++k) {
       const auto& v = r.violations[k];
       std::cout << "  [invariant " << v.invariant << "] " << (v.saga_id.empty() ? "" : v.saga_id + ": ") << v.message
                 << "\n";
     }
     if (r.violations.size() > 5) std::cout << "  ... and " << r.violations.size() - 5 << " more\n";
-    for (const auto& [id, h] : r.histories) {
+    for (const auto& [id, h] : hist.items()) {
       std::cout << "  history of " << id << ":\n";
       for (const auto& e : h) std::cout << "    " << e.dump() << "\n";
       break;
     }
-    if (!o.no_shrink && !shrunk) {
-      std::cout << "  not shrunk: with its sagas run one at a time the failure does not happen; it needs the\n"
-                   "  seed's concurrency or message timing (" << shrink_runs << " simulations tried)\n";
-    }
-    if (shrunk) {
-      std::cout << "  shrunk in " << shrink_runs << " simulations to " << script.size() << " fault(s):\n";
-      for (const auto& f : script)
-        std::cout << "    saga #" << f.saga << " " << f.service << " " << f.rule.dump() << "\n";
-      std::cout << "  replay against the real stack: sagactl run " << out_file << "\n";
-    }
-    std::cout << "  reproduce: sagactl simulate --seed " << cfg.seed << " --sagas " << o.sagas
-              << (o.planted_defect.empty() ? "" : " --plant-defect " + o.planted_defect) << "\n";
-    return kExitFailed;
+    std::cout << "  reproduce: " << reproduce_command(o, cfg) << "\n" << std::flush;
   }
-  double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  if (o.no_shrink) {
+    failure["faults_minimos"] = nullptr;
+    failure["reduccion"] = "not tried (--no-shrink)";
+  } else {
+    auto out = sagalab::shrink(cfg, r);
+    failure["ejecuciones_para_reducir"] = out.runs;
+    if (out.script) {
+      const auto& script = *out.script;
+      Json js = Json::array();
+      for (const auto& f : script)
+        js.push_back({{"saga", f.saga}, {"service", f.service}, {"rule", sagalab::scenario_rule_json(f.rule)}});
+      failure["faults_minimos"] = js;
+      std::string out_file =
+          o.scenario_out.empty() ? "sim-failure-seed-" + std::to_string(r.seed) + ".yaml" : o.scenario_out;
+      std::ofstream(out_file) << emit_scenario(shrunk_scenario(o, cfg, r, script));
+      failure["escenario"] = out_file;
+      if (!g.json) {
+        std::cout << "  shrunk in " << out.runs << " simulations to " << script.size() << " fault(s):\n";
+        for (const auto& f : script)
+          std::cout << "    saga #" << f.saga << " " << f.service << " " << sagalab::scenario_rule_json(f.rule).dump()
+                    << "\n";
+        std::cout << "  replay against the real stack: sagactl run " << out_file << "\n";
+      }
+    } else {
+      failure["faults_minimos"] = nullptr;
+      failure["reduccion"] = out.why_not;
+      if (!g.json)
+        std::cout << "  not shrunk: " << out.why_not << " (" << out.runs << " simulations tried)\n";
+    }
+  }
+  if (g.json) print_json({{"ok", false}, {"runs", std::move(runs_json)}, {"fallo", failure}});
+  return kExitFailed;
+}
+
+int run_simulate(const GlobalOptions& g, const SimulateOptions& o) {
+  const bool tty = ::isatty(STDERR_FILENO);
+  std::uint64_t first = o.seed, last = o.seed + static_cast<std::uint64_t>(o.runs) - 1;
+  double seconds = parse_duration(o.duration);
+  if (!o.seeds.empty()) std::tie(first, last) = parse_range(o.seeds);
+  if (seconds > 0 && o.seeds.empty()) last = UINT64_MAX - 1;
+  int jobs = o.jobs > 0 ? o.jobs : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  if (last - first + 1 < static_cast<std::uint64_t>(jobs)) jobs = static_cast<int>(last - first + 1);
+
+  std::map<std::string, int> by_state, by_fault;
+  long long total_sagas = 0;
+  std::uint64_t seeds_run = 0;
+  Json runs_json = Json::array();
+  std::optional<sagalab::SimResult> failed;
+  Campaign campaign(o, first, last, seconds, jobs);
+  campaign.run(
+      [&](const sagalab::SimResult& r) {
+        ++seeds_run;
+        total_sagas += r.sagas;
+        for (const auto& [k, v] : r.by_state) by_state[k] += v;
+        for (const auto& [k, v] : r.faults_by_kind) by_fault[k] += v;
+        if (g.json) runs_json.push_back(sagalab::to_json(r, false));
+        if (!r.ok() && !failed) failed = r;
+      },
+      [&](std::uint64_t seeds, long long sagas, double secs, std::size_t failures) {
+        if (!tty) return;
+        std::cerr << "\r" << seeds << " seed(s)  " << sagas << " sagas  "
+                  << static_cast<long long>(static_cast<double>(sagas) / std::max(secs, 1e-9)) << " sagas/s  "
+                  << failures << " failing  " << static_cast<long long>(secs) << " s   " << std::flush;
+      });
+  double secs = campaign.elapsed();
   if (tty) std::cerr << "\n";
-  std::cerr << "simulated " << total_sagas << " sagas in " << secs << " s ("
-            << static_cast<long long>(static_cast<double>(total_sagas) / std::max(secs, 1e-9)) << " sagas/s)\n";
+  std::cerr << "simulated " << total_sagas << " sagas (" << seeds_run << " seed(s), " << jobs << " job(s)) in " << secs
+            << " s (" << static_cast<long long>(static_cast<double>(total_sagas) / std::max(secs, 1e-9))
+            << " sagas/s)\n";
+  if (failed) return report_failure(g, o, *failed, std::move(runs_json));
+  std::uint64_t last_run = first + seeds_run - (seeds_run > 0 ? 1 : 0);
   if (g.json) {
-    print_json({{"ok", true}, {"sagas", total_sagas}, {"por_estado", by_state}, {"fallos", by_fault}, {"runs", runs_json}});
+    print_json({{"ok", true},
+                {"seeds", {{"desde", first}, {"hasta", last_run}, {"total", seeds_run}}},
+                {"sagas", total_sagas},
+                {"por_estado", by_state},
+                {"fallos", by_fault},
+                {"runs", runs_json}});
     return kExitOk;
   }
-  std::cout << paint("✔ " + std::to_string(o.runs) + " seed(s), " + std::to_string(total_sagas) +
+  std::cout << paint("✔ " + std::to_string(seeds_run) + " seed(s) (" + std::to_string(first) + ".." +
+                         std::to_string(last_run) + "), " + std::to_string(total_sagas) +
                          " sagas, every invariant holds",
                      "32;1")
             << "\n  sagas:";
@@ -182,29 +342,54 @@ void setup_simulate(CLI::App& app, GlobalOptions& g) {
   auto o = std::make_shared<SimulateOptions>();
   auto* sub = app.add_subcommand("simulate", "Run the real saga logic through seeded fault schedules, in one process");
   sub->footer(
-      "Each run simulates --sagas purchases on a virtual clock with random faults, crashes of any\n"
-      "node, dropped and duplicated messages; after the faults heal every saga must end, and every\n"
-      "invariant must hold. The same seed gives the same output. A failure is shrunk to the fewest\n"
-      "faults that still fail and written as a scenario file for 'sagactl run'.\n\n"
-      "Examples:\n  sagactl simulate --seed 1 --sagas 10000 --runs 10\n"
-      "  sagactl simulate --runs 100 --fault-rate 0.2 --crash-rate 0.01 --json");
+      "Each seed simulates --sagas purchases on a virtual clock with faults, crashes of any node,\n"
+      "dropped and duplicated messages; after the faults heal every saga must end, and every\n"
+      "invariant must hold. By default each seed draws its own fault mix (swarm testing): which\n"
+      "fault kinds are on and how often, the network delay, the crash rate, and how hard the\n"
+      "sagas contend for stock. Any --*-rate option pins one fixed mix instead. The same seeds\n"
+      "give the same output, with any --jobs. A failure is shrunk to the fewest faults that still\n"
+      "fail and written as a scenario file for 'sagactl run'.\n\n"
+      "Examples:\n"
+      "  sagactl simulate --seed 7 --sagas 100000\n"
+      "  sagactl simulate --duration 60s                 # seed after seed, on every core, for a minute\n"
+      "  sagactl simulate --seeds 1..500 --jobs 2 --json  # one shard of a campaign\n"
+      "  sagactl simulate --runs 100 --fault-rate 0.2 --crash-rate 0.01");
   sub->add_option("--seed", o->seed, "first seed; run k uses seed+k")->capture_default_str();
-  sub->add_option("--sagas", o->sagas, "sagas per run")->check(CLI::Range(1, 10000000))->capture_default_str();
-  sub->add_option("--runs", o->runs, "number of seeds")->check(CLI::Range(1, 1000000))->capture_default_str();
-  sub->add_option("--fault-rate", o->fault_rate, "chance a service request meets a fault")
-      ->check(CLI::Range(0.0, 1.0))
+  sub->add_option("--sagas", o->sagas, "sagas per seed")->check(CLI::Range(1, 10000000))->capture_default_str();
+  sub->add_option("--runs", o->runs, "number of seeds, from --seed on")->check(CLI::Range(1, 100000000))->capture_default_str();
+  sub->add_option("--seeds", o->seeds, "a range of seeds A..B (inclusive), e.g. for one shard of a campaign")
+      ->type_name("A..B");
+  sub->add_option("--duration", o->duration, "run seed after seed until this much time has passed (60s, 5m, 1h)")
+      ->type_name("TIME");
+  sub->add_option("--jobs", o->jobs, "seeds run at once (default: one per core)")->check(CLI::Range(1, 1024));
+  sub->add_option("--mix", o->mix, "swarm: each seed its own fault mix; fixed: the --*-rate options")
+      ->check(CLI::IsMember({"swarm", "fixed"}))
       ->capture_default_str();
-  sub->add_option("--crash-rate", o->crash_rate, "chance a request or a log write crashes its node")
-      ->check(CLI::Range(0.0, 1.0))
-      ->capture_default_str();
-  sub->add_option("--drop-rate", o->drop_rate, "chance a message is lost")->check(CLI::Range(0.0, 1.0))->capture_default_str();
-  sub->add_option("--dup-rate", o->dup_rate, "chance a message is duplicated")->check(CLI::Range(0.0, 1.0))->capture_default_str();
+  auto rate = [&](const char* name, double& v, const char* what) {
+    sub->add_option_function<double>(
+           name,
+           [o, &v](const double& x) {
+             v = x;
+             o->rates_given = true;
+           },
+           what)
+        ->check(CLI::Range(0.0, 1.0))
+        ->type_name("FLOAT");
+  };
+  rate("--fault-rate", o->fault_rate, "chance a service request meets a fault (pins a fixed mix; default 0.05)");
+  rate("--crash-rate", o->crash_rate, "chance a request or a log write crashes its node (fixed mix; default 0.002)");
+  rate("--drop-rate", o->drop_rate, "chance a message is lost (fixed mix; default 0.01)");
+  rate("--dup-rate", o->dup_rate, "chance a message is duplicated (fixed mix; default 0.01)");
   sub->add_option("--scenario-out", o->scenario_out, "where to write the shrunk failing scenario");
   sub->add_flag("--no-shrink", o->no_shrink, "report a failure without shrinking it");
   sub->add_option("--plant-defect", o->planted_defect, "plant a known bug: " + sagalab::planted_defects_help())
       ->group("")
       ->check(CLI::IsMember({"skip-compensation", "non-idempotent-reservation", "no-log-before-call"}));
-  sub->callback([&g, o] { throw CliError(run_simulate(g, *o), ""); });
+  sub->callback([&g, o] {
+    if (!o->seeds.empty() && !o->duration.empty())
+      throw CLI::ValidationError("--seeds", "give either --seeds or --duration, not both");
+    throw CliError(run_simulate(g, *o), "");
+  });
 }
 
 }  // namespace sagactl

@@ -60,15 +60,12 @@ int run_verify(const GlobalOptions& g) {
     print_json(sagalab::to_json(report));
     return report.ok() ? kExitOk : kExitFailed;
   }
-  const auto& sum = report.summary;
-  std::cout << "sagas: " << sum["sagas"];
-  for (const auto& [k, v] : sum["por_estado"].items()) std::cout << "  " << estado_colour(k) << " " << v;
+  std::cout << "sagas: " << report.sagas;
+  for (const auto& [k, v] : report.by_state) std::cout << "  " << estado_colour(k) << " " << v;
   std::cout << "\nstock:";
-  for (const auto& [k, v] : sum["stock"].items())
-    std::cout << "  " << k << " " << v["disponible"] << "+" << v["reservas_activas"] << "/" << v["inicial"];
-  const auto& m = sum["dinero"];
-  std::printf("\nmoney: approved %.2f, refunded %.2f, completed sagas %.2f\n", m["aprobado"].get<double>(),
-              m["reembolsado"].get<double>(), m["completadas"].get<double>());
+  for (const auto& s : report.stock) std::cout << "  " << s.key << " " << s.disponible << "+" << s.held << "/" << s.inicial;
+  std::printf("\nmoney: approved %.2f, refunded %.2f, completed sagas %.2f\n", report.approved, report.refunded,
+              report.completed);
   if (report.ok()) {
     std::cout << paint("✔ all invariants hold", "32;1") << "\n";
     return kExitOk;
@@ -77,10 +74,10 @@ int run_verify(const GlobalOptions& g) {
   for (const auto& v : report.violations) {
     std::cout << "  [invariant " << v.invariant << "] " << (v.saga_id.empty() ? "" : "saga " + v.saga_id + ": ")
               << v.message << "\n";
-    for (const auto& r : v.records) std::cout << "      record " << r.dump() << "\n";
+    for (const auto& r : v.records) std::cout << "      record " << sagalab::to_json(r).dump() << "\n";
     for (const auto& f : v.faults)
-      std::cout << "      fault " << f.value("action", "") << " on " << f.value("servicio", "") << "/"
-                << f.value("endpoint", "") << " attempt " << f.value("attempt", 0) << "\n";
+      std::cout << "      fault " << sagalab::to_string(f.fault.action) << " on " << f.service << "/" << f.fault.endpoint
+                << " attempt " << f.fault.attempt << "\n";
   }
   return kExitFailed;
 }

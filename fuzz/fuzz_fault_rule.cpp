@@ -6,6 +6,7 @@
 
 #include "sagalab/errors.hpp"
 #include "sagalab/faults.hpp"
+#include "sagalab/json_codec.hpp"
 
 using namespace sagalab;
 
@@ -14,7 +15,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   if (j.is_discarded()) return 0;
   FaultSet set(size);
   try {
-    set.add(j, {"transaccion", "compensacion", "confirmacion"});
+    set.add(parse_fault_rules(j, {"transaccion", "compensacion", "confirmacion"}));
   } catch (const ClientError& e) {
     if (e.status() != 400) std::abort();
     if (!set.empty()) std::abort();  // a refused list adds nothing
@@ -24,7 +25,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     auto f = set.match({i % 2 ? "transaccion" : "compensacion", i % 3 ? "s1" : "s2", i % 4, i});
     if (f && f->delay_ms < 0) std::abort();
   }
-  set.rules_json().dump();
-  set.fired_json().dump();
+  rules_json(set).dump();
+  fired_json(set).dump();
   return 0;
 }

@@ -5,6 +5,7 @@
 #include <cstdlib>
 #include <stdexcept>
 
+#include "sagalab/json_codec.hpp"
 #include "sagalab/saga.hpp"
 
 using namespace sagalab;

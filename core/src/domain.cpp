@@ -12,10 +12,6 @@
 
 namespace sagalab {
 
-Json to_json(const Product& p) {
-  return {{"id", p.id}, {"nombre", p.nombre}, {"precio", p.precio}, {"categoria", p.categoria}};
-}
-
 std::vector<Product> default_catalog() {
   return {{"prod_001", "Laptop Gamer", 1500.00, "Electrónica"},
           {"prod_002", "Mouse Inalámbrico", 25.99, "Accesorios"},
@@ -26,36 +22,6 @@ std::vector<Product> default_catalog() {
 
 std::map<std::string, std::int64_t> default_stock() {
   return {{"LAPTOP", 5}, {"MOUSE", 10}, {"TECLADO", 3}, {"AURICULARES", 15}, {"MONITOR", 8}};
-}
-
-std::vector<Product> parse_catalog(const Json& j) {
-  if (!j.is_array() || j.empty()) throw std::invalid_argument("catalog must be a non-empty JSON list");
-  std::vector<Product> out;
-  for (std::size_t i = 0; i < j.size(); ++i) {
-    const auto& e = j[i];
-    auto where = "catalog[" + std::to_string(i) + "]";
-    if (!e.is_object()) throw std::invalid_argument(where + " must be an object");
-    for (const char* f : {"id", "nombre", "categoria"}) {
-      if (!e.contains(f) || !e[f].is_string() || e[f].get<std::string>().empty())
-        throw std::invalid_argument(where + "." + f + " must be a non-empty string");
-    }
-    if (!e.contains("precio") || !e["precio"].is_number() || e["precio"].get<double>() <= 0)
-      throw std::invalid_argument(where + ".precio must be a positive number");
-    out.push_back({e["id"], e["nombre"], e["precio"], e["categoria"]});
-  }
-  return out;
-}
-
-std::map<std::string, std::int64_t> parse_stock(const Json& j) {
-  if (!j.is_object() || j.empty())
-    throw std::invalid_argument("stock must be a JSON object such as {\"LAPTOP\": 5}");
-  std::map<std::string, std::int64_t> out;
-  for (const auto& [k, v] : j.items()) {
-    if (!v.is_number_integer() || v.get<std::int64_t>() < 0)
-      throw std::invalid_argument("stock." + k + " must be a non-negative integer");
-    out[k] = v.get<std::int64_t>();
-  }
-  return out;
 }
 
 std::string lower_ascii(std::string s) {
@@ -113,76 +79,40 @@ std::string iso_time(std::int64_t unix_ms) {
   return buf;
 }
 
-namespace input {
-
-const Json& object(const Json& body) {
-  if (!body.is_object()) throw bad_request("the body must be a JSON object");
-  return body;
-}
-
-std::string string_field(const Json& body, const std::string& field, bool required,
-                         std::size_t max_len) {
-  if (!body.contains(field) || body[field].is_null()) {
-    if (required) throw bad_request("missing field '" + field + "'");
-    return "";
+const char* to_string(CompraEstado e) {
+  switch (e) {
+    case CompraEstado::Pendiente: return "pendiente";
+    case CompraEstado::Confirmada: return "confirmada";
+    case CompraEstado::Cancelada: return "cancelada";
   }
-  if (!body[field].is_string()) throw bad_request("field '" + field + "' must be a string");
-  auto s = body[field].get<std::string>();
-  if (required && s.empty()) throw bad_request("field '" + field + "' must not be empty");
-  if (s.size() > max_len)
-    throw bad_request("field '" + field + "' is longer than " + std::to_string(max_len) + " characters");
-  return s;
+  return "?";
 }
+const char* to_string(PagoEstado e) { return e == PagoEstado::Aprobado ? "aprobado" : "reembolsado"; }
+const char* to_string(ReservaEstado e) { return e == ReservaEstado::Reservada ? "reservada" : "liberada"; }
 
-std::int64_t int_field(const Json& body, const std::string& field, std::int64_t dflt,
-                       std::int64_t lo, std::int64_t hi) {
-  if (!body.contains(field) || body[field].is_null()) return dflt;
-  const auto& v = body[field];
-  bool integral = v.is_number_integer() ||
-                  (v.is_number_float() && std::isfinite(v.get<double>()) &&
-                   std::floor(v.get<double>()) == v.get<double>() && std::fabs(v.get<double>()) < 1e15);
-  if (!integral) throw bad_request("field '" + field + "' must be an integer");
-  auto n = v.is_number_float() ? static_cast<std::int64_t>(v.get<double>())
-                               : (v.is_number_unsigned() && v.get<std::uint64_t>() > 1ULL << 62
-                                      ? hi + 1
-                                      : v.get<std::int64_t>());
-  if (n < lo || n > hi)
-    throw bad_request("field '" + field + "' must be between " + std::to_string(lo) + " and " +
-                      std::to_string(hi));
-  return n;
-}
-
-double number_field(const Json& body, const std::string& field, double dflt, double lo, double hi,
-                    bool required) {
-  if (!body.contains(field) || body[field].is_null()) {
-    if (required) throw bad_request("missing field '" + field + "'");
-    return dflt;
+const char* id_field_name(IdField f) {
+  switch (f) {
+    case IdField::None: return "";
+    case IdField::Compra: return "compra_id";
+    case IdField::Pago: return "pago_id";
+    case IdField::Reserva: return "reserva_id";
   }
-  if (!body[field].is_number()) throw bad_request("field '" + field + "' must be a number");
-  double d = body[field].get<double>();
-  if (!std::isfinite(d) || d < lo || d > hi) {
-    char buf[120];
-    std::snprintf(buf, sizeof buf, "field '%s' must be between %g and %g", field.c_str(), lo, hi);
-    throw bad_request(buf);
-  }
-  return d;
+  return "";
 }
-
-}  // namespace input
 
 // ---------------------------------------------------------------------------
 // ServiceLogic
 
-Response ServiceLogic::handle(Store& store, const Request& req) const {
-  Response res;
+Reply ServiceLogic::handle(Store& store, const Request& req) const {
+  Reply res;
   store.transact([&](Tx& tx) {
     try {
-      res.body = dispatch(tx, req);
-      res.status = 200;
+      res = dispatch(tx, req);
       return true;
     } catch (const ClientError& e) {
+      res = Reply{};
       res.status = e.status();
-      res.body = {{"success", false}, {"error", e.what()}};
+      res.error = e.what();
       return false;
     }
   });
@@ -191,9 +121,9 @@ Response ServiceLogic::handle(Store& store, const Request& req) const {
 
 void ServiceLogic::ensure_initialised(Store& store) const {
   store.transact([&](Tx& tx) {
-    if (tx.get("_meta", "initialised")) return false;
+    if (tx.find(Table::Meta, "initialised")) return false;
     init(tx);
-    tx.put("_meta", "initialised", true);
+    tx.put(Table::Meta, "initialised", std::int64_t{1});
     return true;
   });
 }
@@ -202,37 +132,32 @@ void ServiceLogic::reset(Store& store) const {
   store.transact([&](Tx& tx) {
     tx.clear_all();
     init(tx);
-    tx.put("_meta", "initialised", true);
+    tx.put(Table::Meta, "initialised", std::int64_t{1});
     return true;
   });
 }
 
-void ServiceLogic::configure(const Json& data) {
-  for (const auto& [k, v] : data.items()) {
-    (void)v;
-    throw bad_request(name() + " has no initial data '" + k + "' to set");
-  }
+void ServiceLogic::configure(const InitialData& data) {
+  if (data.catalog) throw bad_request(name() + " has no initial data 'catalog' to set");
+  if (data.stock) throw bad_request(name() + " has no initial data 'stock' to set");
 }
 
-void ServiceLogic::reset(Store& store, const Json& data) {
-  if (!data.is_object()) throw bad_request("the reset body must be a JSON object");
+void ServiceLogic::reset(Store& store, const InitialData& data) {
   store.transact([&](Tx& tx) {
     configure(data);
     tx.clear_all();
     init(tx);
-    tx.put("_meta", "initialised", true);
+    tx.put(Table::Meta, "initialised", std::int64_t{1});
     return true;
   });
 }
 
 namespace {
 
-Json checked(const Json& data, const char* key) { return data.contains(key) ? data[key] : Json(nullptr); }
-
-std::string padded(const std::string& prefix, std::int64_t n) {
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "%06lld", static_cast<long long>(n));
-  return prefix + buf;
+std::string padded(const char* prefix, std::int64_t n) {
+  char buf[48];
+  std::snprintf(buf, sizeof buf, "%s%06lld", prefix, static_cast<long long>(n));
+  return buf;
 }
 
 double round_cents(double v) { return std::round(v * 100.0) / 100.0; }
@@ -244,104 +169,107 @@ std::string forward_key(const Request& r) {
   return "";
 }
 
-std::string saga_of(const Request& r) {
-  if (!r.saga_id.empty()) return r.saga_id;
-  if (r.body.is_object() && r.body.contains("saga_id") && r.body["saga_id"].is_string())
-    return r.body["saga_id"];
-  return "";
+Reply ok(Receipt r) {
+  Reply out;
+  out.receipt = std::move(r);
+  return out;
 }
 
-// Runs make() once per key: a repeat replays the stored answer; a key whose
+// Runs make() once per key: a repeat replays the stored receipt; a key whose
 // compensation already ran is refused, so a late forward call changes nothing.
 template <typename F>
-Json idempotent(Tx& tx, const std::string& key, F make) {
+Receipt idempotent(Tx& tx, const std::string& key, F make) {
   if (key.empty()) return make();
-  if (tx.get("tombstones", key))
+  if (tx.find(Table::Tombstones, key))
     throw conflict("operation '" + key + "' was already compensated; refusing the late request");
-  if (auto prev = tx.get("idempotency", key)) return *prev;
-  Json result = make();
-  tx.put("idempotency", key, result);
+  if (const auto* prev = tx.get<Receipt>(Table::Idempotency, key)) return *prev;
+  Receipt result = make();
+  tx.put(Table::Idempotency, key, result);
   return result;
 }
+
+template <typename State>
+struct CompensationSpec {
+  Table table;      // e.g. Table::Compras
+  IdField id_field; // e.g. IdField::Compra
+  State active;     // state that can be undone, e.g. pendiente
+  State undone;     // e.g. cancelada
+};
 
 // The common shape of every compensation: find the record by its id or by the
 // forward call's key, tombstone that key, and move the record to `undone`
 // unless it is there already. Compensating what never happened is a no-op.
-struct CompensationSpec {
-  std::string coll;       // e.g. "compras"
-  std::string id_field;   // e.g. "compra_id"
-  std::string active;     // state that can be undone, e.g. "pendiente"
-  std::string undone;     // e.g. "cancelada"
-  std::string forward_endpoint = "transaccion";
-};
+template <typename Rec, typename State, typename OnUndo>
+Receipt compensate(Tx& tx, const Request& req, const CompensationSpec<State>& spec, OnUndo on_undo) {
+  const auto& body = std::get<Compensar>(req.body);
+  std::string id = body.id;
+  std::string fwd = body.forward_key;
+  if (fwd.empty() && id.empty()) fwd = req.saga_id + ":transaccion";
 
-template <typename OnUndo>
-Json compensate(Tx& tx, const Request& req, const CompensationSpec& spec, OnUndo on_undo) {
-  const auto& body = input::object(req.body);
-  auto id = input::string_field(body, spec.id_field, false);
-  auto fwd = input::string_field(body, "forward_key", false, 300);
-  auto saga = saga_of(req);
-  if (id.empty() && fwd.empty() && saga.empty())
-    throw bad_request("missing field '" + spec.id_field + "' (or 'forward_key' / 'saga_id')");
-  if (fwd.empty() && id.empty()) fwd = saga + ":" + spec.forward_endpoint;
-
-  auto comp_key = req.idempotency_key;
+  const auto& comp_key = req.idempotency_key;
   if (!comp_key.empty()) {
-    if (auto prev = tx.get("idempotency", comp_key)) return *prev;
+    if (const auto* prev = tx.get<Receipt>(Table::Idempotency, comp_key)) return *prev;
   }
 
-  std::optional<Json> record;
+  std::optional<Rec> record;
   if (!id.empty()) {
-    record = tx.get(spec.coll, id);
-    if (!record) throw not_found(spec.id_field + " '" + id + "' does not exist");
-    if (fwd.empty() && record->contains("idempotency_key"))
-      fwd = (*record)["idempotency_key"].get<std::string>();
-  } else if (auto first = tx.get("idempotency", fwd)) {
-    if (first->contains(spec.id_field)) {
-      id = (*first)[spec.id_field].get<std::string>();
-      record = tx.get(spec.coll, id);
+    const auto* r = tx.get<Rec>(spec.table, id);
+    if (!r) throw not_found(std::string(id_field_name(spec.id_field)) + " '" + id + "' does not exist");
+    record = *r;
+    if (fwd.empty()) fwd = record->idempotency_key;
+  } else if (const auto* first = tx.get<Receipt>(Table::Idempotency, fwd)) {
+    if (first->id_field == spec.id_field && !first->id.empty()) {
+      id = first->id;
+      if (const auto* r = tx.get<Rec>(spec.table, id)) record = *r;
     }
   }
-  if (!fwd.empty()) tx.put("tombstones", fwd, Json{{"at_ms", req.now_ms}, {"saga_id", saga}});
+  if (!fwd.empty()) tx.put(Table::Tombstones, fwd, Tombstone{req.now_ms, req.saga_id});
 
-  Json result{{"success", true}, {spec.id_field, record ? Json(id) : Json(nullptr)}};
+  Receipt result;
+  result.kind = ReceiptKind::Compensated;
+  result.id_field = spec.id_field;
+  result.saga_id = req.saga_id;
   if (!record) {
-    result["estado"] = nullptr;
-    result["mensaje"] = "nada que compensar: la operación no se había realizado";
+    result.mensaje = "nada que compensar: la operación no se había realizado";
   } else {
-    auto estado = (*record)["estado"].get<std::string>();
-    if (estado == spec.active) {
-      (*record)["estado"] = spec.undone;
+    result.id = id;
+    if (record->estado == spec.active) {
+      record->estado = spec.undone;
       on_undo(*record);
-      tx.put(spec.coll, id, *record);
-      result["mensaje"] = "compensación aplicada";
-    } else if (estado == spec.undone) {
-      result["mensaje"] = "ya estaba compensada";
+      tx.put(spec.table, id, std::move(*record));
+      result.mensaje = "compensación aplicada";
+    } else if (record->estado == spec.undone) {
+      result.mensaje = "ya estaba compensada";
     } else {
-      throw conflict(spec.id_field + " '" + id + "' is '" + estado + "' and cannot be compensated");
+      throw conflict(std::string(id_field_name(spec.id_field)) + " '" + id + "' is '" + to_string(record->estado) +
+                     "' and cannot be compensated");
     }
-    result["estado"] = spec.undone;
+    result.estado = to_string(spec.undone);
   }
-  if (!comp_key.empty()) tx.put("idempotency", comp_key, result);
+  if (!comp_key.empty()) tx.put(Table::Idempotency, comp_key, result);
   return result;
 }
 
-Json records_of(Tx& tx, const std::string& coll) {
-  Json arr = Json::array();
-  for (auto& [k, v] : tx.list(coll)) {
-    Json r = v;
-    r.erase("idempotency_key");
-    arr.push_back(std::move(r));
-  }
-  return arr;
+template <typename Rec>
+std::vector<Rec> records_of(Tx& tx, Table t) {
+  std::vector<Rec> out;
+  tx.for_each(t, [&](const std::string&, const Record& r) {
+    if (const auto* v = std::get_if<Rec>(&r)) out.push_back(*v);
+  });
+  return out;
 }
 
-Json keys_state(Tx& tx) {
-  Json keys = Json::object();
-  for (auto& [k, v] : tx.list("idempotency")) keys[k] = v;
-  Json tombs = Json::array();
-  for (auto& [k, v] : tx.list("tombstones")) tombs.push_back(k);
-  return {{"idempotency", keys}, {"tombstones", tombs}};
+void keys_of(Tx& tx, ServiceData& d) {
+  tx.for_each(Table::Idempotency, [&](const std::string& k, const Record& r) {
+    if (const auto* v = std::get_if<Receipt>(&r)) d.idempotency.emplace_back(k, *v);
+  });
+  tx.for_each(Table::Tombstones, [&](const std::string& k, const Record&) { d.tombstones.push_back(k); });
+}
+
+Reply listing(ServiceData d) {
+  Reply out;
+  out.data = std::make_shared<const ServiceData>(std::move(d));
+  return out;
 }
 
 // ---------------------------------------------------------------------------
@@ -357,47 +285,47 @@ class Catalogo final : public ServiceLogic {
             {"GET", R"(/buscar/([^/]+))", "buscar", "nombre", false}};
   }
   void init(Tx&) const override {}
-  Json state(Tx&) const override { return {{"productos", all()}, {"total", catalog_.size()}}; }
+  ServiceData data(Tx&) const override {
+    ServiceData d;
+    d.catalog = catalog_;
+    return d;
+  }
 
  protected:
-  Json dispatch(Tx&, const Request& req) const override {
-    if (req.endpoint == "producto") return to_json(catalog_.front());
-    if (req.endpoint == "catalogo_completo") return {{"productos", all()}, {"total", catalog_.size()}};
-    if (req.endpoint == "producto_id") {
-      const auto& id = req.params.at("id");
-      for (const auto& p : catalog_) {
-        if (p.id == id) return to_json(p);
-      }
-      throw not_found("producto '" + id + "' no existe");
+  Reply dispatch(Tx&, const Request& req) const override {
+    const auto* q = std::get_if<ProductQuery>(&req.body);
+    if (!q) throw bad_request("a catalog lookup needs a product query");
+    Reply out;
+    switch (q->kind) {
+      case ProductQuery::Kind::First:
+        out.products = {catalog_.front()};
+        return out;
+      case ProductQuery::Kind::All:
+        out.products = catalog_;
+        out.listing = true;
+        return out;
+      case ProductQuery::Kind::ById:
+        for (const auto& p : catalog_) {
+          if (p.id == q->text) {
+            out.products = {p};
+            return out;
+          }
+        }
+        throw not_found("producto '" + q->text + "' no existe");
+      case ProductQuery::Kind::ByName:
+        if (const auto* p = find_product(catalog_, q->text)) {
+          out.products = {*p};
+          return out;
+        }
+        throw not_found("producto '" + q->text + "' no encontrado");
     }
-    if (req.endpoint == "buscar") {
-      const auto& q = req.params.at("nombre");
-      if (const auto* p = find_product(catalog_, q)) return to_json(*p);
-      throw not_found("producto '" + q + "' no encontrado");
-    }
-    throw not_found("unknown endpoint " + req.endpoint);
+    throw not_found("unknown lookup");
   }
 
  private:
-  void configure(const Json& data) override {
-    for (const auto& [k, v] : data.items()) {
-      (void)v;
-      if (k != "catalog") throw bad_request("ms-catalogo has no initial data '" + k + "' to set");
-    }
-    catalog_ = parse_or_400(checked(data, "catalog"), base_);
-  }
-  static std::vector<Product> parse_or_400(const Json& j, const std::vector<Product>& dflt) {
-    if (j.is_null()) return dflt;
-    try {
-      return parse_catalog(j);
-    } catch (const std::invalid_argument& e) {
-      throw bad_request(e.what());
-    }
-  }
-  Json all() const {
-    Json arr = Json::array();
-    for (const auto& p : catalog_) arr.push_back(to_json(p));
-    return arr;
+  void configure(const InitialData& data) override {
+    if (data.stock) throw bad_request("ms-catalogo has no initial data 'stock' to set");
+    catalog_ = data.catalog ? *data.catalog : base_;
   }
   std::vector<Product> base_;
   std::vector<Product> catalog_;
@@ -413,69 +341,62 @@ class Compras final : public ServiceLogic {
             {"GET", "/compras", "compras", "", false}};
   }
   void init(Tx&) const override {}
-  Json state(Tx& tx) const override {
-    auto s = list(tx);
-    s["claves"] = keys_state(tx);
-    return s;
+  ServiceData data(Tx& tx) const override {
+    ServiceData d;
+    d.compras = records_of<Compra>(tx, Table::Compras);
+    keys_of(tx, d);
+    return d;
   }
 
  protected:
-  Json dispatch(Tx& tx, const Request& req) const override {
-    if (req.endpoint == "compras") return list(tx);
-    if (req.endpoint == "transaccion") return crear(tx, req);
-    if (req.endpoint == "compensacion")
-      return compensate(tx, req, {"compras", "compra_id", "pendiente", "cancelada"}, [](Json&) {});
-    if (req.endpoint == "confirmacion") return confirmar(tx, req);
+  Reply dispatch(Tx& tx, const Request& req) const override {
+    if (req.endpoint == "compras") return listing(data(tx));
+    if (const auto* b = std::get_if<CrearCompra>(&req.body)) return ok(crear(tx, req, *b));
+    if (std::holds_alternative<Compensar>(req.body))
+      return ok(compensate<Compra>(
+          tx, req, CompensationSpec<CompraEstado>{Table::Compras, IdField::Compra, CompraEstado::Pendiente,
+                                                  CompraEstado::Cancelada},
+          [](Compra&) {}));
+    if (const auto* b = std::get_if<Confirmar>(&req.body)) return ok(confirmar(tx, req, *b));
     throw not_found("unknown endpoint " + req.endpoint);
   }
 
  private:
-  static Json list(Tx& tx) {
-    auto arr = records_of(tx, "compras");
-    std::int64_t activas = 0;
-    for (const auto& c : arr) {
-      if (c["estado"] != "cancelada") ++activas;
-    }
-    return {{"compras", arr}, {"total_activas", activas}, {"total_general", arr.size()}};
-  }
-
-  static Json crear(Tx& tx, const Request& req) {
-    const auto& body = input::object(req.body);
-    auto usuario = input::string_field(body, "usuario_id", true, 128);
-    if (!body.contains("producto") || !(body["producto"].is_string() || body["producto"].is_object()))
-      throw bad_request("field 'producto' must be a product name or a product object");
-    Json producto = body["producto"];
-    if (producto.is_string() && (producto.get<std::string>().empty() || producto.get<std::string>().size() > 200))
-      throw bad_request("field 'producto' must be 1 to 200 characters");
-    if (producto.is_object() && producto.dump().size() > 1000)
-      throw bad_request("field 'producto' is too large");
-    auto cantidad = input::int_field(body, "cantidad", 1, 1, kMaxCantidad);
-    auto monto = input::number_field(body, "monto", 0, 0, kMaxMonto, false);
+  static Receipt crear(Tx& tx, const Request& req, const CrearCompra& b) {
     auto key = forward_key(req);
     return idempotent(tx, key, [&] {
       auto id = padded("compra_", tx.next_id("compra"));
-      Json rec{{"compra_id", id},   {"usuario_id", usuario}, {"producto", producto},
-               {"cantidad", cantidad}, {"monto", round_cents(monto)}, {"estado", "pendiente"},
-               {"saga_id", saga_of(req)}, {"idempotency_key", key}};
-      tx.put("compras", id, rec);
-      return Json{{"success", true}, {"compra_id", id}, {"mensaje", "Compra registrada"}};
+      tx.put(Table::Compras, id,
+             Compra{id, b.usuario_id, b.producto, b.cantidad, round_cents(b.monto), CompraEstado::Pendiente,
+                    req.saga_id, key});
+      Receipt r;
+      r.id_field = IdField::Compra;
+      r.id = id;
+      r.mensaje = "Compra registrada";
+      r.saga_id = req.saga_id;
+      return r;
     });
   }
 
-  static Json confirmar(Tx& tx, const Request& req) {
-    const auto& body = input::object(req.body);
-    auto id = input::string_field(body, "compra_id", true);
+  static Receipt confirmar(Tx& tx, const Request& req, const Confirmar& b) {
     return idempotent(tx, req.idempotency_key, [&] {
-      auto rec = tx.get("compras", id);
-      if (!rec) throw not_found("compra_id '" + id + "' does not exist");
-      auto estado = (*rec)["estado"].get<std::string>();
-      if (estado == "cancelada") throw conflict("compra '" + id + "' was cancelled; it cannot be confirmed");
-      if (estado != "confirmada") {
-        (*rec)["estado"] = "confirmada";
-        tx.put("compras", id, *rec);
+      const auto* found = tx.get<Compra>(Table::Compras, b.compra_id);
+      if (!found) throw not_found("compra_id '" + b.compra_id + "' does not exist");
+      if (found->estado == CompraEstado::Cancelada)
+        throw conflict("compra '" + b.compra_id + "' was cancelled; it cannot be confirmed");
+      if (found->estado != CompraEstado::Confirmada) {
+        Compra rec = *found;
+        rec.estado = CompraEstado::Confirmada;
+        tx.put(Table::Compras, b.compra_id, std::move(rec));
       }
-      return Json{{"success", true}, {"compra_id", id}, {"estado", "confirmada"},
-                  {"mensaje", "Compra confirmada"}};
+      Receipt r;
+      r.kind = ReceiptKind::Confirmed;
+      r.id_field = IdField::Compra;
+      r.id = b.compra_id;
+      r.estado = "confirmada";
+      r.mensaje = "Compra confirmada";
+      r.saga_id = req.saga_id;
+      return r;
     });
   }
 };
@@ -489,41 +410,39 @@ class Pagos final : public ServiceLogic {
             {"GET", "/pagos", "pagos", "", false}};
   }
   void init(Tx&) const override {}
-  Json state(Tx& tx) const override {
-    auto s = list(tx);
-    s["claves"] = keys_state(tx);
-    return s;
+  ServiceData data(Tx& tx) const override {
+    ServiceData d;
+    d.pagos = records_of<Pago>(tx, Table::Pagos);
+    keys_of(tx, d);
+    return d;
   }
 
  protected:
-  Json dispatch(Tx& tx, const Request& req) const override {
-    if (req.endpoint == "pagos") return list(tx);
-    if (req.endpoint == "transaccion") return cobrar(tx, req);
-    if (req.endpoint == "compensacion")
-      return compensate(tx, req, {"pagos", "pago_id", "aprobado", "reembolsado"}, [](Json&) {});
+  Reply dispatch(Tx& tx, const Request& req) const override {
+    if (req.endpoint == "pagos") return listing(data(tx));
+    if (const auto* b = std::get_if<Cobrar>(&req.body)) return ok(cobrar(tx, req, *b));
+    if (std::holds_alternative<Compensar>(req.body))
+      return ok(compensate<Pago>(
+          tx, req,
+          CompensationSpec<PagoEstado>{Table::Pagos, IdField::Pago, PagoEstado::Aprobado, PagoEstado::Reembolsado},
+          [](Pago&) {}));
     throw not_found("unknown endpoint " + req.endpoint);
   }
 
  private:
-  static Json list(Tx& tx) {
-    auto arr = records_of(tx, "pagos");
-    return {{"pagos", arr}, {"total", arr.size()}};
-  }
-
-  static Json cobrar(Tx& tx, const Request& req) {
-    const auto& body = input::object(req.body);
-    auto usuario = input::string_field(body, "usuario_id", true, 128);
-    auto monto = input::number_field(body, "monto", 0, 0.01, kMaxMonto, true);
-    auto compra = input::string_field(body, "compra_id", false);
+  static Receipt cobrar(Tx& tx, const Request& req, const Cobrar& b) {
     auto key = forward_key(req);
     return idempotent(tx, key, [&] {
       auto id = padded("pago_", tx.next_id("pago"));
-      Json rec{{"pago_id", id},          {"usuario_id", usuario},
-               {"monto", round_cents(monto)}, {"compra_id", compra},
-               {"estado", "aprobado"},     {"fecha", iso_time(req.now_ms)},
-               {"saga_id", saga_of(req)},  {"idempotency_key", key}};
-      tx.put("pagos", id, rec);
-      return Json{{"success", true}, {"pago_id", id}, {"mensaje", "Pago aprobado"}};
+      tx.put(Table::Pagos, id,
+             Pago{id, b.usuario_id, round_cents(b.monto), b.compra_id, PagoEstado::Aprobado, req.now_ms, req.saga_id,
+                  key});
+      Receipt r;
+      r.id_field = IdField::Pago;
+      r.id = id;
+      r.mensaje = "Pago aprobado";
+      r.saga_id = req.saga_id;
+      return r;
     });
   }
 };
@@ -539,96 +458,77 @@ class Inventario final : public ServiceLogic {
             {"GET", "/inventario", "inventario", "", false}};
   }
   void init(Tx& tx) const override {
-    for (const auto& [k, n] : stock_) tx.put("stock", k, {{"inicial", n}, {"stock", n}, {"reservado", 0}});
+    for (const auto& [k, n] : stock_) tx.put(Table::Stock, k, StockLevel{n, n, 0});
   }
-  Json state(Tx& tx) const override {
-    Json stock = Json::object();
-    for (auto& [k, v] : tx.list("stock")) stock[k] = v;
-    return {{"stock", stock}, {"reservas", records_of(tx, "reservas")}, {"claves", keys_state(tx)}};
+  ServiceData data(Tx& tx) const override {
+    ServiceData d;
+    tx.for_each(Table::Stock, [&](const std::string& k, const Record& r) {
+      if (const auto* v = std::get_if<StockLevel>(&r)) d.stock.emplace_back(k, *v);
+    });
+    d.reservas = records_of<Reserva>(tx, Table::Reservas);
+    keys_of(tx, d);
+    return d;
   }
 
  protected:
-  Json dispatch(Tx& tx, const Request& req) const override {
-    if (req.endpoint == "inventario") {
-      Json out = Json::object();
-      for (auto& [k, v] : tx.list("stock")) out[k] = {{"stock", v["stock"]}, {"reservado", v["reservado"]}};
-      return out;
-    }
-    if (req.endpoint == "transaccion") return reservar(tx, req);
-    if (req.endpoint == "compensacion") {
-      return compensate(tx, req, {"reservas", "reserva_id", "reservada", "liberada"}, [&](Json& r) {
-        auto key = r["producto"].get<std::string>();
-        auto s = *tx.get("stock", key);
-        auto n = r["cantidad"].get<std::int64_t>();
-        s["stock"] = s["stock"].get<std::int64_t>() + n;
-        s["reservado"] = s["reservado"].get<std::int64_t>() - n;
-        tx.put("stock", key, s);
-      });
+  Reply dispatch(Tx& tx, const Request& req) const override {
+    if (req.endpoint == "inventario") return listing(data(tx));
+    if (const auto* b = std::get_if<Reservar>(&req.body)) return ok(reservar(tx, req, *b));
+    if (std::holds_alternative<Compensar>(req.body)) {
+      return ok(compensate<Reserva>(
+          tx, req,
+          CompensationSpec<ReservaEstado>{Table::Reservas, IdField::Reserva, ReservaEstado::Reservada,
+                                          ReservaEstado::Liberada},
+          [&](Reserva& r) {
+            StockLevel s = *tx.get<StockLevel>(Table::Stock, r.producto);
+            s.stock += r.cantidad;
+            s.reservado -= r.cantidad;
+            tx.put(Table::Stock, r.producto, s);
+          }));
     }
     throw not_found("unknown endpoint " + req.endpoint);
   }
 
  private:
-  std::string resolve(Tx& tx, const Json& body) const {
-    std::string q;
-    if (body.contains("producto_id") && !body["producto_id"].is_null()) {
-      q = input::string_field(body, "producto_id", true);
-    } else if (body.contains("producto") && body["producto"].is_object()) {
-      const auto& p = body["producto"];
-      q = p.contains("id") && p["id"].is_string() ? p["id"].get<std::string>()
-          : p.contains("nombre") && p["nombre"].is_string() ? p["nombre"].get<std::string>()
-                                                            : "";
-      if (q.empty()) throw bad_request("field 'producto' must carry an 'id' or a 'nombre'");
-    } else {
-      q = input::string_field(body, "producto", false);
-      if (q.empty()) throw bad_request("missing field 'producto' (or 'producto_id')");
-    }
-    if (tx.get("stock", q)) return q;
+  std::string resolve(Tx& tx, const Reservar& b) const {
+    const std::string& q = b.producto_id.empty() ? b.producto : b.producto_id;
+    if (tx.find(Table::Stock, q)) return q;
     if (const auto* p = find_product(catalog_, q)) {
       auto key = inventory_key(p->nombre);
-      if (tx.get("stock", key)) return key;
+      if (tx.find(Table::Stock, key)) return key;
     }
     auto upper = inventory_key(q);
-    if (tx.get("stock", upper)) return upper;
+    if (tx.find(Table::Stock, upper)) return upper;
     throw not_found("producto '" + q + "' no existe en el inventario");
   }
 
-  Json reservar(Tx& tx, const Request& req) const {
-    const auto& body = input::object(req.body);
-    auto key = resolve(tx, body);
-    auto cantidad = input::int_field(body, "cantidad", 1, 1, kMaxCantidad);
+  Receipt reservar(Tx& tx, const Request& req, const Reservar& b) const {
+    auto key = resolve(tx, b);
     auto fkey = forward_key(req);
     return idempotent(tx, non_idempotent_ ? std::string() : fkey, [&] {
-      auto s = *tx.get("stock", key);
-      auto disponible = s["stock"].get<std::int64_t>();
-      if (disponible < cantidad)
-        throw conflict("stock insuficiente de " + key + ": hay " + std::to_string(disponible) +
-                       ", se piden " + std::to_string(cantidad));
-      s["stock"] = disponible - cantidad;
-      s["reservado"] = s["reservado"].get<std::int64_t>() + cantidad;
-      tx.put("stock", key, s);
+      StockLevel s = *tx.get<StockLevel>(Table::Stock, key);
+      if (s.stock < b.cantidad)
+        throw conflict("stock insuficiente de " + key + ": hay " + std::to_string(s.stock) + ", se piden " +
+                       std::to_string(b.cantidad));
+      s.stock -= b.cantidad;
+      s.reservado += b.cantidad;
+      tx.put(Table::Stock, key, s);
       auto id = padded("reserva_", tx.next_id("reserva"));
-      tx.put("reservas", id,
-             {{"reserva_id", id}, {"producto", key}, {"cantidad", cantidad}, {"estado", "reservada"},
-              {"saga_id", saga_of(req)}, {"idempotency_key", fkey}});
-      return Json{{"success", true}, {"reserva_id", id}, {"producto", key}, {"cantidad", cantidad},
-                  {"mensaje", "Stock reservado"}};
+      tx.put(Table::Reservas, id, Reserva{id, key, b.cantidad, ReservaEstado::Reservada, req.saga_id, fkey});
+      Receipt r;
+      r.id_field = IdField::Reserva;
+      r.id = id;
+      r.producto = key;
+      r.cantidad = b.cantidad;
+      r.mensaje = "Stock reservado";
+      r.saga_id = req.saga_id;
+      return r;
     });
   }
 
-  void configure(const Json& data) override {
-    for (const auto& [k, v] : data.items()) {
-      (void)v;
-      if (k != "catalog" && k != "stock") throw bad_request("ms-inventario has no initial data '" + k + "' to set");
-    }
-    try {
-      auto catalog = data.contains("catalog") ? parse_catalog(data["catalog"]) : base_catalog_;
-      auto stock = data.contains("stock") ? parse_stock(data["stock"]) : base_stock_;
-      catalog_ = std::move(catalog);
-      stock_ = std::move(stock);
-    } catch (const std::invalid_argument& e) {
-      throw bad_request(e.what());
-    }
+  void configure(const InitialData& data) override {
+    catalog_ = data.catalog ? *data.catalog : base_catalog_;
+    stock_ = data.stock ? *data.stock : base_stock_;
   }
 
   std::vector<Product> base_catalog_;

@@ -1,5 +1,5 @@
-// Fault rule parsing (strict: unknown keys and bad values are refused with the
-// field's name) and matching.
+// Fault rules: the set a program holds, and the matcher that decides which
+// rule fires for a request. Their JSON form is in codec/faults_json.cpp.
 #include "sagalab/faults.hpp"
 
 #include <algorithm>
@@ -25,129 +25,7 @@ std::optional<FaultAction> fault_action_from_string(const std::string& s) {
   return static_cast<FaultAction>(it - n.begin());
 }
 
-namespace {
-
-std::string join(const std::vector<std::string>& v) {
-  std::string out;
-  for (const auto& s : v) out += (out.empty() ? "" : ", ") + s;
-  return out;
-}
-
-std::int64_t nonneg(const Json& j, const char* k, std::int64_t max) {
-  if (!j.contains(k) || j[k].is_null()) return 0;
-  if (!j[k].is_number_integer()) throw bad_request(std::string("fault rule field '") + k + "' must be an integer");
-  auto v = j[k].get<std::int64_t>();
-  if (v < 0 || v > max)
-    throw bad_request(std::string("fault rule field '") + k + "' must be between 0 and " + std::to_string(max));
-  return v;
-}
-
-}  // namespace
-
-FaultRule parse_fault_rule(const Json& j, const std::vector<std::string>& endpoints) {
-  if (!j.is_object()) throw bad_request("a fault rule must be a JSON object");
-  static const std::vector<std::string> known = {"action",     "endpoint",    "status",   "message",
-                                                 "latency_ms", "jitter_ms",   "duration_ms", "probability",
-                                                 "times",      "saga_id",     "attempts", "name",
-                                                 "id",         "fired"};
-  for (const auto& [k, v] : j.items()) {
-    if (std::find(known.begin(), known.end(), k) == known.end())
-      throw bad_request("unknown fault rule field '" + k + "'");
-  }
-  FaultRule r;
-  if (!j.contains("action") || !j["action"].is_string())
-    throw bad_request("fault rule field 'action' is required: one of " + join(fault_action_names()));
-  auto action = j["action"].get<std::string>();
-  if (action == "crash") action = "crash-before";
-  auto a = fault_action_from_string(action);
-  if (!a) throw bad_request("fault rule field 'action': unknown action '" + action + "'; expected one of " +
-                            join(fault_action_names()));
-  r.action = *a;
-  if (j.contains("endpoint") && !j["endpoint"].is_null()) {
-    if (!j["endpoint"].is_string()) throw bad_request("fault rule field 'endpoint' must be a string");
-    r.endpoint = j["endpoint"];
-    if (!r.endpoint.empty() && r.endpoint != "*" &&
-        std::find(endpoints.begin(), endpoints.end(), r.endpoint) == endpoints.end())
-      throw bad_request("fault rule field 'endpoint': unknown endpoint '" + r.endpoint + "'; expected one of " +
-                        join(endpoints));
-    if (r.endpoint == "*") r.endpoint.clear();
-  }
-  if (j.contains("status") && !j["status"].is_null()) {
-    if (!j["status"].is_number_integer() || j["status"].get<int>() < 400 || j["status"].get<int>() > 599)
-      throw bad_request("fault rule field 'status' must be an HTTP error status (400-599)");
-    r.status = j["status"];
-  }
-  if (j.contains("message") && !j["message"].is_null()) {
-    if (!j["message"].is_string() || j["message"].get<std::string>().size() > 200)
-      throw bad_request("fault rule field 'message' must be a string of at most 200 characters");
-    r.message = j["message"];
-  }
-  r.latency_ms = nonneg(j, "latency_ms", 600000);
-  r.jitter_ms = nonneg(j, "jitter_ms", 600000);
-  r.duration_ms = nonneg(j, "duration_ms", 600000);
-  if (j.contains("probability") && !j["probability"].is_null()) {
-    if (!j["probability"].is_number()) throw bad_request("fault rule field 'probability' must be a number");
-    r.probability = j["probability"];
-    if (!(r.probability >= 0.0 && r.probability <= 1.0))
-      throw bad_request("fault rule field 'probability' must be between 0 and 1");
-  }
-  if (j.contains("times") && !j["times"].is_null()) {
-    if (!j["times"].is_number_integer() || j["times"].get<std::int64_t>() < 1)
-      throw bad_request("fault rule field 'times' must be a positive integer (omit it for no limit)");
-    r.times = j["times"];
-  }
-  if (j.contains("saga_id") && !j["saga_id"].is_null()) {
-    if (!j["saga_id"].is_string() || j["saga_id"].get<std::string>().empty())
-      throw bad_request("fault rule field 'saga_id' must be a non-empty string or null");
-    r.saga_id = j["saga_id"].get<std::string>();
-  }
-  if (j.contains("attempts") && !j["attempts"].is_null()) {
-    if (!j["attempts"].is_array()) throw bad_request("fault rule field 'attempts' must be a list of integers");
-    for (const auto& a2 : j["attempts"]) {
-      if (!a2.is_number_integer() || a2.get<int>() < 1)
-        throw bad_request("fault rule field 'attempts' must hold positive integers");
-      r.attempts.push_back(a2);
-    }
-  }
-  if (j.contains("name") && !j["name"].is_null()) {
-    if (!j["name"].is_string() || j["name"].get<std::string>().size() > 100)
-      throw bad_request("fault rule field 'name' must be a string of at most 100 characters");
-    r.name = j["name"];
-  }
-  return r;
-}
-
-Json to_json(const FaultRule& r) {
-  return {{"id", r.id},
-          {"name", r.name.empty() ? Json(nullptr) : Json(r.name)},
-          {"action", to_string(r.action)},
-          {"endpoint", r.endpoint.empty() ? Json(nullptr) : Json(r.endpoint)},
-          {"status", r.status},
-          {"message", r.message},
-          {"latency_ms", r.latency_ms},
-          {"jitter_ms", r.jitter_ms},
-          {"duration_ms", r.duration_ms},
-          {"probability", r.probability},
-          {"times", r.times < 0 ? Json(nullptr) : Json(r.times)},
-          {"saga_id", r.saga_id ? Json(*r.saga_id) : Json(nullptr)},
-          {"attempts", r.attempts},
-          {"fired", r.fired}};
-}
-
-Json to_json(const FiredFault& f) {
-  return {{"rule_id", f.rule_id},   {"name", f.name},       {"action", to_string(f.action)},
-          {"endpoint", f.endpoint}, {"saga_id", f.saga_id}, {"attempt", f.attempt},
-          {"at_ms", f.at_ms},       {"delay_ms", f.delay_ms}, {"status", f.status}};
-}
-
-std::vector<std::int64_t> FaultSet::add(const Json& j, const std::vector<std::string>& endpoints) {
-  std::vector<FaultRule> parsed;
-  if (j.is_array()) {
-    if (j.empty()) throw bad_request("the list of fault rules is empty");
-    for (const auto& e : j) parsed.push_back(parse_fault_rule(e, endpoints));
-  } else {
-    parsed.push_back(parse_fault_rule(j, endpoints));
-  }
+std::vector<std::int64_t> FaultSet::add(std::vector<FaultRule> parsed) {
   if (rules_.size() + parsed.size() > kMaxRules)
     throw bad_request("too many fault rules (at most " + std::to_string(kMaxRules) + "); clear some first");
   std::vector<std::int64_t> ids;
@@ -195,18 +73,6 @@ std::optional<FiredFault> FaultSet::match(const FaultContext& ctx) {
     return f;
   }
   return std::nullopt;
-}
-
-Json FaultSet::rules_json() const {
-  Json arr = Json::array();
-  for (const auto& r : rules_) arr.push_back(to_json(r));
-  return arr;
-}
-
-Json FaultSet::fired_json() const {
-  Json arr = Json::array();
-  for (const auto& f : fired_) arr.push_back(to_json(f));
-  return arr;
 }
 
 }  // namespace sagalab

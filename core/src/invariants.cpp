@@ -3,191 +3,137 @@
 #include "sagalab/invariants.hpp"
 
 #include <cmath>
-#include <map>
 #include <set>
+#include <unordered_map>
 
 namespace sagalab {
 
-namespace {
-
-const Json& array_at(const Json& j, const char* k) {
-  static const Json empty = Json::array();
-  if (j.is_object() && j.contains(k) && j[k].is_array()) return j[k];
-  return empty;
-}
-
-std::string str(const Json& j, const char* k) {
-  return j.is_object() && j.contains(k) && j[k].is_string() ? j[k].get<std::string>() : "";
-}
-
-double num(const Json& j, const char* k) {
-  return j.is_object() && j.contains(k) && j[k].is_number() ? j[k].get<double>() : 0.0;
-}
-
-struct Records {
-  std::map<std::string, std::vector<Json>> by_saga;
-  std::vector<Json> orphans;
-};
-
-Records group(const Json& list, const std::set<std::string>& sagas) {
-  Records r;
-  for (const auto& rec : list) {
-    auto s = str(rec, "saga_id");
-    if (!s.empty() && sagas.count(s)) {
-      r.by_saga[s].push_back(rec);
-    } else {
-      r.orphans.push_back(rec);
-    }
+void InvariantChecker::violate(int inv, const std::string& saga, std::string msg, std::vector<EffectRecord> recs,
+                               const std::vector<ServiceFault>& faults) {
+  Violation v{inv, saga, std::move(msg), std::move(recs), {}};
+  for (const auto& f : faults) {
+    if (f.fault.saga_id == saga) v.faults.push_back(f);
   }
-  return r;
+  rep_.violations.push_back(std::move(v));
 }
 
-}  // namespace
-
-Json to_json(const Violation& v) {
-  return {{"invariant", v.invariant}, {"saga_id", v.saga_id.empty() ? Json(nullptr) : Json(v.saga_id)},
-          {"message", v.message},     {"records", v.records},
-          {"faults", v.faults}};
+void InvariantChecker::account(const Pago& p) {
+  if (p.estado == PagoEstado::Aprobado) rep_.approved += p.monto;
+  if (p.estado == PagoEstado::Reembolsado) rep_.refunded += p.monto;
 }
 
-Json to_json(const InvariantReport& r) {
-  Json vs = Json::array();
-  for (const auto& v : r.violations) vs.push_back(to_json(v));
-  return {{"ok", r.ok()}, {"violations", vs}, {"summary", r.summary}};
+void InvariantChecker::account(const Reserva& r) {
+  if (r.estado == ReservaEstado::Reservada) held_[r.producto] += r.cantidad;
 }
 
-InvariantReport check_invariants(const Json& states) {
-  InvariantReport rep;
-  const Json& orq = states.value("orquestador", Json::object());
-  const Json& compras_state = states.value("ms-compras", Json::object());
-  const Json& pagos_state = states.value("ms-pagos", Json::object());
-  const Json& inv_state = states.value("ms-inventario", Json::object());
-
-  std::map<std::string, Json> sagas;
-  std::set<std::string> ids;
-  for (const auto& s : array_at(orq, "sagas")) {
-    sagas[str(s, "saga_id")] = s;
-    ids.insert(str(s, "saga_id"));
-  }
-  auto compras = group(array_at(compras_state, "compras"), ids);
-  auto pagos = group(array_at(pagos_state, "pagos"), ids);
-  auto reservas = group(array_at(inv_state, "reservas"), ids);
-
-  // Faults that hit each saga, from every program's fired log.
-  std::map<std::string, Json> faults_by_saga;
-  if (states.contains("fallos") && states["fallos"].is_object()) {
-    for (const auto& [prog, list] : states["fallos"].items()) {
-      if (!list.is_array()) continue;
-      for (auto f : list) {
-        auto s = str(f, "saga_id");
-        if (s.empty()) continue;
-        f["servicio"] = prog;
-        if (!faults_by_saga.count(s)) faults_by_saga[s] = Json::array();
-        faults_by_saga[s].push_back(f);
-      }
-    }
-  }
-
-  auto violate = [&](int inv, const std::string& saga, const std::string& msg, Json recs = Json::array()) {
-    Violation v{inv, saga, msg, std::move(recs), Json::array()};
-    if (faults_by_saga.count(saga)) v.faults = faults_by_saga[saga];
-    rep.violations.push_back(std::move(v));
-  };
-  auto recs_of = [&](const std::string& id) {
-    Json out = Json::array();
-    for (auto* g : {&compras, &pagos, &reservas}) {
-      if (g->by_saga.count(id)) {
-        for (const auto& r : g->by_saga[id]) out.push_back(r);
-      }
-    }
+void InvariantChecker::saga(const SagaSummary& s, const std::vector<Compra>& cs, const std::vector<Pago>& ps,
+                            const std::vector<Reserva>& rs, const std::vector<ServiceFault>& faults) {
+  ++rep_.sagas;
+  rep_.by_state[s.estado_text.empty() ? to_string(s.estado) : s.estado_text]++;
+  for (const auto& p : ps) account(p);
+  for (const auto& r : rs) account(r);
+  auto all = [&] {
+    std::vector<EffectRecord> out;
+    for (const auto& c : cs) out.emplace_back(c);
+    for (const auto& p : ps) out.emplace_back(p);
+    for (const auto& r : rs) out.emplace_back(r);
     return out;
   };
+  const auto& id = s.saga_id;
+  // 6: at most one effect per (saga, step).
+  if (cs.size() > 1) violate(6, id, "saga has " + std::to_string(cs.size()) + " purchases", all(), faults);
+  if (ps.size() > 1) violate(6, id, "saga has " + std::to_string(ps.size()) + " payments", all(), faults);
+  if (rs.size() > 1) violate(6, id, "saga has " + std::to_string(rs.size()) + " reservations", all(), faults);
 
-  std::map<std::string, int> by_state;
-  double completed_money = 0;
-  for (const auto& [id, s] : sagas) {
-    auto estado = str(s, "estado");
-    by_state[estado]++;
-    const Json ctx = s.value("contexto", Json::object());
-    auto& cs = compras.by_saga[id];
-    auto& ps = pagos.by_saga[id];
-    auto& rs = reservas.by_saga[id];
-    // 6: at most one effect per (saga, step).
-    if (cs.size() > 1) violate(6, id, "saga has " + std::to_string(cs.size()) + " purchases", recs_of(id));
-    if (ps.size() > 1) violate(6, id, "saga has " + std::to_string(ps.size()) + " payments", recs_of(id));
-    if (rs.size() > 1) violate(6, id, "saga has " + std::to_string(rs.size()) + " reservations", recs_of(id));
-
-    if (estado == "completada") {
-      double monto = num(ctx, "monto");
-      completed_money += monto;
-      bool confirmed = cs.size() == 1 && str(cs[0], "estado") == "confirmada";
-      bool paid = ps.size() == 1 && str(ps[0], "estado") == "aprobado" &&
-                  std::fabs(num(ps[0], "monto") - monto) < 0.005;
-      bool held = rs.size() == 1 && str(rs[0], "estado") == "reservada" &&
-                  num(rs[0], "cantidad") == num(ctx, "cantidad");
-      if (!confirmed) violate(2, id, "completed saga without exactly one confirmed purchase", recs_of(id));
-      if (!paid) violate(2, id, "completed saga without exactly one approved payment of its amount", recs_of(id));
-      if (!held) violate(2, id, "completed saga without its reservation held", recs_of(id));
-    } else if (estado == "compensada") {
-      for (const auto& c : cs) {
-        if (str(c, "estado") != "cancelada") violate(3, id, "compensated saga left a purchase " + str(c, "estado"), recs_of(id));
-      }
-      for (const auto& p : ps) {
-        if (str(p, "estado") != "reembolsado") violate(3, id, "compensated saga left a payment " + str(p, "estado"), recs_of(id));
-      }
-      for (const auto& r : rs) {
-        if (str(r, "estado") != "liberada") violate(3, id, "compensated saga left a reservation " + str(r, "estado"), recs_of(id));
-      }
-    } else {
-      violate(1, id, "saga is '" + estado + "', not completada or compensada", recs_of(id));
+  if (!s.estado_text.empty()) {
+    violate(1, id, "saga is '" + s.estado_text + "', not completada or compensada", all(), faults);
+  } else if (s.estado == Estado::Completada) {
+    rep_.completed += s.monto;
+    bool confirmed = cs.size() == 1 && cs[0].estado == CompraEstado::Confirmada;
+    bool paid = ps.size() == 1 && ps[0].estado == PagoEstado::Aprobado && std::fabs(ps[0].monto - s.monto) < 0.005;
+    bool held = rs.size() == 1 && rs[0].estado == ReservaEstado::Reservada && rs[0].cantidad == s.cantidad;
+    if (!confirmed) violate(2, id, "completed saga without exactly one confirmed purchase", all(), faults);
+    if (!paid) violate(2, id, "completed saga without exactly one approved payment of its amount", all(), faults);
+    if (!held) violate(2, id, "completed saga without its reservation held", all(), faults);
+  } else if (s.estado == Estado::Compensada) {
+    for (const auto& c : cs) {
+      if (c.estado != CompraEstado::Cancelada)
+        violate(3, id, std::string("compensated saga left a purchase ") + to_string(c.estado), all(), faults);
     }
-  }
-  for (auto* g : {&compras, &pagos, &reservas}) {
-    for (const auto& r : g->orphans) {
-      auto s = str(r, "saga_id");
-      violate(6, s, "record that no saga accounts for" + (s.empty() ? std::string() : " (unknown saga " + s + ")"),
-              Json::array({r}));
+    for (const auto& p : ps) {
+      if (p.estado != PagoEstado::Reembolsado)
+        violate(3, id, std::string("compensated saga left a payment ") + to_string(p.estado), all(), faults);
     }
+    for (const auto& r : rs) {
+      if (r.estado != ReservaEstado::Liberada)
+        violate(3, id, std::string("compensated saga left a reservation ") + to_string(r.estado), all(), faults);
+    }
+  } else {
+    violate(1, id, "saga is '" + to_string(s.estado) + "', not completada or compensada", all(), faults);
   }
+}
 
+void InvariantChecker::orphan(const EffectRecord& r, const std::string& why, const std::vector<ServiceFault>& faults) {
+  std::visit(
+      [&](const auto& rec) {
+        using T = std::decay_t<decltype(rec)>;
+        if constexpr (!std::is_same_v<T, Compra>) account(rec);
+      },
+      r);
+  const auto& s = std::visit([](const auto& rec) -> const std::string& { return rec.saga_id; }, r);
+  violate(6, s, why.empty() ? "record that no saga accounts for" + (s.empty() ? std::string() : " (unknown saga " + s + ")") : why,
+          {r}, faults);
+}
+
+InvariantReport InvariantChecker::finish(const std::vector<std::pair<std::string, StockLevel>>& stock) {
   // 4: stock conservation.
-  Json stock_summary = Json::object();
-  std::map<std::string, std::int64_t> held;
-  for (const auto& r : array_at(inv_state, "reservas")) {
-    if (str(r, "estado") == "reservada") held[str(r, "producto")] += static_cast<std::int64_t>(num(r, "cantidad"));
+  for (const auto& [k, v] : stock) {
+    auto held = held_[k];
+    rep_.stock.push_back({k, v.inicial, v.stock, v.reservado, held});
+    if (v.stock < 0 || v.reservado < 0) violate(4, "", "stock of " + k + " is negative", {}, {});
+    if (v.inicial != v.stock + held || v.reservado != held)
+      violate(4, "", "stock of " + k + " not conserved: initial " + std::to_string(v.inicial) + " != available " +
+                         std::to_string(v.stock) + " + held " + std::to_string(held) + " (counter says " +
+                         std::to_string(v.reservado) + ")",
+              {}, {});
   }
-  if (inv_state.is_object() && inv_state.contains("stock") && inv_state["stock"].is_object()) {
-    for (const auto& [k, v] : inv_state["stock"].items()) {
-      auto inicial = static_cast<std::int64_t>(num(v, "inicial"));
-      auto disponible = static_cast<std::int64_t>(num(v, "stock"));
-      auto reservado = static_cast<std::int64_t>(num(v, "reservado"));
-      stock_summary[k] = {{"inicial", inicial}, {"disponible", disponible}, {"reservado", reservado},
-                          {"reservas_activas", held[k]}};
-      if (disponible < 0 || reservado < 0) violate(4, "", "stock of " + k + " is negative");
-      if (inicial != disponible + held[k] || reservado != held[k])
-        violate(4, "", "stock of " + k + " not conserved: initial " + std::to_string(inicial) + " != available " +
-                           std::to_string(disponible) + " + held " + std::to_string(held[k]) +
-                           " (counter says " + std::to_string(reservado) + ")");
-    }
-  }
-
   // 5: money conservation.
-  double approved = 0, refunded = 0;
-  for (const auto& p : array_at(pagos_state, "pagos")) {
-    if (str(p, "estado") == "aprobado") approved += num(p, "monto");
-    if (str(p, "estado") == "reembolsado") refunded += num(p, "monto");
-  }
-  if (std::fabs(approved - completed_money) > 0.005 * (1 + static_cast<double>(sagas.size())))
-    violate(5, "", "money not conserved: approved payments " + std::to_string(approved) +
-                       " != completed sagas' amounts " + std::to_string(completed_money));
+  if (std::fabs(rep_.approved - rep_.completed) > 0.005 * (1 + static_cast<double>(rep_.sagas)))
+    violate(5, "", "money not conserved: approved payments " + std::to_string(rep_.approved) +
+                       " != completed sagas' amounts " + std::to_string(rep_.completed),
+            {}, {});
+  return std::move(rep_);
+}
 
-  Json states_json = Json::object();
-  for (const auto& [k, n] : by_state) states_json[k] = n;
-  rep.summary = {{"sagas", sagas.size()},
-                 {"por_estado", states_json},
-                 {"stock", stock_summary},
-                 {"dinero", {{"aprobado", approved}, {"reembolsado", refunded}, {"completadas", completed_money}}}};
-  return rep;
+InvariantReport check_invariants(const SystemState& st) {
+  InvariantChecker checker;
+  std::set<std::string> ids;
+  for (const auto& s : st.sagas) ids.insert(s.saga_id);
+  struct Mine {
+    std::vector<Compra> cs;
+    std::vector<Pago> ps;
+    std::vector<Reserva> rs;
+  };
+  std::unordered_map<std::string, Mine> by_saga;
+  std::vector<EffectRecord> orphans;
+  for (const auto& c : st.compras) {
+    if (!c.saga_id.empty() && ids.count(c.saga_id)) by_saga[c.saga_id].cs.push_back(c); else orphans.emplace_back(c);
+  }
+  for (const auto& p : st.pagos) {
+    if (!p.saga_id.empty() && ids.count(p.saga_id)) by_saga[p.saga_id].ps.push_back(p); else orphans.emplace_back(p);
+  }
+  for (const auto& r : st.reservas) {
+    if (!r.saga_id.empty() && ids.count(r.saga_id)) by_saga[r.saga_id].rs.push_back(r); else orphans.emplace_back(r);
+  }
+  // One summary per saga id, in id order (a repeated id keeps the last).
+  std::map<std::string, const SagaSummary*> sagas;
+  for (const auto& s : st.sagas) sagas[s.saga_id] = &s;
+  for (const auto& [id, s] : sagas) {
+    auto& m = by_saga[id];
+    checker.saga(*s, m.cs, m.ps, m.rs, st.faults);
+  }
+  for (const auto& o : orphans) checker.orphan(o, "", st.faults);
+  return checker.finish(st.stock);
 }
 
 }  // namespace sagalab

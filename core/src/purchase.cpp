@@ -23,11 +23,28 @@ std::string percent_encode(const std::string& s) {
   return out;
 }
 
+std::string percent_decode(const std::string& s) {
+  auto hex = [](char c) -> int {
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    return -1;
+  };
+  std::string out;
+  for (std::size_t i = 0; i < s.size(); ++i) {
+    if (s[i] == '%' && i + 2 < s.size() && hex(s[i + 1]) >= 0 && hex(s[i + 2]) >= 0) {
+      out += static_cast<char>(hex(s[i + 1]) * 16 + hex(s[i + 2]));
+      i += 2;
+    } else {
+      out += s[i];
+    }
+  }
+  return out;
+}
+
 namespace {
 
-Json opt(const Json& ctx, const char* k) { return ctx.contains(k) ? ctx[k] : Json(nullptr); }
-
-std::string step_name(const SagaDefinition& def, int step) {
+const std::string& step_name(const SagaDefinition& def, int step) {
   return def.steps[static_cast<std::size_t>(step)].name;
 }
 
@@ -35,56 +52,65 @@ std::string step_name(const SagaDefinition& def, int step) {
 
 StepCall build_step_call(const SagaDefinition& def, const SagaState& s, const Command& c) {
   const auto& ctx = s.ctx;
-  const auto name = step_name(def, c.step);
+  const auto& name = step_name(def, c.step);
   StepCall call;
   call.service = def.steps[static_cast<std::size_t>(c.step)].service;
   call.method = "POST";
   if (c.compensation) {
     call.path = "/compensacion";
     call.endpoint = "compensacion";
-    call.body = {{"forward_key", c.forward_key}, {"saga_id", s.id}};
-    const char* id_field = name == "crear_compra"     ? "compra_id"
-                           : name == "reservar_stock" ? "reserva_id"
-                                                      : "pago_id";
-    if (ctx.contains(id_field)) call.body[id_field] = ctx[id_field];
+    Compensar b;
+    b.forward_key = c.forward_key;
+    if (name == "crear_compra") {
+      b.id_field = IdField::Compra;
+      b.id = ctx.compra_id;
+    } else if (name == "reservar_stock") {
+      b.id_field = IdField::Reserva;
+      b.id = ctx.reserva_id;
+    } else {
+      b.id_field = IdField::Pago;
+      b.id = ctx.pago_id;
+    }
+    call.body = std::move(b);
     return call;
   }
   if (name == "buscar_producto") {
     call.method = "GET";
-    auto wanted = ctx.value("producto_solicitado", std::string());
+    const auto& wanted = ctx.producto_solicitado;
     if (wanted.empty()) {
       call.path = "/catalogo_completo";
       call.endpoint = "catalogo_completo";
+      call.body = ProductQuery{ProductQuery::Kind::All, ""};
     } else if (wanted.rfind("prod_", 0) == 0) {
       call.path = "/producto/" + percent_encode(wanted);
       call.endpoint = "producto_id";
+      call.body = ProductQuery{ProductQuery::Kind::ById, wanted};
     } else {
       call.path = "/buscar/" + percent_encode(wanted);
       call.endpoint = "buscar";
+      call.body = ProductQuery{ProductQuery::Kind::ByName, wanted};
     }
     return call;
   }
-  const Json producto = opt(ctx, "producto");
+  static const Product none;
+  const Product& producto = ctx.producto ? *ctx.producto : none;
+  const double monto = ctx.monto.value_or(0);
   if (name == "crear_compra") {
     call.path = "/transaccion";
     call.endpoint = "transaccion";
-    call.body = {{"usuario_id", ctx["usuario_id"]}, {"producto", producto.value("nombre", "")},
-                 {"cantidad", ctx["cantidad"]},     {"monto", ctx["monto"]},
-                 {"saga_id", s.id}};
+    call.body = CrearCompra{ctx.usuario_id, producto.nombre, ctx.cantidad, monto};
   } else if (name == "reservar_stock") {
     call.path = "/transaccion";
     call.endpoint = "transaccion";
-    call.body = {{"producto_id", producto.value("id", "")}, {"producto", producto.value("nombre", "")},
-                 {"cantidad", ctx["cantidad"]}, {"saga_id", s.id}};
+    call.body = Reservar{producto.id, producto.nombre, ctx.cantidad};
   } else if (name == "cobrar_pago") {
     call.path = "/transaccion";
     call.endpoint = "transaccion";
-    call.body = {{"usuario_id", ctx["usuario_id"]}, {"monto", ctx["monto"]},
-                 {"compra_id", opt(ctx, "compra_id")}, {"saga_id", s.id}};
+    call.body = Cobrar{ctx.usuario_id, monto, ctx.compra_id};
   } else if (name == "confirmar_compra") {
     call.path = "/confirmacion";
     call.endpoint = "confirmacion";
-    call.body = {{"compra_id", opt(ctx, "compra_id")}, {"saga_id", s.id}};
+    call.body = Confirmar{ctx.compra_id};
   }
   return call;
 }
@@ -104,12 +130,7 @@ Event interpret_answer(const SagaDefinition& def, const SagaState& s, const Comm
     return e;
   }
   e.status = answer->status;
-  const Json& body = answer->body;
-  auto error_text = [&] {
-    if (body.is_object() && body.contains("error") && body["error"].is_string())
-      return body["error"].get<std::string>();
-    return "HTTP " + std::to_string(answer->status);
-  };
+  auto error_text = [&] { return answer->error.empty() ? "HTTP " + std::to_string(answer->status) : answer->error; };
   if (answer->status >= 500 || answer->status == 408 || answer->status == 429 || answer->status < 200) {
     e.outcome = Outcome::Unknown;
     e.detail = error_text();
@@ -122,38 +143,32 @@ Event interpret_answer(const SagaDefinition& def, const SagaState& s, const Comm
   }
   e.outcome = Outcome::Ok;
   if (c.compensation) return e;
-  const auto name = step_name(def, c.step);
-  auto need = [&](const char* field) {
-    if (body.is_object() && body.contains(field) && body[field].is_string()) {
-      e.data = {{field, body[field]}};
+  const auto& name = step_name(def, c.step);
+  auto need = [&](IdField field, std::string& into) {
+    if (answer->receipt.id_field == field && !answer->receipt.id.empty()) {
+      into = answer->receipt.id;
     } else {
       e.outcome = Outcome::Unknown;
-      e.detail = std::string("la respuesta no trae ") + field;
+      e.detail = std::string("la respuesta no trae ") + id_field_name(field);
     }
   };
   if (name == "buscar_producto") {
-    Json producto = body;
-    if (body.is_object() && body.contains("productos")) {
-      const auto& list = body["productos"];
-      if (!list.is_array() || list.empty()) {
-        e.outcome = Outcome::Failed;
-        e.status = 404;
-        e.detail = "el catálogo está vacío";
-        return e;
-      }
-      auto pick = s.ctx.value("seleccion", std::uint64_t{0}) % list.size();
-      producto = list[pick];
+    const auto& list = answer->products;
+    if (answer->listing && list.empty()) {
+      e.outcome = Outcome::Failed;
+      e.status = 404;
+      e.detail = "el catálogo está vacío";
+      return e;
     }
-    if (!producto.is_object() || !producto.contains("precio") || !producto["precio"].is_number() ||
-        !producto.contains("id") || !producto.contains("nombre")) {
+    if (list.empty()) {
       e.outcome = Outcome::Unknown;
       e.detail = "respuesta del catálogo sin producto";
       return e;
     }
-    double monto = std::round(producto["precio"].get<double>() *
-                              static_cast<double>(s.ctx.value("cantidad", 1)) * 100.0) / 100.0;
-    if (s.ctx.contains("monto_cliente") && s.ctx["monto_cliente"].is_number()) {
-      double cliente = s.ctx["monto_cliente"].get<double>();
+    const Product& producto = answer->listing ? list[s.ctx.seleccion % list.size()] : list.front();
+    double monto = std::round(producto.precio * static_cast<double>(s.ctx.cantidad) * 100.0) / 100.0;
+    if (s.ctx.monto_cliente) {
+      double cliente = *s.ctx.monto_cliente;
       if (std::fabs(cliente - monto) > 0.005) {
         char buf[160];
         std::snprintf(buf, sizeof buf, "el monto %.2f no coincide con el del catálogo (%.2f)", cliente, monto);
@@ -163,13 +178,14 @@ Event interpret_answer(const SagaDefinition& def, const SagaState& s, const Comm
         return e;
       }
     }
-    e.data = {{"producto", producto}, {"monto", monto}};
+    e.data.producto = producto;
+    e.data.monto = monto;
   } else if (name == "crear_compra") {
-    need("compra_id");
+    need(IdField::Compra, e.data.compra_id);
   } else if (name == "reservar_stock") {
-    need("reserva_id");
+    need(IdField::Reserva, e.data.reserva_id);
   } else if (name == "cobrar_pago") {
-    need("pago_id");
+    need(IdField::Pago, e.data.pago_id);
   }
   return e;
 }

@@ -34,31 +34,25 @@ SagaDefinition SagaDefinition::default_purchase() {
   return d;
 }
 
-void SagaDefinition::apply_retry_overrides(const Json& j) {
-  if (!j.is_object()) throw std::invalid_argument("retry settings must be a JSON object");
-  auto num = [&](const char* k, std::int64_t lo, std::int64_t hi) -> std::optional<std::int64_t> {
-    if (!j.contains(k)) return std::nullopt;
-    if (!j[k].is_number_integer() || j[k].get<std::int64_t>() < lo || j[k].get<std::int64_t>() > hi)
-      throw std::invalid_argument(std::string("retry.") + k + " must be an integer in [" +
-                                  std::to_string(lo) + ", " + std::to_string(hi) + "]");
-    return j[k].get<std::int64_t>();
-  };
-  for (const auto& [k, v] : j.items()) {
-    static const std::vector<std::string> known = {"max_attempts", "timeout_ms", "backoff_base_ms",
-                                                   "backoff_max_ms", "stuck_after"};
-    if (std::find(known.begin(), known.end(), k) == known.end())
-      throw std::invalid_argument("unknown retry setting '" + k + "'");
-  }
+void SagaDefinition::apply(const RetryOverrides& o) {
   for (auto& s : steps) {
-    if (auto v = num("max_attempts", 1, 100)) s.retry.max_attempts = static_cast<int>(*v);
-    if (auto v = num("timeout_ms", 1, 600000)) s.retry.timeout_ms = *v;
-    if (auto v = num("backoff_base_ms", 0, 600000)) s.retry.backoff_base_ms = *v;
-    if (auto v = num("backoff_max_ms", 0, 600000)) s.retry.backoff_max_ms = *v;
+    if (o.max_attempts) s.retry.max_attempts = *o.max_attempts;
+    if (o.timeout_ms) s.retry.timeout_ms = *o.timeout_ms;
+    if (o.backoff_base_ms) s.retry.backoff_base_ms = *o.backoff_base_ms;
+    if (o.backoff_max_ms) s.retry.backoff_max_ms = *o.backoff_max_ms;
   }
-  if (auto v = num("timeout_ms", 1, 600000)) compensation.timeout_ms = *v;
-  if (auto v = num("backoff_base_ms", 0, 600000)) compensation.backoff_base_ms = *v;
-  if (auto v = num("backoff_max_ms", 0, 600000)) compensation.backoff_max_ms = *v;
-  if (auto v = num("stuck_after", 1, 1000)) stuck_after = static_cast<int>(*v);
+  if (o.timeout_ms) compensation.timeout_ms = *o.timeout_ms;
+  if (o.backoff_base_ms) compensation.backoff_base_ms = *o.backoff_base_ms;
+  if (o.backoff_max_ms) compensation.backoff_max_ms = *o.backoff_max_ms;
+  if (o.stuck_after) stuck_after = *o.stuck_after;
+}
+
+void SagaContext::merge(const StepOutput& o) {
+  if (o.producto) producto = o.producto;
+  if (o.monto) monto = o.monto;
+  if (!o.compra_id.empty()) compra_id = o.compra_id;
+  if (!o.reserva_id.empty()) reserva_id = o.reserva_id;
+  if (!o.pago_id.empty()) pago_id = o.pago_id;
 }
 
 std::string to_string(Estado e) {
@@ -104,9 +98,7 @@ std::string to_string(StepStatus s) {
   return "?";
 }
 
-namespace {
-
-std::string kind_name(StepKind k) {
+std::string to_string(StepKind k) {
   switch (k) {
     case StepKind::Read: return "read";
     case StepKind::Compensatable: return "compensatable";
@@ -121,108 +113,6 @@ Outcome outcome_from_string(const std::string& s) {
   if (s == "failed") return Outcome::Failed;
   if (s == "unknown") return Outcome::Unknown;
   throw std::invalid_argument("unknown outcome '" + s + "'");
-}
-
-}  // namespace
-
-Json to_json(const SagaState& s, const SagaDefinition& def) {
-  Json pasos = Json::array();
-  for (std::size_t i = 0; i < s.steps.size() && i < def.steps.size(); ++i) {
-    pasos.push_back({{"paso", def.steps[i].name},
-                     {"servicio", def.steps[i].service},
-                     {"tipo", kind_name(def.steps[i].kind)},
-                     {"estado", to_string(s.steps[i].status)},
-                     {"intentos", s.steps[i].attempts},
-                     {"intentos_compensacion", s.steps[i].comp_attempts}});
-  }
-  Json intentos = Json::array();
-  int total = 0;
-  for (const auto& a : s.attempts) {
-    if (!a.compensation) ++total;
-    intentos.push_back({{"paso", def.steps[static_cast<std::size_t>(a.step)].name},
-                        {"intento", a.n},
-                        {"compensacion", a.compensation},
-                        {"inicio_ms", a.started_ms},
-                        {"fin_ms", a.ended_ms},
-                        {"resultado", a.outcome},
-                        {"status", a.status},
-                        {"detalle", a.detail}});
-  }
-  return {{"saga_id", s.id},
-          {"estado", to_string(s.estado)},
-          {"contexto", s.ctx},
-          {"pasos", pasos},
-          {"intentos", intentos},
-          {"intentos_realizados", total},
-          {"paso_fallido", s.paso_fallido.empty() ? Json(nullptr) : Json(s.paso_fallido)},
-          {"error", s.error.empty() ? Json(nullptr) : Json(s.error)},
-          {"error_status", s.error_status},
-          {"compensaciones", s.compensaciones},
-          {"inicio_ms", s.started_ms},
-          {"fin_ms", s.finished_ms}};
-}
-
-Json to_json(const Event& e) {
-  Json j{{"t", e.now_ms}};
-  switch (e.type) {
-    case Event::Type::Start:
-      j["type"] = "start";
-      j["saga_id"] = e.saga_id;
-      j["ctx"] = e.ctx;
-      break;
-    case Event::Type::Result:
-      j["type"] = "result";
-      j["step"] = e.step;
-      j["attempt"] = e.attempt;
-      j["comp"] = e.compensation;
-      j["outcome"] = to_string(e.outcome);
-      j["status"] = e.status;
-      j["data"] = e.data;
-      j["detail"] = e.detail;
-      break;
-    case Event::Type::Timer:
-      j["type"] = "timer";
-      j["step"] = e.step;
-      j["attempt"] = e.attempt;
-      j["comp"] = e.compensation;
-      break;
-    case Event::Type::Recovered:
-      j["type"] = "recovered";
-      break;
-  }
-  return j;
-}
-
-Event event_from_json(const Json& j) {
-  try {
-    Event e;
-    e.now_ms = j.at("t").get<std::int64_t>();
-    auto type = j.at("type").get<std::string>();
-    if (type == "start") {
-      e.type = Event::Type::Start;
-      e.saga_id = j.at("saga_id").get<std::string>();
-      e.ctx = j.at("ctx");
-      if (!e.ctx.is_object()) throw std::invalid_argument("start.ctx must be an object");
-    } else if (type == "result" || type == "timer") {
-      e.type = type == "result" ? Event::Type::Result : Event::Type::Timer;
-      e.step = j.at("step").get<int>();
-      e.attempt = j.at("attempt").get<int>();
-      e.compensation = j.at("comp").get<bool>();
-      if (e.type == Event::Type::Result) {
-        e.outcome = outcome_from_string(j.at("outcome").get<std::string>());
-        e.status = j.at("status").get<int>();
-        e.data = j.at("data");
-        e.detail = j.at("detail").get<std::string>();
-      }
-    } else if (type == "recovered") {
-      e.type = Event::Type::Recovered;
-    } else {
-      throw std::invalid_argument("unknown event type '" + type + "'");
-    }
-    return e;
-  } catch (const nlohmann::json::exception& ex) {
-    throw std::invalid_argument(std::string("malformed saga-log event: ") + ex.what());
-  }
 }
 
 int log_step_of(const Event& e, const SagaState& s) {
@@ -374,9 +264,7 @@ std::vector<Command> SagaEngine::on_result(SagaState& s, const Event& e, Rng& rn
 
   if (e.outcome == Outcome::Ok) {
     st.status = StepStatus::Ok;
-    if (e.data.is_object()) {
-      for (const auto& [k, v] : e.data.items()) s.ctx[k] = v;
-    }
+    s.ctx.merge(e.data);
     if (s.estado == Estado::Atascada) s.estado = Estado::EnCurso;
     ++s.current;
     if (s.current == static_cast<int>(def_.steps.size())) {

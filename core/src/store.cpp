@@ -1,84 +1,174 @@
-// MemoryStore: writes go to an overlay that is merged on commit, so a
-// transaction that returns false (or throws) leaves nothing behind.
+// MemoryStore: writes go straight to the tables and an undo log remembers what
+// they replaced, so a rolled-back transaction restores it and a committed one
+// costs nothing more. An index by saga lets the simulator release the records
+// of a saga it has finished checking.
 #include "sagalab/store.hpp"
+
+#include <algorithm>
 
 namespace sagalab {
 
+const char* table_name(Table t) {
+  switch (t) {
+    case Table::Compras: return "compras";
+    case Table::Pagos: return "pagos";
+    case Table::Reservas: return "reservas";
+    case Table::Stock: return "stock";
+    case Table::Idempotency: return "idempotency";
+    case Table::Tombstones: return "tombstones";
+    case Table::Counters: return "_counters";
+    case Table::Meta: return "_meta";
+  }
+  return "?";
+}
+
+const std::string& saga_of(const Record& r) {
+  static const std::string none;
+  return std::visit(
+      [](const auto& v) -> const std::string& {
+        using T = std::decay_t<decltype(v)>;
+        if constexpr (std::is_same_v<T, StockLevel> || std::is_same_v<T, std::int64_t>) {
+          return none;
+        } else {
+          return v.saga_id;
+        }
+      },
+      r);
+}
+
 std::int64_t Tx::next_id(const std::string& name) {
-  auto cur = get("_counters", name);
-  std::int64_t n = cur ? cur->get<std::int64_t>() + 1 : 1;
-  put("_counters", name, n);
+  const auto* cur = get<std::int64_t>(Table::Counters, name);
+  std::int64_t n = cur ? *cur + 1 : 1;
+  put(Table::Counters, name, n);
   return n;
 }
 
-namespace {
-
-class MemoryTx final : public Tx {
+class MemoryStore::MemTx final : public Tx {
  public:
-  explicit MemoryTx(const MemoryStore::Data& base) : base_(base) {}
+  explicit MemTx(MemoryStore& s) : s_(s) {}
 
-  std::optional<Json> get(const std::string& coll, const std::string& key) override {
-    if (cleared_) {
-      return lookup(overlay_, coll, key);
-    }
-    if (auto v = lookup(overlay_, coll, key)) return v;
-    return lookup(base_, coll, key);
+  const Record* find(Table t, const std::string& key) override {
+    auto& m = s_.data_[static_cast<std::size_t>(t)];
+    auto it = m.find(key);
+    return it == m.end() ? nullptr : &it->second;
   }
-  void put(const std::string& coll, const std::string& key, const Json& value) override {
-    overlay_[coll][key] = value;
+  void put(Table t, const std::string& key, Record value) override {
+    auto& m = s_.data_[static_cast<std::size_t>(t)];
+    auto [it, inserted] = m.try_emplace(key, std::move(value));
+    if (inserted) {
+      const std::string& saga = saga_of(it->second);
+      bool indexed = !saga.empty();
+      if (indexed) s_.by_saga_[saga].emplace_back(t, &it->first);
+      undo_.push_back({t, &it->first, std::nullopt, indexed});
+    } else {
+      undo_.push_back({t, &it->first, std::move(it->second), false});
+      it->second = std::move(value);
+    }
   }
-  std::vector<std::pair<std::string, Json>> list(const std::string& coll) override {
-    std::map<std::string, Json> merged;
-    if (!cleared_) {
-      if (auto it = base_.find(coll); it != base_.end()) merged = it->second;
-    }
-    if (auto it = overlay_.find(coll); it != overlay_.end()) {
-      for (const auto& [k, v] : it->second) merged[k] = v;
-    }
-    return {merged.begin(), merged.end()};
+  void for_each(Table t, const std::function<void(const std::string&, const Record&)>& fn) override {
+    const auto& m = s_.data_[static_cast<std::size_t>(t)];
+    std::vector<const std::pair<const std::string, Record>*> rows;
+    rows.reserve(m.size());
+    for (const auto& kv : m) rows.push_back(&kv);
+    std::sort(rows.begin(), rows.end(), [](const auto* a, const auto* b) { return a->first < b->first; });
+    for (const auto* kv : rows) fn(kv->first, kv->second);
   }
   void clear_all() override {
-    cleared_ = true;
-    overlay_.clear();
+    if (!saved_) saved_ = std::make_unique<Tables>(s_.data_);
+    for (auto& m : s_.data_) m.clear();
+    s_.by_saga_.clear();
+    undo_.clear();
   }
-  void apply(MemoryStore::Data& data) {
-    if (cleared_) data.clear();
-    for (auto& [coll, docs] : overlay_) {
-      for (auto& [k, v] : docs) data[coll][k] = std::move(v);
+  void rollback() {
+    if (saved_) {
+      s_.data_ = std::move(*saved_);
+      s_.reindex();
+      return;
+    }
+    for (auto it = undo_.rbegin(); it != undo_.rend(); ++it) {
+      auto& m = s_.data_[static_cast<std::size_t>(it->t)];
+      auto rec = m.find(*it->key);
+      if (it->old) {
+        rec->second = std::move(*it->old);
+        continue;
+      }
+      if (it->indexed) {
+        // Entries are appended in order, so this insert's is the last of its saga.
+        auto idx = s_.by_saga_.find(saga_of(rec->second));
+        idx->second.pop_back();
+        if (idx->second.empty()) s_.by_saga_.erase(idx);
+      }
+      m.erase(rec);
     }
   }
 
  private:
-  static std::optional<Json> lookup(const MemoryStore::Data& d, const std::string& coll,
-                                    const std::string& key) {
-    auto c = d.find(coll);
-    if (c == d.end()) return std::nullopt;
-    auto k = c->second.find(key);
-    if (k == c->second.end()) return std::nullopt;
-    return k->second;
-  }
-
-  const MemoryStore::Data& base_;
-  MemoryStore::Data overlay_;
-  bool cleared_ = false;
+  struct Undo {
+    Table t;
+    const std::string* key;  // the node's own key: valid while the node lives
+    std::optional<Record> old;
+    bool indexed;
+  };
+  MemoryStore& s_;
+  std::vector<Undo> undo_;
+  std::unique_ptr<Tables> saved_;
 };
-
-}  // namespace
 
 void MemoryStore::transact(const std::function<bool(Tx&)>& fn) {
   std::lock_guard lock(mutex_);
-  MemoryTx tx(data_);
-  if (fn(tx)) tx.apply(data_);
+  MemTx tx(*this);
+  bool commit = false;
+  try {
+    commit = fn(tx);
+  } catch (...) {
+    tx.rollback();
+    throw;
+  }
+  if (!commit) tx.rollback();
 }
 
-MemoryStore::Data MemoryStore::committed() const {
+MemoryStore::Tables MemoryStore::committed() const {
   std::lock_guard lock(mutex_);
   return data_;
 }
 
-void MemoryStore::restore(Data data) {
+void MemoryStore::restore(Tables data) {
   std::lock_guard lock(mutex_);
   data_ = std::move(data);
+  reindex();
+}
+
+void MemoryStore::reindex() {
+  by_saga_.clear();
+  for (std::size_t t = 0; t < kTables; ++t) {
+    for (const auto& [k, v] : data_[t]) {
+      const auto& saga = saga_of(v);
+      if (!saga.empty()) by_saga_[saga].emplace_back(static_cast<Table>(t), &k);
+    }
+  }
+}
+
+std::vector<std::string> MemoryStore::saga_ids() const {
+  std::lock_guard lock(mutex_);
+  std::vector<std::string> out;
+  for (const auto& [id, keys] : by_saga_) out.push_back(id);
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+std::vector<std::pair<Table, Record>> MemoryStore::extract_saga(const std::string& saga_id) {
+  std::lock_guard lock(mutex_);
+  std::vector<std::pair<Table, Record>> out;
+  auto it = by_saga_.find(saga_id);
+  if (it == by_saga_.end()) return out;
+  for (const auto& [t, key] : it->second) {
+    auto& m = data_[static_cast<std::size_t>(t)];
+    auto rec = m.find(*key);
+    out.emplace_back(t, std::move(rec->second));
+    m.erase(rec);
+  }
+  by_saga_.erase(it);
+  return out;
 }
 
 }  // namespace sagalab

@@ -44,7 +44,7 @@ HttpResult do_request(httplib::Client& cli, const BaseUrl& base, const std::stri
     return {std::nullopt, "unsupported method " + method};
   }
   if (!r) return {std::nullopt, httplib::to_string(r.error())};
-  Answer a;
+  HttpAnswer a;
   a.status = r->status;
   if (!r->body.empty()) {
     a.body = Json::parse(r->body, nullptr, false);

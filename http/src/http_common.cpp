@@ -232,7 +232,7 @@ std::optional<FiredFault> FaultGate::match(const FaultContext& ctx) {
 
 Json FaultGate::fired_json() {
   std::lock_guard lock(mutex_);
-  return set_.fired_json();
+  return sagalab::fired_json(set_);
 }
 
 void FaultGate::clear_fired() {
@@ -243,12 +243,12 @@ void FaultGate::clear_fired() {
 void FaultGate::register_routes(httplib::Server& srv) {
   srv.Get("/admin/faults", [this](const httplib::Request&, httplib::Response& res) {
     std::lock_guard lock(mutex_);
-    send_json(res, 200, {{"rules", set_.rules_json()}, {"endpoints", endpoints_}});
+    send_json(res, 200, {{"rules", rules_json(set_)}, {"endpoints", endpoints_}});
   });
   srv.Post("/admin/faults", [this](const httplib::Request& req, httplib::Response& res) {
     auto body = parse_body(req);
     std::lock_guard lock(mutex_);
-    auto ids = set_.add(body, endpoints_);
+    auto ids = set_.add(parse_fault_rules(body, endpoints_));
     empty_ = set_.empty();
     send_json(res, 201, {{"success", true}, {"ids", ids}});
   });

@@ -27,17 +27,12 @@ std::vector<std::string> endpoint_names(const ServiceLogic& logic) {
   return names;
 }
 
-Request to_domain_request(const httplib::Request& req, const Endpoint& ep) {
-  Request r;
-  r.endpoint = ep.name;
-  if (!ep.param.empty() && req.matches.size() > 1) r.params[ep.param] = req.matches[1].str();
-  if (ep.method == "POST") r.body = parse_body(req);
-  r.idempotency_key = req.get_header_value("Idempotency-Key");
-  if (r.idempotency_key.size() > 300) throw bad_request("Idempotency-Key longer than 300 characters");
-  r.saga_id = req.get_header_value("X-Saga-Id");
-  if (r.saga_id.empty() && r.body.is_object() && r.body.contains("saga_id") && r.body["saga_id"].is_string())
-    r.saga_id = r.body["saga_id"];
-  if (r.saga_id.size() > 200) throw bad_request("saga id longer than 200 characters");
+Request to_domain_request(const ServiceLogic& logic, const httplib::Request& req, const Endpoint& ep) {
+  std::string param;
+  if (!ep.param.empty() && req.matches.size() > 1) param = req.matches[1].str();
+  Json body = ep.method == "POST" ? parse_body(req) : Json();
+  auto r = parse_request(logic.name(), ep, param, body, req.get_header_value("Idempotency-Key"),
+                         req.get_header_value("X-Saga-Id"));
   r.now_ms = wall_ms();
   return r;
 }
@@ -49,9 +44,9 @@ void register_routes(httplib::Server& srv, ServiceLogic& logic, Store& store, Fa
     auto handler = [&logic, &store, &faults, ep](const httplib::Request& req, httplib::Response& res) {
       auto fault = faults.match(ep.name, req);
       if (fault && apply_fault_before(*fault, res)) return;
-      auto dreq = to_domain_request(req, ep);
+      auto dreq = to_domain_request(logic, req, ep);
       auto out = logic.handle(store, dreq);
-      send_json(res, out.status, out.body);
+      send_json(res, out.status, reply_to_json(logic.name(), ep.name, out));
       if (fault) apply_fault_after(*fault, req, res);
     };
     if (ep.method == "GET") {
@@ -65,17 +60,18 @@ void register_routes(httplib::Server& srv, ServiceLogic& logic, Store& store, Fa
     send_json(res, 200, {{"status", "ok"}, {"service", name}});
   });
   srv.Get("/admin/state", [&logic, &store, &faults](const httplib::Request&, httplib::Response& res) {
-    Json state;
+    ServiceData data;
     store.transact([&](Tx& tx) {
-      state = logic.state(tx);
+      data = logic.data(tx);
       return false;
     });
+    Json state = state_to_json(logic.name(), data);
     state["service"] = logic.name();
     state["fallos_disparados"] = faults.fired_json();
     send_json(res, 200, state);
   });
   srv.Post("/admin/reset", [&logic, &store, &faults](const httplib::Request& req, httplib::Response& res) {
-    logic.reset(store, parse_body(req, true));
+    logic.reset(store, parse_initial_data(parse_body(req, true)));
     faults.clear_fired();
     send_json(res, 200, {{"success", true}, {"mensaje", "datos iniciales restaurados"}});
   });

@@ -6,6 +6,7 @@
 #include <random>
 
 #include "sagalab/errors.hpp"
+#include "sagalab/purchase.hpp"
 
 namespace sagalab {
 
@@ -92,7 +93,7 @@ std::size_t Orchestrator::recover() {
   return ids.size();
 }
 
-std::string Orchestrator::start(Json ctx, const std::string& idem_key, bool& existed) {
+std::string Orchestrator::start(SagaContext ctx, const std::string& idem_key, bool& existed) {
   existed = false;
   auto run = std::make_shared<Run>(io_);
   {
@@ -249,15 +250,18 @@ void Orchestrator::execute(const std::shared_ptr<Run>& run, const Command& c) {
       const auto& def = engine_.definition();
       StepCall call = build_step_call(def, run->state, c);
       SagaState view = run->state;  // what the answer is read against
-      boost::asio::post(calls_, [this, run, c, call = std::move(call), view = std::move(view)] {
+      Json body = to_json(call.body, run->id);
+      boost::asio::post(calls_, [this, run, c, call = std::move(call), body = std::move(body), view = std::move(view)] {
         httplib::Headers headers{{"X-Saga-Id", run->id},
                                  {"X-Saga-Step", engine_.definition().steps[static_cast<std::size_t>(c.step)].name +
                                                      (c.compensation ? ":compensacion" : "")},
                                  {"X-Saga-Attempt", std::to_string(c.attempt)},
                                  {"Idempotency-Key", c.idempotency_key}};
         auto& pool = *pools_.at(call.service);
-        auto r = pool.call(call.method, call.path, call.body.is_null() ? nullptr : &call.body, headers, c.timeout_ms);
-        auto ev = interpret_answer(engine_.definition(), view, c, r.answer, r.error, wall_ms());
+        auto r = pool.call(call.method, call.path, body.is_null() ? nullptr : &body, headers, c.timeout_ms);
+        std::optional<Answer> answer;
+        if (r.answer) answer = reply_from_json(r.answer->status, r.answer->body);
+        auto ev = interpret_answer(engine_.definition(), view, c, answer, r.error, wall_ms());
         boost::asio::post(run->strand, [this, run, ev] { deliver(run, ev); });
       });
       return;

@@ -10,14 +10,15 @@ namespace sagalab {
 
 namespace {
 
-Json compra_context(const Json& body, std::uint64_t seleccion) {
+SagaContext compra_context(const Json& body, std::uint64_t seleccion) {
   input::object(body);
-  Json ctx{{"usuario_id", input::string_field(body, "usuario_id", true, 128)},
-           {"producto_solicitado", input::string_field(body, "producto", false, 200)},
-           {"cantidad", input::int_field(body, "cantidad", 1, 1, 100)},
-           {"seleccion", seleccion}};
+  SagaContext ctx;
+  ctx.usuario_id = input::string_field(body, "usuario_id", true, 128);
+  ctx.producto_solicitado = input::string_field(body, "producto", false, 200);
+  ctx.cantidad = input::int_field(body, "cantidad", 1, 1, 100);
+  ctx.seleccion = seleccion;
   if (body.contains("monto") && !body["monto"].is_null())
-    ctx["monto_cliente"] = input::number_field(body, "monto", 0, 0, kMaxMonto, true);
+    ctx.monto_cliente = input::number_field(body, "monto", 0, 0, kMaxMonto, true);
   return ctx;
 }
 

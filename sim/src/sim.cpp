@@ -3,11 +3,13 @@
 #include "sagalab/sim.hpp"
 
 #include <algorithm>
+#include <cstdio>
 #include <functional>
 #include <memory>
 #include <optional>
 #include <queue>
 #include <set>
+#include <unordered_map>
 
 #include "sagalab/domain.hpp"
 #include "sagalab/purchase.hpp"
@@ -29,22 +31,99 @@ std::string planted_defects_help() {
          "its start is logged)";
 }
 
-namespace {
-
-const std::vector<std::string> kServices = {"ms-catalogo", "ms-compras", "ms-pagos", "ms-inventario"};
-
-std::string percent_decode(const std::string& s) {
-  std::string out;
-  for (std::size_t i = 0; i < s.size(); ++i) {
-    if (s[i] == '%' && i + 2 < s.size()) {
-      out += static_cast<char>(std::stoi(s.substr(i + 1, 2), nullptr, 16));
-      i += 2;
-    } else {
-      out += s[i];
-    }
-  }
-  return out;
+Json scenario_rule_json(const FaultRule& r) {
+  Json j{{"action", to_string(r.action)}};
+  if (!r.endpoint.empty()) j["endpoint"] = r.endpoint;
+  if (!r.attempts.empty()) j["attempts"] = r.attempts;
+  if (r.action == FaultAction::Error || r.action == FaultAction::CommitThenError) j["status"] = r.status;
+  if (r.action == FaultAction::Latency) j["latency_ms"] = r.latency_ms;
+  if (r.action == FaultAction::Hang) j["duration_ms"] = r.duration_ms;
+  return j;
 }
+
+// ---------------------------------------------------------------------------
+// Fault mixes
+
+std::string FaultMix::describe() const {
+  char buf[400];
+  std::snprintf(buf, sizeof buf,
+                "error %.3f, latency %.3f, hang %.3f, commit-then-error %.3f, commit-then-drop %.3f, crash %.4f, "
+                "drop %.3f, duplicate %.3f, delay 1-%lld ms, arrivals every ~%lld ms, %d product(s), stock %s",
+                error, latency, hang, commit_then_error, commit_then_drop, crash, drop, dup,
+                static_cast<long long>(net_delay_ms), static_cast<long long>(arrival_gap_ms), products,
+                stock > 0 ? std::to_string(stock).c_str() : "plenty");
+  return buf;
+}
+
+Json to_json(const FaultMix& m) {
+  return {{"error", m.error},
+          {"latency", m.latency},
+          {"hang", m.hang},
+          {"commit-then-error", m.commit_then_error},
+          {"commit-then-drop", m.commit_then_drop},
+          {"crash", m.crash},
+          {"drop", m.drop},
+          {"duplicate", m.dup},
+          {"net_delay_ms", m.net_delay_ms},
+          {"arrival_gap_ms", m.arrival_gap_ms},
+          {"products", m.products},
+          {"stock", m.stock == 0 ? Json("plenty") : Json(m.stock)}};
+}
+
+FaultMix swarm_mix(std::uint64_t seed) {
+  SplitMix64 r(seed * 0xD1B54A32D192ED03ULL + 0x5A5A);
+  auto on = [&](double p) { return r.unit() < p; };
+  auto rate = [&](double lo, double hi) { return lo + (hi - lo) * r.unit(); };
+  FaultMix m;
+  m.error = on(0.5) ? rate(0.005, 0.08) : 0;
+  m.latency = on(0.5) ? rate(0.005, 0.08) : 0;
+  m.hang = on(0.5) ? rate(0.005, 0.05) : 0;
+  m.commit_then_error = on(0.5) ? rate(0.005, 0.08) : 0;
+  m.commit_then_drop = on(0.5) ? rate(0.005, 0.08) : 0;
+  m.crash = on(0.5) ? rate(0.0005, 0.01) : 0;
+  m.drop = on(0.5) ? rate(0.001, 0.05) : 0;
+  m.dup = on(0.5) ? rate(0.001, 0.05) : 0;
+  m.net_delay_ms = r.uniform(1, 20);
+  m.arrival_gap_ms = r.uniform(1, 6);
+  m.products = on(0.5) ? 5 : static_cast<int>(r.uniform(1, 4));
+  m.stock = on(0.4) ? r.uniform(1, 12) : 0;
+  return m;
+}
+
+FaultMix SimConfig::mix() const {
+  if (swarm) return swarm_mix(seed);
+  FaultMix m;
+  m.error = m.latency = m.hang = m.commit_then_error = m.commit_then_drop = fault_rate / 5.0;
+  m.crash = crash_rate;
+  m.drop = drop_rate;
+  m.dup = dup_rate;
+  m.net_delay_ms = net_delay_ms;
+  return m;
+}
+
+SagaPlan plan_of(const SimConfig& cfg, int idx) {
+  static const auto catalog = default_catalog();
+  const auto mix = cfg.mix();
+  SplitMix64 r(cfg.seed * 0xC2B2AE3D27D4EB4FULL + static_cast<std::uint64_t>(idx) * 0x165667B19E3779F9ULL + 3);
+  SagaPlan p;
+  p.user = "user" + std::to_string(r.uniform(1, 50));
+  auto n = std::clamp<std::int64_t>(mix.products, 1, static_cast<std::int64_t>(catalog.size()));
+  p.product = catalog[static_cast<std::size_t>(r.uniform(0, n - 1))].nombre;
+  p.cantidad = static_cast<int>(r.uniform(1, 3));
+  return p;
+}
+
+std::map<std::string, std::int64_t> stock_of(const SimConfig& cfg) {
+  const auto mix = cfg.mix();
+  std::map<std::string, std::int64_t> stock;
+  for (const auto& [k, v] : default_stock()) {
+    // Plenty: enough that most sagas can complete and the last ones compete for it.
+    stock[k] = mix.stock > 0 ? mix.stock : std::max<std::int64_t>(v, cfg.sagas / 3);
+  }
+  return stock;
+}
+
+namespace {
 
 std::string saga_id(int idx, int attempt) {
   char buf[48];
@@ -52,45 +131,67 @@ std::string saga_id(int idx, int attempt) {
   return buf;
 }
 
+// "sim-000012-1" -> (12, 1); (-1, 0) for another shape.
+std::pair<int, int> parse_saga_id(const std::string& id) {
+  int idx = -1, attempt = 0;
+  if (id.size() < 6 || id.compare(0, 4, "sim-") != 0) return {-1, 0};
+  if (std::sscanf(id.c_str() + 4, "%d-%d", &idx, &attempt) != 2) return {-1, 0};
+  return {idx, attempt};
+}
+
+enum NodeId { kCatalogo, kCompras, kPagos, kInventario, kNodes };
+const char* const kNodeNames[kNodes] = {"ms-catalogo", "ms-compras", "ms-pagos", "ms-inventario"};
+int node_of(const std::string& svc) {
+  for (int i = 0; i < kNodes; ++i) {
+    if (svc == kNodeNames[i]) return i;
+  }
+  return -1;
+}
+
+// A settled saga waits this long before it is checked and forgotten: longer
+// than any message can stay in flight (delay + a hang + a duplicate), so that
+// no late request can still reach its records.
+constexpr std::int64_t kRetireAfterMs = 2000;
+// A restarted orchestrator stays up at least this long: a crash chance per log
+// write would otherwise crash it again while it recovers a large backlog, and
+// a run would measure a crash loop rather than the saga protocol.
+constexpr std::int64_t kMinUptimeMs = 300;
+
 class Sim {
  public:
   explicit Sim(const SimConfig& cfg)
       : cfg_(cfg),
+        mix_(cfg.mix()),
         engine_(simulation_definition(cfg.planted_defect)),
         net_rng_(cfg.seed * 0x9E37ULL + 1),
         crash_rng_(cfg.seed * 0x85EBULL + 2),
         work_rng_(cfg.seed * 0xC2B2ULL + 3),
-        orch_faults_(cfg.seed + 4) {}
+        orch_faults_(cfg.seed + 4),
+        tries_(static_cast<std::size_t>(cfg.sagas), 0),
+        logged_try_(static_cast<std::size_t>(cfg.sagas), 0) {}
 
   SimResult run() {
     setup_nodes();
-    plan_workload();
-    std::int64_t last_arrival = 0;
     if (cfg_.scripted) {
       std::set<int> named;
       for (const auto& f : cfg_.script) named.insert(f.saga);
       sequence_.assign(named.begin(), named.end());
-      if (!sequence_.empty()) at(1, [this] { start_next_in_sequence(); });
-      heal_at_ = 1'000'000'000;  // scripted faults fire once each; nothing to heal
-    } else {
-      for (int i = 0; i < cfg_.sagas; ++i) {
-        last_arrival += 1 + work_rng_.uniform(0, 2 * cfg_.arrival_gap_ms);
-        at(last_arrival, [this, i] { start_saga(i); });
-      }
-      heal_at_ = last_arrival + 1000;
-      at(heal_at_, [this] { heal(); });
+      if (!sequence_.empty()) at(1, Ev::NextInSequence);
+      deadline_ = 1'000'000'000 + cfg_.liveness_bound_ms;  // scripted faults fire once each; nothing to heal
+    } else if (cfg_.sagas > 0) {
+      schedule_arrival(0, 0);
     }
-    const std::int64_t deadline = heal_at_ + cfg_.liveness_bound_ms;
     while (!queue_.empty()) {
-      // top() is const: move the item out before popping, rather than copy its closure.
-      Item item = std::move(const_cast<Item&>(queue_.top()));
+      Item item = queue_.top();
       queue_.pop();
-      if (item.t > deadline) break;
+      if (item.t > deadline_) break;
       now_ = item.t;
+      qmax_ = std::max(qmax_, queue_.size());
       ++res_.events;
-      item.f();
+      dispatch(item);
     }
     finish();
+    if (getenv("SIMDBG")) fprintf(stderr, "peak live %zu queue_max %zu slots %zu runs %zu calls %zu\n", res_.peak_live_sagas, qmax_, slots_.size(), runs_.size(), calls_.size());
     return std::move(res_);
   }
 
@@ -107,62 +208,194 @@ class Sim {
     SagaState state;
     SplitMix64 rng{0};
   };
+  // What the durable saga log and the harness keep of a saga until it is retired.
+  struct Slot {
+    std::vector<Event> log;
+    bool terminal = false;
+    SagaSummary summary;
+    std::vector<ServiceFault> hits;     // faults that hit it
+    std::vector<ScriptedFault> script;  // the same, as rules a script can replay
+  };
   struct Call {
     int saga = 0;
     int orch_inc = 0;
     Command cmd;
     SagaState view;
   };
+  // What happens at a point of virtual time. Items are plain values (no
+  // closures): the queue moves nothing but a few integers, and the messages
+  // they refer to live in slots.
+  enum class Ev : std::uint8_t {
+    Arrival,         // a: saga
+    StartSaga,       // a: saga (a client's retry while the orchestrator is down)
+    ClientRetry,     // a: saga (never acknowledged)
+    Timer,           // a: saga, b: step, c: attempt, d: compensation, x: orchestrator incarnation
+    CallTimeout,     // a: call
+    Receive,         // a: call, b: node, c: node incarnation, d: attempt, msg: request
+    Held,            // the same, after a latency or hang fault
+    Response,        // a: call, msg: reply
+    RestartOrchestrator,
+    NodeUp,          // a: node
+    Heal,
+    Retire,          // a: saga
+    NextInSequence,
+  };
   struct Item {
-    std::int64_t t;
-    std::uint64_t seq;
-    std::function<void()> f;
+    std::int64_t t = 0;
+    std::uint64_t seq = 0;
+    Ev kind = Ev::Heal;
+    int a = 0, b = 0, c = 0, d = 0;
+    std::int64_t x = 0;
+    std::uint32_t msg = 0;
     bool operator>(const Item& o) const { return t != o.t ? t > o.t : seq > o.seq; }
   };
 
-  void at(std::int64_t t, std::function<void()> f) { queue_.push(Item{t, seq_++, std::move(f)}); }
+  void at(std::int64_t t, Ev kind, int a = 0, int b = 0, int c = 0, int d = 0, std::int64_t x = 0,
+          std::uint32_t msg = 0) {
+    queue_.push(Item{t, seq_++, kind, a, b, c, d, x, msg});
+  }
+
+  void dispatch(const Item& it) {
+    switch (it.kind) {
+      case Ev::Arrival: {
+        start_saga(it.a);
+        if (it.a + 1 < cfg_.sagas) {
+          schedule_arrival(it.a + 1, now_);
+        } else {
+          std::int64_t heal_at = now_ + 1000;
+          deadline_ = heal_at + cfg_.liveness_bound_ms;
+          at(heal_at, Ev::Heal);
+        }
+        return;
+      }
+      case Ev::StartSaga: start_saga(it.a); return;
+      case Ev::ClientRetry:
+        client_retrying_.erase(it.a);
+        start_saga(it.a);
+        return;
+      case Ev::Timer: {
+        if (it.x != orch_inc_) return;
+        Event e;
+        e.type = Event::Type::Timer;
+        e.step = it.b;
+        e.attempt = it.c;
+        e.compensation = it.d != 0;
+        e.now_ms = now_;
+        deliver(it.a, e);
+        return;
+      }
+      case Ev::CallTimeout: resolve(it.a, std::nullopt, "timeout"); return;
+      case Ev::Receive: receive_request(it.a, it.b, it.c, it.d, it.msg); return;
+      case Ev::Held: {
+        auto& nd = nodes_[it.b];
+        if (nd.up && nd.inc == it.c) {
+          auto reply = process(nd, it.msg);
+          send_response(it.a, std::move(reply), it.b, it.msg, it.d);
+        }
+        release_request(it.msg);
+        return;
+      }
+      case Ev::Response: {
+        std::optional<Reply> r = std::move(replies_[it.msg]);
+        free_replies_.push_back(it.msg);
+        resolve(it.a, std::move(r), "");
+        return;
+      }
+      case Ev::RestartOrchestrator: restart_orchestrator(); return;
+      case Ev::NodeUp: nodes_[it.a].up = true; return;
+      case Ev::Heal: heal(); return;
+      case Ev::Retire: retire(it.a); return;
+      case Ev::NextInSequence: start_next_in_sequence(); return;
+    }
+  }
+
+  // Requests in flight: shared by a duplicate and a held copy, freed by the last.
+  struct RequestSlot {
+    Request req;
+    int refs = 0;
+  };
+  std::uint32_t hold_request(Request req) {
+    std::uint32_t i;
+    if (!free_requests_.empty()) {
+      i = free_requests_.back();
+      free_requests_.pop_back();
+      requests_[i].req = std::move(req);
+    } else {
+      i = static_cast<std::uint32_t>(requests_.size());
+      requests_.push_back({std::move(req), 0});
+    }
+    requests_[i].refs = 0;
+    return i;
+  }
+  void release_request(std::uint32_t i) {
+    if (--requests_[i].refs == 0) free_requests_.push_back(i);
+  }
+  std::uint32_t hold_reply(Reply r) {
+    if (!free_replies_.empty()) {
+      auto i = free_replies_.back();
+      free_replies_.pop_back();
+      replies_[i] = std::move(r);
+      return i;
+    }
+    replies_.push_back(std::move(r));
+    return static_cast<std::uint32_t>(replies_.size() - 1);
+  }
+
+  // Arrivals are generated one at a time, so the queue never holds the whole workload.
+  void schedule_arrival(int i, std::int64_t prev) {
+    std::int64_t t = prev + 1 + work_rng_.uniform(0, 2 * mix_.arrival_gap_ms);
+    at(t, Ev::Arrival, i);
+  }
 
   void setup_nodes() {
     auto catalog = default_catalog();
-    std::map<std::string, std::int64_t> stock;
-    // Enough stock that most sagas can complete and the last ones compete for it.
-    for (const auto& [k, v] : default_stock()) stock[k] = std::max<std::int64_t>(v, cfg_.sagas / 3);
+    auto stock = stock_of(cfg_);
     res_.stock = stock;
-    nodes_["ms-catalogo"].logic = make_catalogo(catalog);
-    nodes_["ms-compras"].logic = make_compras();
-    nodes_["ms-pagos"].logic = make_pagos();
-    nodes_["ms-inventario"].logic =
+    nodes_[kCatalogo].logic = make_catalogo(catalog);
+    nodes_[kCompras].logic = make_compras();
+    nodes_[kPagos].logic = make_pagos();
+    nodes_[kInventario].logic =
         make_inventario(catalog, stock, cfg_.planted_defect == "non-idempotent-reservation");
     std::uint64_t k = 10;
-    for (auto& [name, n] : nodes_) {
-      n.logic->ensure_initialised(n.store);
-      for (const auto& e : n.logic->endpoints()) n.endpoints.push_back(e.name);
-      n.faults = std::make_unique<FaultSet>(cfg_.seed * 1000 + k++);
+    // The seeds of the fault matchers follow the old (alphabetical) node order.
+    for (int n : {kCatalogo, kCompras, kInventario, kPagos}) {
+      auto& node = nodes_[n];
+      node.logic->ensure_initialised(node.store);
+      for (const auto& e : node.logic->endpoints()) node.endpoints.push_back(e.name);
+      node.faults = std::make_unique<FaultSet>(cfg_.seed * 1000 + k++);
       if (cfg_.scripted) continue;
-      double p = cfg_.fault_rate / 5.0;
       std::int64_t hang = 3 * engine_.definition().steps[0].retry.timeout_ms;
-      Json rules = Json::array({{{"action", "error"}, {"status", 503}, {"probability", p}},
-                                {{"action", "latency"}, {"latency_ms", 5}, {"jitter_ms", 40}, {"probability", p}},
-                                {{"action", "hang"}, {"duration_ms", hang}, {"probability", p}},
-                                {{"action", "commit-then-error"}, {"probability", p}},
-                                {{"action", "commit-then-drop"}, {"probability", p}},
-                                {{"action", "crash-before"}, {"probability", cfg_.crash_rate / 2}},
-                                {{"action", "crash-after"}, {"probability", cfg_.crash_rate / 2}}});
-      n.faults->add(rules, n.endpoints);
-    }
-    std::vector<std::string> log_points;
-    for (const auto& s : engine_.definition().steps) {
-      log_points.push_back("log:" + s.name + ":before");
-      log_points.push_back("log:" + s.name + ":after");
+      std::vector<FaultRule> rules;
+      auto add = [&](FaultAction a, double p) {
+        FaultRule r;
+        r.action = a;
+        r.probability = p;
+        if (a == FaultAction::Error) r.status = 503;
+        if (a == FaultAction::Latency) {
+          r.latency_ms = 5;
+          r.jitter_ms = 40;
+        }
+        if (a == FaultAction::Hang) r.duration_ms = hang;
+        rules.push_back(r);
+      };
+      add(FaultAction::Error, mix_.error);
+      add(FaultAction::Latency, mix_.latency);
+      add(FaultAction::Hang, mix_.hang);
+      add(FaultAction::CommitThenError, mix_.commit_then_error);
+      add(FaultAction::CommitThenDrop, mix_.commit_then_drop);
+      add(FaultAction::CrashBefore, mix_.crash / 2);
+      add(FaultAction::CrashAfter, mix_.crash / 2);
+      node.faults->add(std::move(rules));
     }
     for (const auto& f : cfg_.script) {
-      Json r = f.rule;
-      r["saga_id"] = saga_id(f.saga, 1);
-      r["times"] = 1;
+      FaultRule r = f.rule;
+      r.saga_id = saga_id(f.saga, 1);
+      r.times = 1;
+      r.probability = 1.0;
       if (f.service == "orquestador") {
-        orch_faults_.add(r, log_points);
-      } else {
-        nodes_.at(f.service).faults->add(r, nodes_.at(f.service).endpoints);
+        orch_faults_.add({r});
+      } else if (int n = node_of(f.service); n >= 0) {
+        nodes_[n].faults->add({r});
       }
     }
   }
@@ -174,30 +407,19 @@ class Sim {
     start_saga(current_in_sequence_);
   }
 
-  void plan_workload() {
-    auto catalog = default_catalog();
-    for (int i = 0; i < cfg_.sagas; ++i) {
-      SagaPlan p;
-      p.user = "user" + std::to_string(work_rng_.uniform(1, 50));
-      p.product = catalog[static_cast<std::size_t>(work_rng_.uniform(0, static_cast<std::int64_t>(catalog.size()) - 1))].nombre;
-      p.cantidad = static_cast<int>(work_rng_.uniform(1, 3));
-      res_.workload.push_back(p);
-    }
-  }
-
   bool chance(double p) { return p > 0 && net_rng_.unit() < p; }
-  std::int64_t delay() { return net_rng_.uniform(1, std::max<std::int64_t>(1, cfg_.net_delay_ms)); }
+  std::int64_t delay() { return net_rng_.uniform(1, std::max<std::int64_t>(1, mix_.net_delay_ms)); }
   bool network_faults() const { return !cfg_.scripted && !healed_; }
 
   // ---- orchestrator ------------------------------------------------------
 
   void start_saga(int idx) {
     if (!orch_up_) {
-      at(now_ + 50, [this, idx] { start_saga(idx); });  // the client retries
+      at(now_ + 50, Ev::StartSaga, idx);  // the client retries
       return;
     }
-    int attempt = ++tries_[idx];
-    const auto& plan = res_.workload[static_cast<std::size_t>(idx)];
+    int attempt = ++tries_[static_cast<std::size_t>(idx)];
+    const auto plan = plan_of(cfg_, idx);
     Run run;
     run.rng = SplitMix64(cfg_.seed ^ (static_cast<std::uint64_t>(idx) * 0x100000001B3ULL));
     runs_[idx] = std::move(run);
@@ -205,17 +427,28 @@ class Sim {
     e.type = Event::Type::Start;
     e.now_ms = now_;
     e.saga_id = saga_id(idx, attempt);
-    e.ctx = {{"usuario_id", plan.user}, {"producto_solicitado", plan.product}, {"cantidad", plan.cantidad},
-             {"seleccion", 0}};
-    int inc = orch_inc_;
+    e.ctx.usuario_id = plan.user;
+    e.ctx.producto_solicitado = plan.product;
+    e.ctx.cantidad = plan.cantidad;
     deliver(idx, e);
-    if (orch_inc_ != inc && !log_.count(idx)) {
-      client_retrying_.insert(idx);
-      at(now_ + 50, [this, idx] {
-        client_retrying_.erase(idx);
-        start_saga(idx);
-      });  // never acknowledged: the client retries
-    }
+    res_.peak_live_sagas = std::max(res_.peak_live_sagas, slots_.size());
+  }
+
+  Slot* slot_of(const std::string& id) {
+    auto [idx, attempt] = parse_saga_id(id);
+    if (idx < 0 || idx >= cfg_.sagas || logged_try_[static_cast<std::size_t>(idx)] != attempt) return nullptr;
+    auto it = slots_.find(idx);
+    return it == slots_.end() ? nullptr : &it->second;
+  }
+
+  void note_fault(const std::string& id, const std::string& svc, const FiredFault& f, FaultRule rule) {
+    auto [idx, attempt] = parse_saga_id(id);
+    (void)attempt;
+    if (idx < 0) return;
+    Slot* s = slot_of(id);
+    if (!s) s = &slots_[idx];  // not logged yet: kept with the saga's slot all the same
+    s->hits.push_back({svc, f});
+    s->script.push_back({idx, svc, std::move(rule)});
   }
 
   // True when the orchestrator crashes at this log boundary.
@@ -223,21 +456,29 @@ class Sim {
     const auto& def = engine_.definition();
     int step = log_step_of(e, run.state);
     int attempt = run.state.steps.empty() ? 1 : run.state.steps[static_cast<std::size_t>(step)].attempts;
-    std::string point = "log:" + def.steps[static_cast<std::size_t>(step)].name + ":" + when;
+    attempt = std::max(attempt, 1);
+    auto point_name = [&] { return "log:" + def.steps[static_cast<std::size_t>(step)].name + ":" + when; };
     bool crash = false;
     if (cfg_.scripted) {
-      crash = orch_faults_.match({point, id, attempt, now_}).has_value();
-    } else if (!healed_ && cfg_.crash_rate > 0 && crash_rng_.unit() < cfg_.crash_rate / 2) {
+      crash = orch_faults_.match({point_name(), id, attempt, now_}).has_value();
+    } else if (!healed_ && mix_.crash > 0 && crash_rng_.unit() < mix_.crash / 2 &&
+               now_ - orch_up_since_ >= kMinUptimeMs) {
       crash = true;
     }
     if (crash) {
-      res_.faults_by_kind["crash-orquestador"]++;
-      auto it = id_to_idx_.find(id);
-      if (it != id_to_idx_.end() || id.size() > 4) {
-        int idx = it != id_to_idx_.end() ? it->second : std::stoi(id.substr(4, 6));
-        res_.fired.push_back({idx, "orquestador",
-                              {{"action", "crash-before"}, {"endpoint", point}, {"attempts", {attempt}}}});
-      }
+      res_.faults_by_kind[kCrashOrchestrator]++;
+      const std::string point = point_name();
+      FiredFault f;
+      f.action = FaultAction::CrashBefore;
+      f.endpoint = point;
+      f.saga_id = id;
+      f.attempt = attempt;
+      f.at_ms = now_;
+      FaultRule r;
+      r.action = FaultAction::CrashBefore;
+      r.endpoint = point;
+      r.attempts = {attempt};
+      note_fault(id, "orquestador", f, r);
       crash_orchestrator();
     }
     return crash;
@@ -272,17 +513,17 @@ class Sim {
   }
 
   void log_append(int idx, const Event& e, const SagaState& next) {
-    auto& log = log_[idx];
+    auto& slot = slots_[idx];
     if (e.type == Event::Type::Start) {
-      log.clear();
-      id_to_idx_[e.saga_id] = idx;
+      slot.log.clear();
+      logged_try_[static_cast<std::size_t>(idx)] = static_cast<std::uint8_t>(parse_saga_id(e.saga_id).second);
     }
-    log.push_back(e);
-    if (is_terminal(next.estado)) {
-      open_.erase(idx);
-      if (cfg_.scripted && idx == current_in_sequence_) at(now_ + 1, [this] { start_next_in_sequence(); });
-    } else {
-      open_.insert(idx);
+    slot.log.push_back(e);
+    if (is_terminal(next.estado) && !slot.terminal) {
+      slot.terminal = true;
+      slot.summary = {next.id, next.estado, "", next.ctx.monto.value_or(0), next.ctx.cantidad};
+      if (cfg_.scripted && idx == current_in_sequence_) at(now_ + 1, Ev::NextInSequence);
+      at(now_ + kRetireAfterMs, Ev::Retire, idx);
     }
   }
 
@@ -291,17 +532,7 @@ class Sim {
       case Command::Type::Finish:
         return;
       case Command::Type::Schedule: {
-        int inc = orch_inc_;
-        Event e;
-        e.type = Event::Type::Timer;
-        e.step = c.step;
-        e.attempt = c.attempt;
-        e.compensation = c.compensation;
-        at(std::max(now_, c.at_ms), [this, idx, inc, e]() mutable {
-          if (inc != orch_inc_) return;
-          e.now_ms = now_;
-          deliver(idx, e);
-        });
+        at(std::max(now_, c.at_ms), Ev::Timer, idx, c.step, c.attempt, c.compensation ? 1 : 0, orch_inc_);
         return;
       }
       case Command::Type::Call: {
@@ -315,20 +546,18 @@ class Sim {
         call.view.id = run.state.id;
         call.view.ctx = run.state.ctx;  // all that reading the answer needs
         Request req;
-        req.endpoint = sc.endpoint;
-        if (sc.endpoint == "buscar") req.params["nombre"] = percent_decode(sc.path.substr(8));
-        if (sc.endpoint == "producto_id") req.params["id"] = percent_decode(sc.path.substr(10));
-        req.body = sc.body;
+        req.endpoint = std::move(sc.endpoint);
+        req.body = std::move(sc.body);
         req.idempotency_key = c.idempotency_key;
         req.saga_id = run.state.id;
-        send_request(call_id, sc.service, req);
-        at(now_ + c.timeout_ms, [this, call_id] { resolve(call_id, std::nullopt, "timeout"); });
+        send_request(call_id, node_of(sc.service), c.attempt, std::move(req));
+        at(now_ + c.timeout_ms, Ev::CallTimeout, call_id);
         return;
       }
     }
   }
 
-  void resolve(int call_id, const std::optional<Answer>& a, const std::string& why) {
+  void resolve(int call_id, std::optional<Reply> a, const char* why) {
     auto it = calls_.find(call_id);
     if (it == calls_.end()) return;  // answered already (or timed out)
     Call call = std::move(it->second);
@@ -341,18 +570,42 @@ class Sim {
   void crash_orchestrator() {
     orch_up_ = false;
     ++orch_inc_;
+    // A purchase whose saga never reached the log was never acknowledged: its client retries.
+    std::vector<int> unacknowledged;
+    for (const auto& [idx, run] : runs_) {
+      auto i = static_cast<std::size_t>(idx);
+      if (logged_try_[i] != tries_[i] && !client_retrying_.count(idx)) unacknowledged.push_back(idx);
+    }
+    std::sort(unacknowledged.begin(), unacknowledged.end());
+    for (int idx : unacknowledged) {
+      // What hit the lost try is kept apart: its calls may still leave records behind.
+      if (auto it = slots_.find(idx); it != slots_.end() && !it->second.hits.empty()) {
+        auto& stale = stale_[saga_id(idx, tries_[static_cast<std::size_t>(idx)])];
+        stale.hits = std::move(it->second.hits);
+        stale.script = std::move(it->second.script);
+        it->second.hits.clear();
+        it->second.script.clear();
+      }
+      client_retrying_.insert(idx);
+      at(now_ + 50, Ev::ClientRetry, idx);
+    }
     runs_.clear();  // memory is lost; the log is not
     unlogged_.clear();
-    at(now_ + cfg_.restart_delay_ms, [this] { restart_orchestrator(); });
+    at(now_ + cfg_.restart_delay_ms, Ev::RestartOrchestrator);
   }
 
   void restart_orchestrator() {
     orch_up_ = true;
-    std::vector<int> open(open_.begin(), open_.end());
+    orch_up_since_ = now_;
+    std::vector<int> open;
+    for (const auto& [idx, slot] : slots_) {
+      if (!slot.terminal && !slot.log.empty()) open.push_back(idx);
+    }
+    std::sort(open.begin(), open.end());
     for (int idx : open) {
       Run run;
       run.rng = SplitMix64(cfg_.seed ^ (static_cast<std::uint64_t>(idx) * 0x100000001B3ULL) ^ 0xABCDEF);
-      run.state = engine_.replay(log_[idx], run.rng);
+      run.state = engine_.replay(slots_[idx].log, run.rng);
       runs_[idx] = std::move(run);
     }
     for (int idx : open) {
@@ -364,8 +617,8 @@ class Sim {
     }
     // Scripted mode: a saga lost with the crash (never logged) will not end; move on.
     int cur = current_in_sequence_;
-    if (cfg_.scripted && cur >= 0 && !log_.count(cur) && !client_retrying_.count(cur))
-      at(now_ + 1, [this] { start_next_in_sequence(); });
+    if (cfg_.scripted && cur >= 0 && logged_try_[static_cast<std::size_t>(cur)] == 0 && !client_retrying_.count(cur))
+      at(now_ + 1, Ev::NextInSequence);
   }
 
   // ---- network and services -----------------------------------------------
@@ -373,185 +626,275 @@ class Sim {
   // A lost message, recorded as the fault rule that has the same effect on the
   // caller, so that shrinking and scenarios can replay it: a lost request is
   // an error without effect, a lost answer is commit-then-drop.
-  void record_drop(int call_id, const std::string& svc, const std::string& endpoint, const char* action) {
-    auto it = calls_.find(call_id);
-    if (it == calls_.end()) return;
-    Json rule{{"action", action}, {"endpoint", endpoint}, {"attempts", {it->second.cmd.attempt}}};
-    if (std::string(action) == "error") rule["status"] = 503;
-    res_.fired.push_back({it->second.saga, svc, rule});
+  void record_drop(int node, const Request& req, int attempt, FaultAction action) {
+    FiredFault f;
+    f.action = action;
+    f.endpoint = req.endpoint;
+    f.saga_id = req.saga_id;
+    f.attempt = attempt;
+    f.at_ms = now_;
+    f.name = "network-drop";
+    FaultRule r;
+    r.action = action;
+    r.endpoint = req.endpoint;
+    r.attempts = {attempt};
+    if (action == FaultAction::Error) r.status = f.status = 503;
+    note_fault(req.saga_id, kNodeNames[node], f, r);
   }
 
-  void send_request(int call_id, const std::string& svc, const Request& req) {
-    if (network_faults() && chance(cfg_.drop_rate)) {
-      res_.faults_by_kind["drop"]++;
-      record_drop(call_id, svc, req.endpoint, "error");
+  void send_request(int call_id, int node, int attempt, Request req) {
+    if (network_faults() && chance(mix_.drop)) {
+      res_.faults_by_kind[kDrop]++;
+      record_drop(node, req, attempt, FaultAction::Error);
       return;
     }
-    int copies = network_faults() && chance(cfg_.dup_rate) ? 2 : 1;
-    if (copies == 2) res_.faults_by_kind["duplicate"]++;
+    int copies = network_faults() && chance(mix_.dup) ? 2 : 1;
+    if (copies == 2) res_.faults_by_kind[kDuplicate]++;
+    auto slot = hold_request(std::move(req));
     for (int i = 0; i < copies; ++i) {
-      int inc = nodes_.at(svc).inc;
-      at(now_ + delay() + i, [this, call_id, svc, inc, req] { receive_request(call_id, svc, inc, req); });
+      requests_[slot].refs++;
+      at(now_ + delay() + i, Ev::Receive, call_id, node, nodes_[node].inc, attempt, 0, slot);
     }
   }
 
-  void send_response(int call_id, const Answer& a, const std::string& svc, const std::string& endpoint) {
-    if (network_faults() && chance(cfg_.drop_rate)) {
-      res_.faults_by_kind["drop"]++;
-      if (a.status >= 200 && a.status < 300) record_drop(call_id, svc, endpoint, "commit-then-drop");
+  void send_response(int call_id, Reply a, int node, std::uint32_t req, int attempt) {
+    if (network_faults() && chance(mix_.drop)) {
+      res_.faults_by_kind[kDrop]++;
+      if (a.ok()) record_drop(node, requests_[req].req, attempt, FaultAction::CommitThenDrop);
       return;
     }
-    at(now_ + delay(), [this, call_id, a] { resolve(call_id, a, ""); });
+    at(now_ + delay(), Ev::Response, call_id, 0, 0, 0, 0, hold_reply(std::move(a)));
   }
 
-  void receive_request(int call_id, const std::string& svc, int inc, Request req) {
-    auto& node = nodes_.at(svc);
-    if (!node.up || node.inc != inc) return;  // the connection died with the process
-    req.now_ms = now_;
-    auto call = calls_.find(call_id);
-    int attempt = call == calls_.end() ? 0 : call->second.cmd.attempt;
+  Reply error_reply(const FiredFault& f) {
+    Reply r;
+    r.status = f.status;
+    r.error = f.message;
+    return r;
+  }
+
+  void receive_request(int call_id, int n, int inc, int attempt, std::uint32_t slot) {
+    auto& node = nodes_[n];
+    const Request& req = requests_[slot].req;
+    if (!node.up || node.inc != inc) {
+      // The connection died with the process: to the caller, a request lost without effect.
+      record_drop(n, req, attempt, FaultAction::Error);
+      release_request(slot);
+      return;
+    }
     auto fired = node.faults->empty() || (healed_ && !cfg_.scripted)
                      ? std::nullopt
                      : node.faults->match({req.endpoint, req.saga_id, attempt, now_});
     if (!fired) {
-      send_response(call_id, process(node, req), svc, req.endpoint);
+      auto reply = process(node, slot);
+      send_response(call_id, std::move(reply), n, slot, attempt);
+      release_request(slot);
       return;
     }
     auto action = fired->action;
-    res_.faults_by_kind[to_string(action)]++;
-    record_fired(svc, *fired);
+    res_.faults_by_kind[fault_names_[static_cast<std::size_t>(action)]]++;
+    record_fired(n, *fired);
     switch (action) {
       case FaultAction::Error:
-        send_response(call_id, Answer{fired->status, {{"success", false}, {"error", fired->message}}}, svc,
-                      req.endpoint);
-        return;
+        send_response(call_id, error_reply(*fired), n, slot, attempt);
+        break;
       case FaultAction::Latency:
       case FaultAction::Hang:
-        at(now_ + fired->delay_ms, [this, call_id, svc, inc, req] {
-          auto& n = nodes_.at(svc);
-          if (!n.up || n.inc != inc) return;
-          Request r = req;
-          r.now_ms = now_;
-          send_response(call_id, process(n, r), svc, r.endpoint);
-        });
-        return;
+        at(now_ + fired->delay_ms, Ev::Held, call_id, n, inc, attempt, 0, slot);
+        return;  // the held copy keeps the request
       case FaultAction::CommitThenError:
-        process(node, req);
-        send_response(call_id, Answer{fired->status, {{"success", false}, {"error", fired->message}}}, svc,
-                      req.endpoint);
-        return;
+        process(node, slot);
+        send_response(call_id, error_reply(*fired), n, slot, attempt);
+        break;
       case FaultAction::CommitThenDrop:
-        process(node, req);
-        return;
+        process(node, slot);
+        break;
       case FaultAction::CrashBefore:
-        crash_service(svc);
-        return;
+        crash_service(n);
+        break;
       case FaultAction::CrashAfter:
-        process(node, req);
-        crash_service(svc);
-        return;
+        process(node, slot);
+        crash_service(n);
+        break;
     }
+    release_request(slot);
   }
 
-  Answer process(Node& node, const Request& req) {
-    auto r = node.logic->handle(node.store, req);
-    return Answer{r.status, std::move(r.body)};
+  Reply process(Node& node, std::uint32_t slot) {
+    Request& r = requests_[slot].req;
+    r.now_ms = now_;
+    return node.logic->handle(node.store, r);
   }
 
-  void record_fired(const std::string& svc, const FiredFault& f) {
-    auto it = id_to_idx_.find(f.saga_id);
-    if (it == id_to_idx_.end()) return;
-    Json rule{{"action", to_string(f.action)}, {"endpoint", f.endpoint}, {"attempts", {f.attempt}}};
-    if (f.action == FaultAction::Error || f.action == FaultAction::CommitThenError) rule["status"] = f.status;
-    if (f.action == FaultAction::Latency) rule["latency_ms"] = f.delay_ms;
-    if (f.action == FaultAction::Hang) rule["duration_ms"] = f.delay_ms;
-    res_.fired.push_back({it->second, svc, rule});
+  void record_fired(int node, const FiredFault& f) {
+    FaultRule rule;
+    rule.action = f.action;
+    rule.endpoint = f.endpoint;
+    rule.attempts = {std::max(f.attempt, 1)};
+    if (f.action == FaultAction::Error || f.action == FaultAction::CommitThenError) rule.status = f.status;
+    if (f.action == FaultAction::Latency) rule.latency_ms = f.delay_ms;
+    if (f.action == FaultAction::Hang) rule.duration_ms = f.delay_ms;
+    note_fault(f.saga_id, kNodeNames[node], f, rule);
   }
 
-  void crash_service(const std::string& svc) {
-    auto& node = nodes_.at(svc);
+  void crash_service(int n) {
+    auto& node = nodes_[n];
     node.up = false;
     ++node.inc;
-    at(now_ + cfg_.restart_delay_ms, [this, svc] { nodes_.at(svc).up = true; });
+    at(now_ + cfg_.restart_delay_ms, Ev::NodeUp, n);
   }
 
   void heal() {
     healed_ = true;
-    for (auto& [name, n] : nodes_) n.faults->clear();
+    for (auto& n : nodes_) n.faults->clear();
     orch_faults_.clear();
   }
 
   // ---- the verdict ----------------------------------------------------------
 
+  struct Effects {
+    std::vector<Compra> cs;
+    std::vector<Pago> ps;
+    std::vector<Reserva> rs;
+  };
+
+  Effects take_effects(const std::string& id) {
+    Effects e;
+    for (int n : {kCompras, kPagos, kInventario}) {
+      for (auto& [t, rec] : nodes_[n].store.extract_saga(id)) {
+        if (auto* c = std::get_if<Compra>(&rec)) e.cs.push_back(std::move(*c));
+        if (auto* p = std::get_if<Pago>(&rec)) e.ps.push_back(std::move(*p));
+        if (auto* r = std::get_if<Reserva>(&rec)) e.rs.push_back(std::move(*r));
+      }
+    }
+    return e;
+  }
+
+  // Checks a saga against the invariants and forgets it (unless it broke one).
+  void check_and_forget(int idx, const SagaSummary& summary) {
+    auto it = slots_.find(idx);
+    auto effects = take_effects(summary.saga_id);
+    std::size_t before = checker_.violations();
+    static const std::vector<ServiceFault> none;
+    const auto& hits = it == slots_.end() ? none : it->second.hits;
+    checker_.saga(summary, effects.cs, effects.ps, effects.rs, hits);
+    if (checker_.violations() > before && it != slots_.end()) keep_evidence(idx, it->second);
+    if (it != slots_.end()) slots_.erase(it);
+    runs_.erase(idx);
+  }
+
+  void keep_evidence(int idx, Slot& slot) {
+    if (res_.histories.size() < 5 && !slot.log.empty() && !slot.log.front().saga_id.empty())
+      res_.histories[slot.log.front().saga_id] = slot.log;
+    (void)idx;
+    for (auto& f : slot.script) res_.fired.push_back(std::move(f));
+    slot.script.clear();
+  }
+
+  void retire(int idx) {
+    auto it = slots_.find(idx);
+    if (it == slots_.end() || !it->second.terminal) return;
+    auto summary = it->second.summary;
+    check_and_forget(idx, summary);
+  }
+
   void finish() {
     res_.seed = cfg_.seed;
     res_.sagas = cfg_.sagas;
+    res_.mix = mix_;
     res_.virtual_ms = now_;
-    res_.live = open_.empty();
-    Json sagas = Json::array();
-    SplitMix64 rng(0);
-    for (const auto& [idx, log] : log_) {
-      auto s = engine_.replay(log, rng);
-      res_.by_state[to_string(s.estado)]++;
-      sagas.push_back(to_json(s, engine_.definition()));
+    // Settled sagas not yet retired, then those that never settled.
+    std::vector<int> left;
+    for (const auto& [idx, slot] : slots_) {
+      if (!slot.log.empty()) left.push_back(idx);
     }
-    Json states{{"orquestador", {{"sagas", sagas}}}};
-    Json fallos = Json::object();
-    for (auto& entry : nodes_) {
-      const std::string& name = entry.first;
-      Node& n = entry.second;
-      n.store.transact([&](Tx& tx) {
-        states[name] = n.logic->state(tx);
-        return false;
-      });
-      fallos[name] = n.faults->fired_json();
-    }
-    states["fallos"] = fallos;
-    auto report = check_invariants(states);
-    res_.violations = report.violations;
-    if (!res_.live) {
-      for (int idx : open_) {
+    std::sort(left.begin(), left.end());
+    std::vector<Violation> stuck;
+    for (int idx : left) {
+      auto& slot = slots_[idx];
+      SagaSummary summary = slot.summary;
+      if (!slot.terminal) {
+        SplitMix64 rng(0);
+        auto s = engine_.replay(slot.log, rng);
+        summary = {s.id, s.estado, "", s.ctx.monto.value_or(0), s.ctx.cantidad};
+        res_.live = false;
         Violation v;
         v.invariant = 1;
-        v.saga_id = runs_.count(idx) ? runs_[idx].state.id : saga_id(idx, 1);
+        v.saga_id = s.id;
         v.message = "saga did not end within the liveness bound after the faults healed";
-        res_.violations.push_back(v);
+        v.faults = slot.hits;
+        stuck.push_back(std::move(v));
       }
+      check_and_forget(idx, summary);
     }
-    for (const auto& v : res_.violations) {
-      if (v.saga_id.empty() || res_.histories.size() >= 5) continue;
-      auto it = id_to_idx_.find(v.saga_id);
-      if (it == id_to_idx_.end()) continue;
-      Json h = Json::array();
-      for (const auto& e : log_[it->second]) h.push_back(to_json(e));
-      res_.histories[v.saga_id] = h;
+    // What is left in the stores belongs to no saga that was checked: a saga
+    // never logged, or an effect that arrived after its saga had settled.
+    std::set<std::string> others;
+    for (int n : {kCompras, kPagos, kInventario}) {
+      for (auto& id : nodes_[n].store.saga_ids()) others.insert(id);
     }
+    for (const auto& id : others) {
+      auto effects = take_effects(id);
+      auto [idx, attempt] = parse_saga_id(id);
+      bool was_logged = idx >= 0 && idx < cfg_.sagas && logged_try_[static_cast<std::size_t>(idx)] == attempt;
+      std::string why = was_logged ? "effect on a saga after it had settled" : "";
+      Slot* evidence = nullptr;
+      if (auto it = stale_.find(id); it != stale_.end()) evidence = &it->second;
+      static const std::vector<ServiceFault> none;
+      const auto& hits = evidence ? evidence->hits : none;
+      std::size_t before = checker_.violations();
+      for (const auto& c : effects.cs) checker_.orphan(c, why, hits);
+      for (const auto& p : effects.ps) checker_.orphan(p, why, hits);
+      for (const auto& r : effects.rs) checker_.orphan(r, why, hits);
+      if (checker_.violations() > before && evidence) keep_evidence(idx, *evidence);
+    }
+    std::vector<std::pair<std::string, StockLevel>> stock;
+    nodes_[kInventario].store.transact([&](Tx& tx) {
+      tx.for_each(Table::Stock, [&](const std::string& k, const Record& r) {
+        if (const auto* s = std::get_if<StockLevel>(&r)) stock.emplace_back(k, *s);
+      });
+      return false;
+    });
+    auto report = checker_.finish(stock);
+    res_.by_state = report.by_state;
+    res_.violations = std::move(report.violations);
+    for (auto& v : stuck) res_.violations.push_back(std::move(v));
   }
 
   const SimConfig& cfg_;
+  FaultMix mix_;
   SagaEngine engine_;
   SplitMix64 net_rng_, crash_rng_, work_rng_;
   FaultSet orch_faults_;
   std::int64_t now_ = 0;
   std::uint64_t seq_ = 0;
-  std::int64_t heal_at_ = 0;
+  std::int64_t deadline_ = INT64_MAX;
   bool healed_ = false;
   std::priority_queue<Item, std::vector<Item>, std::greater<Item>> queue_;
-  std::map<std::string, Node> nodes_;
+  Node nodes_[kNodes];
   bool orch_up_ = true;
+  std::int64_t orch_up_since_ = -kMinUptimeMs;
   int orch_inc_ = 0;
-  std::map<int, std::vector<Event>> log_;  // durable: the saga log
-  std::set<int> open_;                     // durable: derived from the log
-  std::map<std::string, int> id_to_idx_;
-  std::map<int, Run> runs_;  // volatile: lost when the orchestrator crashes
-  std::map<int, int> tries_;
+  std::unordered_map<int, Slot> slots_;  // durable: the saga log, until a saga is retired
+  std::map<std::string, Slot> stale_;     // faults that hit tries the orchestrator lost before logging them
+  std::unordered_map<int, Run> runs_;    // volatile: lost when the orchestrator crashes
+  std::vector<std::uint8_t> tries_;      // per saga: how often the client asked
+  std::vector<std::uint8_t> logged_try_;  // per saga: which try reached the log (0: none)
   std::set<int> client_retrying_;
   std::vector<int> sequence_;  // scripted mode: the sagas to run, in order
   std::size_t next_in_sequence_ = 0;
   int current_in_sequence_ = -1;
-  std::map<int, std::vector<Event>> unlogged_;  // planted defect no-log-before-call
-  std::map<int, Call> calls_;  // calls not yet answered or timed out
+  std::unordered_map<int, std::vector<Event>> unlogged_;  // planted defect no-log-before-call
+  std::unordered_map<int, Call> calls_;  // calls not yet answered or timed out
+  std::vector<RequestSlot> requests_;
+  std::vector<std::uint32_t> free_requests_;
+  std::vector<std::optional<Reply>> replies_;
+  std::vector<std::uint32_t> free_replies_;
+  const std::string kDrop = "drop", kDuplicate = "duplicate", kCrashOrchestrator = "crash-orquestador";
+  const std::vector<std::string> fault_names_ = fault_action_names();
   int next_call_ = 0;
+  std::size_t qmax_ = 0;
+  InvariantChecker checker_;
   SimResult res_;
 };
 
@@ -603,9 +946,54 @@ std::optional<std::vector<ScriptedFault>> shrink_failure(const SimConfig& cfg,
   return current;
 }
 
+ShrinkOutcome shrink(const SimConfig& cfg, const SimResult& failed, int max_runs) {
+  ShrinkOutcome out;
+  if (failed.fired.empty() && failed.violations.empty()) {
+    out.why_not = "nothing failed";
+    return out;
+  }
+  // Start from the faults of the first violating saga: a scenario replays
+  // one saga at a time, and fault rules per program are capped.
+  std::vector<ScriptedFault> start;
+  int first = -1;
+  for (const auto& f : failed.fired) {
+    if (first < 0) first = f.saga;
+    if (f.saga == first) start.push_back(f);
+  }
+  std::size_t per_program_cap = FaultSet::kMaxRules;
+  std::map<std::string, std::size_t> per_program;
+  for (const auto& f : start) per_program[f.service]++;
+  for (const auto& [svc, n] : per_program) {
+    if (n > per_program_cap) {
+      out.why_not = "the first violating saga was hit by " + std::to_string(n) + " faults on " + svc +
+                    ", more than the " + std::to_string(per_program_cap) + " rules a program holds";
+      return out;
+    }
+  }
+  if (start.empty()) {
+    // No fault hit a violating saga: the failure may still replay with its sagas alone.
+    std::set<int> sagas;
+    for (const auto& v : failed.violations) {
+      auto [idx, attempt] = parse_saga_id(v.saga_id);
+      (void)attempt;
+      if (idx >= 0) sagas.insert(idx);
+    }
+    if (sagas.empty()) {
+      out.why_not = "the violation names no saga and no fault hit one";
+      return out;
+    }
+  }
+  out.script = shrink_failure(cfg, start, out.runs, max_runs);
+  if (!out.script)
+    out.why_not = "with its sagas run one at a time the failure does not happen; it needs the seed's concurrency or "
+                  "message timing";
+  return out;
+}
+
 Json to_json(const SimResult& r, bool with_details) {
   Json j{{"seed", r.seed},
          {"sagas", r.sagas},
+         {"mezcla", to_json(r.mix)},
          {"por_estado", r.by_state},
          {"fallos", r.faults_by_kind},
          {"tiempo_virtual_ms", r.virtual_ms},
@@ -615,7 +1003,15 @@ Json to_json(const SimResult& r, bool with_details) {
   Json vs = Json::array();
   for (const auto& v : r.violations) vs.push_back(to_json(v));
   j["violaciones"] = vs;
-  if (with_details) j["historias"] = r.histories;
+  if (with_details) {
+    Json hs = Json::object();
+    for (const auto& [id, log] : r.histories) {
+      Json h = Json::array();
+      for (const auto& e : log) h.push_back(to_json(e));
+      hs[id] = h;
+    }
+    j["historias"] = hs;
+  }
   return j;
 }
 

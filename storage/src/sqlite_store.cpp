@@ -2,7 +2,10 @@
 // is BEGIN IMMEDIATE ... COMMIT, and transact returns only after the commit.
 #include "sagalab/sqlite_store.hpp"
 
+#include <map>
+
 #include "sagalab/group_commit.hpp"
+#include "sagalab/json_codec.hpp"
 
 namespace sagalab {
 
@@ -23,42 +26,51 @@ struct SqliteStore::Impl {
 
 namespace {
 
+// Records are decoded once per transaction and kept, so a pointer that find()
+// returns stays valid and a record read twice is parsed once.
 class SqliteTx final : public Tx {
  public:
   explicit SqliteTx(SqliteStore::Impl& impl) : impl_(impl) {}
-  std::optional<Json> get(const std::string& coll, const std::string& key) override {
+  const Record* find(Table t, const std::string& key) override {
+    auto k = std::make_pair(t, key);
+    if (auto it = cache_.find(k); it != cache_.end()) return it->second ? &*it->second : nullptr;
     auto& s = impl_.get;
     s.reset();
-    s.bind(1, coll).bind(2, key);
-    std::optional<Json> out;
-    if (s.step()) out = Json::parse(s.text(0));
+    s.bind(1, table_name(t)).bind(2, key);
+    std::optional<Record> out;
+    if (s.step()) out = record_from_json(t, Json::parse(s.text(0)));
     s.reset();
-    return out;
+    auto& slot = cache_[k];
+    slot = std::move(out);
+    return slot ? &*slot : nullptr;
   }
-  void put(const std::string& coll, const std::string& key, const Json& value) override {
+  void put(Table t, const std::string& key, Record value) override {
     auto& s = impl_.put;
     s.reset();
-    s.bind(1, coll).bind(2, key).bind(3, value.dump());
+    s.bind(1, table_name(t)).bind(2, key).bind(3, record_to_json(t, value).dump());
     s.step();
     s.reset();
+    cache_[std::make_pair(t, key)] = std::move(value);
   }
-  std::vector<std::pair<std::string, Json>> list(const std::string& coll) override {
+  void for_each(Table t, const std::function<void(const std::string&, const Record&)>& fn) override {
     auto& s = impl_.list;
     s.reset();
-    s.bind(1, coll);
-    std::vector<std::pair<std::string, Json>> out;
-    while (s.step()) out.emplace_back(s.text(0), Json::parse(s.text(1)));
+    s.bind(1, table_name(t));
+    std::vector<std::pair<std::string, Record>> rows;
+    while (s.step()) rows.emplace_back(s.text(0), record_from_json(t, Json::parse(s.text(1))));
     s.reset();
-    return out;
+    for (const auto& [k, v] : rows) fn(k, v);
   }
   void clear_all() override {
     impl_.clear.reset();
     impl_.clear.step();
     impl_.clear.reset();
+    cache_.clear();
   }
 
  private:
   SqliteStore::Impl& impl_;
+  std::map<std::pair<Table, std::string>, std::optional<Record>> cache_;
 };
 
 }  // namespace

@@ -12,7 +12,7 @@ using namespace testsupport;
 
 namespace {
 
-sagalab::Answer buy(Stack& st, const Json& body, const httplib::Headers& h = {}, const std::string& path = "/compra") {
+sagalab::HttpAnswer buy(Stack& st, const Json& body, const httplib::Headers& h = {}, const std::string& path = "/compra") {
   auto r = post(st.url("orquestador"), path, body, h, 30000);
   REQUIRE(r.answer);
   return *r.answer;

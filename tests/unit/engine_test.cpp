@@ -3,6 +3,7 @@
 #include <catch2/catch.hpp>
 #include <functional>
 
+#include "sagalab/json_codec.hpp"
 #include "sagalab/saga.hpp"
 
 using namespace sagalab;
@@ -48,7 +49,11 @@ void drive(const SagaEngine& eng, Run& run, std::vector<Command> cmds, const Res
       e.attempt = c.attempt;
       e.compensation = c.compensation;
       e.outcome = respond(name, c.compensation, c.attempt);
-      if (e.outcome == Outcome::Ok && !c.compensation) e.data = {{name + "_id", name + "-1"}};
+      if (e.outcome == Outcome::Ok && !c.compensation) {
+        if (name == "crear_compra") e.data.compra_id = name + "-1";
+        if (name == "reservar_stock") e.data.reserva_id = name + "-1";
+        if (name == "cobrar_pago") e.data.pago_id = name + "-1";
+      }
     }
     e.now_ms = now;
     run.log.push_back(e);
@@ -64,7 +69,8 @@ Run run_saga(const Responder& respond) {
   Event start;
   start.type = Event::Type::Start;
   start.saga_id = "s1";
-  start.ctx = {{"usuario_id", "u"}, {"cantidad", 1}};
+  start.ctx.usuario_id = "u";
+  start.ctx.cantidad = 1;
   start.now_ms = 1000;
   run.log.push_back(start);
   auto cmds = eng.apply(run.s, start, rng);
@@ -83,7 +89,8 @@ TEST_CASE("a saga whose steps all succeed completes with one call per step", "[e
   CHECK(r.s.estado == Estado::Completada);
   CHECK(r.calls == std::vector<std::string>{"buscar_producto#1", "crear_compra#1", "reservar_stock#1",
                                             "cobrar_pago#1", "confirmar_compra#1"});
-  CHECK(r.s.ctx["cobrar_pago_id"] == "cobrar_pago-1");
+  CHECK(r.s.ctx.pago_id == "cobrar_pago-1");
+  CHECK(r.s.ctx.compra_id == "crear_compra-1");
   CHECK(r.s.compensaciones.empty());
 }
 
@@ -216,7 +223,9 @@ TEST_CASE("events survive a JSON round trip", "[engine]") {
   e.compensation = true;
   e.outcome = Outcome::Unknown;
   e.status = 503;
-  e.data = {{"k", "v"}};
+  e.data.compra_id = "compra_000001";
+  e.data.producto = Product{"prod_001", "Laptop Gamer", 1500, "Electrónica"};
+  e.data.monto = 1500;
   e.detail = "x";
   auto back = event_from_json(to_json(e));
   CHECK(to_json(back) == to_json(e));

@@ -3,6 +3,7 @@
 
 #include "sagalab/errors.hpp"
 #include "sagalab/faults.hpp"
+#include "sagalab/json_codec.hpp"
 
 using namespace sagalab;
 
@@ -49,16 +50,16 @@ TEST_CASE("bad fault rules are refused with the field named", "[faults]") {
 
 TEST_CASE("adding a list with one bad rule adds none", "[faults]") {
   FaultSet set(1);
-  CHECK_THROWS_AS(set.add(Json::array({{{"action", "error"}}, {{"action", "nope"}}}), kEndpoints), ClientError);
+  CHECK_THROWS_AS(set.add(parse_fault_rules(Json::array({{{"action", "error"}}, {{"action", "nope"}}}), kEndpoints)), ClientError);
   CHECK(set.empty());
-  auto ids = set.add(Json::array({{{"action", "error"}}, {{"action", "latency"}}}), kEndpoints);
+  auto ids = set.add(parse_fault_rules(Json::array({{{"action", "error"}}, {{"action", "latency"}}}), kEndpoints));
   CHECK(ids == std::vector<std::int64_t>{1, 2});
 }
 
 TEST_CASE("rules match by endpoint, saga, attempt and times", "[faults]") {
   FaultSet set(1);
-  set.add({{"action", "error"}, {"endpoint", "compensacion"}, {"saga_id", "s1"}, {"attempts", {2}}, {"times", 1}},
-          kEndpoints);
+  set.add(parse_fault_rules(Json{{"action", "error"}, {"endpoint", "compensacion"}, {"saga_id", "s1"}, {"attempts", {2}}, {"times", 1}},
+                            kEndpoints));
   CHECK_FALSE(set.match({"transaccion", "s1", 2, 0}));
   CHECK_FALSE(set.match({"compensacion", "s2", 2, 0}));
   CHECK_FALSE(set.match({"compensacion", "s1", 1, 0}));
@@ -72,9 +73,9 @@ TEST_CASE("rules match by endpoint, saga, attempt and times", "[faults]") {
 TEST_CASE("the same seed and requests fire the same faults", "[faults]") {
   auto run = [](std::uint64_t seed) {
     FaultSet set(seed);
-    set.add({{"action", "latency"}, {"probability", 0.5}, {"latency_ms", 10}, {"jitter_ms", 50}}, kEndpoints);
+    set.add(parse_fault_rules(Json{{"action", "latency"}, {"probability", 0.5}, {"latency_ms", 10}, {"jitter_ms", 50}}, kEndpoints));
     for (int i = 0; i < 200; ++i) set.match({"transaccion", "s" + std::to_string(i), 1, i});
-    return set.fired_json();
+    return fired_json(set);
   };
   auto a = run(99), b = run(99), c = run(100);
   CHECK(a == b);

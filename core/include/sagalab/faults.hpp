@@ -10,7 +10,6 @@
 #include <vector>
 
 #include "sagalab/rng.hpp"
-#include "sagalab/store.hpp"
 
 namespace sagalab {
 
@@ -36,10 +35,6 @@ struct FaultRule {
   std::int64_t fired = 0;
 };
 
-// Parses and checks one rule; throws ClientError(400) naming the field.
-// `endpoints` lists the endpoint names this target has.
-FaultRule parse_fault_rule(const Json& j, const std::vector<std::string>& endpoints);
-Json to_json(const FaultRule& r);
 
 struct FaultContext {
   std::string endpoint;
@@ -60,7 +55,6 @@ struct FiredFault {
   int status = 500;
   std::string message;
 };
-Json to_json(const FiredFault& f);
 
 class FaultSet {
  public:
@@ -68,8 +62,8 @@ class FaultSet {
   static constexpr std::size_t kMaxFiredLog = 10000;
 
   explicit FaultSet(std::uint64_t seed = 0) : rng_(seed) {}
-  // Adds one rule or a list, all or none; returns the new ids. Throws ClientError.
-  std::vector<std::int64_t> add(const Json& j, const std::vector<std::string>& endpoints);
+  // Adds rules, all or none; returns the new ids. Throws ClientError(400) past kMaxRules.
+  std::vector<std::int64_t> add(std::vector<FaultRule> rules);
   void clear() { rules_.clear(); }
   bool remove(std::int64_t id);
   void reseed(std::uint64_t seed) { rng_ = SplitMix64(seed); }
@@ -79,8 +73,7 @@ class FaultSet {
   // The first rule that matches and fires for this request, if any; records it.
   std::optional<FiredFault> match(const FaultContext& ctx);
 
-  Json rules_json() const;
-  Json fired_json() const;
+  const std::vector<FaultRule>& rules() const { return rules_; }
   const std::deque<FiredFault>& fired() const { return fired_; }
 
  private:

@@ -6,24 +6,22 @@
 #include <optional>
 #include <string>
 
+#include "sagalab/records.hpp"
 #include "sagalab/saga.hpp"
 
 namespace sagalab {
 
 struct StepCall {
-  std::string service;  // "ms-compras", ...
-  std::string method;   // "GET" / "POST"
+  std::string service;   // "ms-compras", ...
+  std::string method;    // "GET" / "POST"
   std::string path;
   std::string endpoint;  // the service's endpoint name, as fault rules see it
-  Json body;             // null for GET
+  RequestBody body;      // monostate for a GET without a query
 };
 
-struct Answer {
-  int status = 0;
-  Json body;
-};
+// A service's answer as the orchestrator read it (over HTTP: parsed at the edge).
+using Answer = Reply;
 
-// The saga's context at start: {"usuario_id","producto_solicitado","cantidad","monto_cliente","seleccion"}.
 StepCall build_step_call(const SagaDefinition& def, const SagaState& s, const Command& c);
 
 // Reads an answer (or its absence: transport_error) into a Result event.
@@ -32,5 +30,6 @@ Event interpret_answer(const SagaDefinition& def, const SagaState& s, const Comm
                        std::int64_t now_ms);
 
 std::string percent_encode(const std::string& s);
+std::string percent_decode(const std::string& s);
 
 }  // namespace sagalab

@@ -10,12 +10,13 @@
 #include <string>
 #include <vector>
 
+#include "sagalab/records.hpp"
 #include "sagalab/rng.hpp"
-#include "sagalab/store.hpp"
 
 namespace sagalab {
 
 enum class StepKind { Read, Compensatable, Pivot, Retriable };
+std::string to_string(StepKind k);
 
 struct RetryPolicy {
   int max_attempts = 3;            // forward attempts before the step is abandoned
@@ -31,6 +32,13 @@ struct StepDef {
   RetryPolicy retry;
 };
 
+// Retry settings from a configuration (parsed and range-checked at the edge).
+struct RetryOverrides {
+  std::optional<int> max_attempts;
+  std::optional<std::int64_t> timeout_ms, backoff_base_ms, backoff_max_ms;
+  std::optional<int> stuck_after;
+};
+
 struct SagaDefinition {
   std::vector<StepDef> steps;
   RetryPolicy compensation{0, 2000, 50, 2000};  // max_attempts unused: compensations never give up
@@ -42,8 +50,8 @@ struct SagaDefinition {
   int pivot() const;  // index of the pivot step
   int index_of(const std::string& step) const;  // -1 when unknown
   static SagaDefinition default_purchase();
-  // Overrides from JSON such as {"max_attempts":3,"timeout_ms":500,...}; throws std::invalid_argument.
-  void apply_retry_overrides(const Json& j);
+  // Applies retry settings to every step and to the compensations.
+  void apply(const RetryOverrides& o);
 };
 
 enum class Estado { EnCurso, Completada, Compensando, Compensada, Atascada };
@@ -53,6 +61,7 @@ bool is_terminal(Estado e);
 
 enum class Outcome { Ok, Failed, Unknown };
 std::string to_string(Outcome o);
+Outcome outcome_from_string(const std::string& s);  // throws std::invalid_argument
 
 enum class StepStatus { Pendiente, EnCurso, Ok, Fallido, Incierto, Compensando, Compensado };
 std::string to_string(StepStatus s);
@@ -74,10 +83,33 @@ struct StepState {
   int comp_attempts = 0;
 };
 
+// What a step returned, merged into the saga's context when it succeeds.
+struct StepOutput {
+  std::optional<Product> producto;
+  std::optional<double> monto;
+  std::string compra_id, reserva_id, pago_id;
+  bool empty() const {
+    return !producto && !monto && compra_id.empty() && reserva_id.empty() && pago_id.empty();
+  }
+};
+
+// The purchase saga's context: the request, then what each step returned.
+struct SagaContext {
+  std::string usuario_id;
+  std::string producto_solicitado;  // empty: pick one from the catalog by `seleccion`
+  std::int64_t cantidad = 1;
+  std::optional<double> monto_cliente;
+  std::uint64_t seleccion = 0;
+  std::optional<Product> producto;
+  std::optional<double> monto;
+  std::string compra_id, reserva_id, pago_id;
+  void merge(const StepOutput& o);
+};
+
 struct SagaState {
   std::string id;
   Estado estado = Estado::EnCurso;
-  Json ctx = Json::object();  // request and step outputs (producto, compra_id, ...)
+  SagaContext ctx;
   int current = 0;            // step being run forward, or compensated
   bool compensating = false;
   std::vector<StepState> steps;
@@ -94,26 +126,22 @@ struct SagaState {
   std::vector<std::string> compensaciones;  // steps compensated, in order
 };
 
-Json to_json(const SagaState& s, const SagaDefinition& def);
-
 struct Event {
   enum class Type { Start, Result, Timer, Recovered } type = Type::Start;
   std::int64_t now_ms = 0;
   // Start
   std::string saga_id;
-  Json ctx;
+  SagaContext ctx;
   // Result / Timer
   int step = 0;
   int attempt = 0;
   bool compensation = false;
   Outcome outcome = Outcome::Ok;
   int status = 0;
-  Json data;  // outputs merged into ctx on Ok
+  StepOutput data;  // merged into ctx on Ok
   std::string detail;
 };
 
-Json to_json(const Event& e);
-Event event_from_json(const Json& j);  // throws std::invalid_argument
 // The step whose saga-log write an event is: what `log:<step>:before|after`
 // crash points name, in the orchestrator and in the simulator alike.
 int log_step_of(const Event& e, const SagaState& s);

@@ -1,31 +1,49 @@
-// The store interface the domain logic runs on: named collections of JSON
-// documents, read and written inside one transaction. Two implementations:
-// MemoryStore here (simulation, unit tests) and SqliteStore in sagalab_sqlite.
+// The store interface the domain logic runs on: typed tables of records, read
+// and written inside one transaction. Two implementations: MemoryStore here
+// (simulation, unit tests) and SqliteStore in sagalab_sqlite, which serialises
+// the records at its edge.
 #pragma once
 
+#include <array>
+#include <cstdint>
 #include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
-#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
+#include <unordered_map>
 #include <utility>
+#include <variant>
 #include <vector>
+
+#include "sagalab/records.hpp"
 
 namespace sagalab {
 
-using Json = nlohmann::json;
+enum class Table : std::uint8_t { Compras, Pagos, Reservas, Stock, Idempotency, Tombstones, Counters, Meta };
+inline constexpr std::size_t kTables = 8;
+const char* table_name(Table t);  // "compras", ..., "_counters", "_meta"
+
+using Record = std::variant<Compra, Pago, Reserva, StockLevel, Receipt, Tombstone, std::int64_t>;
+// The saga a record belongs to ("" when none).
+const std::string& saga_of(const Record& r);
 
 class Tx {
  public:
   virtual ~Tx() = default;
-  virtual std::optional<Json> get(const std::string& coll, const std::string& key) = 0;
-  virtual void put(const std::string& coll, const std::string& key, const Json& value) = 0;
-  // Every document of a collection, ordered by key.
-  virtual std::vector<std::pair<std::string, Json>> list(const std::string& coll) = 0;
+  // The record under key, or null; the pointer is valid until the next write.
+  virtual const Record* find(Table t, const std::string& key) = 0;
+  virtual void put(Table t, const std::string& key, Record value) = 0;
+  // Every record of a table, ordered by key.
+  virtual void for_each(Table t, const std::function<void(const std::string&, const Record&)>& fn) = 0;
   virtual void clear_all() = 0;
 
+  template <typename T>
+  const T* get(Table t, const std::string& key) {
+    const Record* r = find(t, key);
+    return r ? std::get_if<T>(r) : nullptr;
+  }
   // A counter kept in the store: returns 1, 2, 3, ... per name.
   std::int64_t next_id(const std::string& name);
 };
@@ -38,18 +56,30 @@ class Store {
   virtual void transact(const std::function<bool(Tx&)>& fn) = 0;
 };
 
+// In memory: writes go straight to the tables with an undo log, so a
+// transaction that returns false (or throws) leaves nothing behind and a
+// committed one costs no copy.
 class MemoryStore final : public Store {
  public:
   void transact(const std::function<bool(Tx&)>& fn) override;
 
-  using Data = std::map<std::string, std::map<std::string, Json>>;
-  // A copy of what is committed (used by the simulator to model a crash).
-  Data committed() const;
-  void restore(Data data);
+  using Tables = std::array<std::unordered_map<std::string, Record>, kTables>;
+  // A copy of what is committed, and back to it (the simulator's crash model).
+  Tables committed() const;
+  void restore(Tables data);
+  // Removes and returns every record of one saga (the simulator releases a
+  // settled saga's records once it has checked them).
+  std::vector<std::pair<Table, Record>> extract_saga(const std::string& saga_id);
+  // The sagas that still have records here, in order.
+  std::vector<std::string> saga_ids() const;
 
  private:
+  class MemTx;
+  void reindex();
   mutable std::mutex mutex_;
-  Data data_;
+  Tables data_;
+  // Saga id -> its records' keys (pointers into the tables' nodes, which stay put).
+  std::unordered_map<std::string, std::vector<std::pair<Table, const std::string*>>> by_saga_;
 };
 
 }  // namespace sagalab

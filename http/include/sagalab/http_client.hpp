@@ -11,12 +11,17 @@
 #include <optional>
 #include <string>
 
-#include "sagalab/purchase.hpp"
+#include "sagalab/json_codec.hpp"
 
 namespace sagalab {
 
+struct HttpAnswer {
+  int status = 0;
+  Json body;  // null when the answer had no body
+};
+
 struct HttpResult {
-  std::optional<Answer> answer;  // absent: no answer (refused, timeout, dropped)
+  std::optional<HttpAnswer> answer;  // absent: no answer (refused, timeout, dropped)
   std::string error;             // why there is no answer
   bool ok() const { return answer && answer->status >= 200 && answer->status < 300; }
 };

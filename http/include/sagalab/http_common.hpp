@@ -14,7 +14,7 @@
 #include <vector>
 
 #include "sagalab/faults.hpp"
-#include "sagalab/store.hpp"
+#include "sagalab/json_codec.hpp"
 
 namespace sagalab {
 

@@ -41,7 +41,7 @@ class Orchestrator {
   // Reloads every unfinished saga from the log and drives it on. Returns how many.
   std::size_t recover();
   // Starts a saga (or finds the one that already has this idempotency key).
-  std::string start(Json ctx, const std::string& idem_key, bool& existed);
+  std::string start(SagaContext ctx, const std::string& idem_key, bool& existed);
   // Waits until the saga is terminal or atascada, or the timeout passes; returns its snapshot.
   std::optional<Json> wait(const std::string& id, std::int64_t timeout_ms);
   std::optional<Json> snapshot(const std::string& id);

@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "sagalab/json_codec.hpp"
 #include "sagalab/saga.hpp"
 #include "sagalab/sqlite.hpp"
 

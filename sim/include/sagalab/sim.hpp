@@ -1,7 +1,9 @@
 // The deterministic simulation driver: the real saga engine and the real
 // service logic in one thread, on a virtual clock and a simulated network.
-// A seed decides everything: arrivals, delays, drops, duplicates, every fault,
-// crashes and restarts. Stores keep what was committed and lose nothing else.
+// A seed decides everything: the fault mix, arrivals, delays, drops,
+// duplicates, every fault, crashes and restarts. Stores keep what was
+// committed and lose nothing else. A saga is checked as soon as it has
+// settled and then forgotten, so a run's memory does not grow with its length.
 #pragma once
 
 #include <cstdint>
@@ -12,6 +14,7 @@
 
 #include "sagalab/faults.hpp"
 #include "sagalab/invariants.hpp"
+#include "sagalab/json_codec.hpp"
 #include "sagalab/saga.hpp"
 
 namespace sagalab {
@@ -19,27 +22,50 @@ namespace sagalab {
 // One fault aimed at one saga's call: what shrinking works on, and what a
 // scenario file replays against the real stack.
 struct ScriptedFault {
-  int saga = 0;          // index of the saga in the workload
-  std::string service;   // "ms-pagos", ... or "orquestador" (log crash points)
-  Json rule;             // a fault rule (action, endpoint, attempts, ...) without saga_id
+  int saga = 0;         // index of the saga in the workload
+  std::string service;  // "ms-pagos", ... or "orquestador" (log crash points)
+  FaultRule rule;       // action, endpoint, attempts, ... (no saga id: the saga is `saga`)
 };
+// The rule as a scenario file writes it (only the fields that matter).
+Json scenario_rule_json(const FaultRule& r);
+
+// Which faults a run injects, and how hard the workload contends.
+struct FaultMix {
+  // Chance per service request of each action.
+  double error = 0.01, latency = 0.01, hang = 0.01, commit_then_error = 0.01, commit_then_drop = 0.01;
+  double crash = 0.002;  // per service request (half before, half after) and per saga-log write
+  double drop = 0.01;    // a message is lost
+  double dup = 0.01;     // a message is delivered twice
+  std::int64_t net_delay_ms = 4;    // one-way delay: 1..net_delay_ms
+  std::int64_t arrival_gap_ms = 2;  // mean time between saga starts
+  int products = 5;                 // how many catalog products the workload buys
+  std::int64_t stock = 0;           // units of each product; 0: plenty (a third of the sagas)
+  std::string describe() const;
+};
+Json to_json(const FaultMix& m);
+// Each seed its own mix (swarm testing): every fault kind on or off, its rate,
+// the network, crashes, and contention (few products, little stock).
+FaultMix swarm_mix(std::uint64_t seed);
 
 struct SimConfig {
   std::uint64_t seed = 1;
   int sagas = 1000;
-  double fault_rate = 0.05;     // chance that a service request meets a fault (spread over the actions)
-  double crash_rate = 0.002;    // chance that a request / saga-log write crashes its node
-  double drop_rate = 0.01;      // chance that a message is lost
-  double dup_rate = 0.01;       // chance that a message is delivered twice
-  std::int64_t net_delay_ms = 4;         // one-way delay: 1..net_delay_ms
-  std::int64_t restart_delay_ms = 150;   // a crashed node is back after this
-  std::int64_t arrival_gap_ms = 2;       // mean time between saga starts
+  // swarm: the mix comes from the seed; otherwise these rates pin it.
+  bool swarm = false;
+  double fault_rate = 0.05;  // chance that a service request meets a fault (spread over the actions)
+  double crash_rate = 0.002;
+  double drop_rate = 0.01;
+  double dup_rate = 0.01;
+  std::int64_t net_delay_ms = 4;
+  std::int64_t restart_delay_ms = 150;      // a crashed node is back after this
   std::int64_t liveness_bound_ms = 300000;  // after faults heal, every saga ends within this
   std::string planted_defect;  // "", "skip-compensation", "non-idempotent-reservation", "no-log-before-call"
   // Scripted mode: only these faults, no random ones, no network faults, and
   // only the sagas the script names, one at a time (as a scenario replays them).
   bool scripted = false;
   std::vector<ScriptedFault> script;
+
+  FaultMix mix() const;
 };
 
 struct SagaPlan {
@@ -47,32 +73,45 @@ struct SagaPlan {
   std::string product;  // a catalog name
   int cantidad = 1;
 };
+// The purchase saga `idx` of a run makes (a pure function of the seed and the mix).
+SagaPlan plan_of(const SimConfig& cfg, int idx);
+// The initial stock of a run.
+std::map<std::string, std::int64_t> stock_of(const SimConfig& cfg);
 
 struct SimResult {
   std::uint64_t seed = 0;
   int sagas = 0;
+  FaultMix mix;
   std::map<std::string, int> by_state;
   std::map<std::string, int> faults_by_kind;  // actions, plus "crash-orquestador", "drop", "duplicate"
   std::int64_t virtual_ms = 0;
   std::int64_t events = 0;
   bool live = true;  // every saga terminal within the bound after healing
   std::vector<Violation> violations;
-  std::vector<ScriptedFault> fired;             // every fault that fired, as a script
-  std::map<std::string, Json> histories;        // saga id -> event log, for violating sagas
-  std::vector<SagaPlan> workload;
-  std::map<std::string, std::int64_t> stock;  // the initial stock of the run
+  std::vector<ScriptedFault> fired;                    // the faults that hit the violating sagas, as a script
+  std::map<std::string, std::vector<Event>> histories;  // saga id -> event log, for (at most 5) violating sagas
+  std::map<std::string, std::int64_t> stock;           // the initial stock of the run
+  std::size_t peak_live_sagas = 0;                     // most sagas held in memory at once
   bool ok() const { return live && violations.empty(); }
 };
 
 SagaDefinition simulation_definition(const std::string& planted_defect);
 SimResult run_simulation(const SimConfig& cfg);
 
-// Delta debugging (ddmin) over the faults that fired: the smallest script
-// that still fails in scripted mode (sagas one at a time, as a scenario runs
-// them). Empty when the failure does not reproduce that way (it needs the
-// concurrency or the message timing of the seed). `runs` counts the simulations.
+// Why shrinking did not produce a script, when it did not.
+struct ShrinkOutcome {
+  std::optional<std::vector<ScriptedFault>> script;
+  int runs = 0;
+  std::string why_not;
+};
+// Delta debugging (ddmin) over the faults that hit the violating sagas: the
+// smallest script that still fails in scripted mode (sagas one at a time, as
+// a scenario runs them). No script when the failure does not reproduce that
+// way (it needs the concurrency or the message timing of the seed).
+ShrinkOutcome shrink(const SimConfig& cfg, const SimResult& failed, int max_runs = 400);
+// The older interface, over an explicit list of faults.
 std::optional<std::vector<ScriptedFault>> shrink_failure(const SimConfig& cfg, const std::vector<ScriptedFault>& fired,
-                                          int& runs, int max_runs = 400);
+                                                        int& runs, int max_runs = 400);
 
 Json to_json(const SimResult& r, bool with_details);
 std::string planted_defects_help();

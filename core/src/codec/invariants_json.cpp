@@ -1,0 +1,148 @@
+// The invariant checker's JSON edge: /admin/state snapshots read into a
+// SystemState, and reports written for `sagactl verify --json` and the runner.
+#include <stdexcept>
+
+#include "sagalab/json_codec.hpp"
+
+namespace sagalab {
+
+Json to_json(const Violation& v) {
+  Json recs = Json::array();
+  for (const auto& r : v.records) recs.push_back(to_json(r));
+  Json faults = Json::array();
+  for (const auto& f : v.faults) {
+    Json j = to_json(f.fault);
+    j["servicio"] = f.service;
+    faults.push_back(std::move(j));
+  }
+  return {{"invariant", v.invariant},
+          {"saga_id", v.saga_id.empty() ? Json(nullptr) : Json(v.saga_id)},
+          {"message", v.message},
+          {"records", recs},
+          {"faults", faults}};
+}
+
+Json to_json(const InvariantReport& r) {
+  Json vs = Json::array();
+  for (const auto& v : r.violations) vs.push_back(to_json(v));
+  Json states = Json::object();
+  for (const auto& [k, n] : r.by_state) states[k] = n;
+  Json stock = Json::object();
+  for (const auto& s : r.stock)
+    stock[s.key] = {{"inicial", s.inicial}, {"disponible", s.disponible}, {"reservado", s.reservado},
+                    {"reservas_activas", s.held}};
+  Json summary{{"sagas", r.sagas},
+               {"por_estado", states},
+               {"stock", stock},
+               {"dinero", {{"aprobado", r.approved}, {"reembolsado", r.refunded}, {"completadas", r.completed}}}};
+  return {{"ok", r.ok()}, {"violations", vs}, {"summary", summary}};
+}
+
+namespace {
+
+const Json& array_at(const Json& j, const char* k) {
+  static const Json empty = Json::array();
+  if (j.is_object() && j.contains(k) && j[k].is_array()) return j[k];
+  return empty;
+}
+
+std::string str(const Json& j, const char* k) {
+  return j.is_object() && j.contains(k) && j[k].is_string() ? j[k].get<std::string>() : "";
+}
+
+double num(const Json& j, const char* k) {
+  return j.is_object() && j.contains(k) && j[k].is_number() ? j[k].get<double>() : 0.0;
+}
+
+std::int64_t integer(const Json& j, const char* k, std::int64_t dflt) {
+  return j.is_object() && j.contains(k) && j[k].is_number() ? static_cast<std::int64_t>(j[k].get<double>()) : dflt;
+}
+
+// Records as /admin/state shows them, read leniently: a missing field keeps its
+// default and an unknown state is kept as the closest one that no invariant
+// accepts, so that an odd record is a finding rather than a crash of the checker.
+void records(const Json& list, std::vector<Compra>& out) {
+  for (const auto& j : list) {
+    Compra c;
+    c.compra_id = str(j, "compra_id");
+    c.usuario_id = str(j, "usuario_id");
+    c.producto = str(j, "producto");
+    c.cantidad = integer(j, "cantidad", 1);
+    c.monto = num(j, "monto");
+    auto e = str(j, "estado");
+    c.estado = e == "confirmada" ? CompraEstado::Confirmada : e == "cancelada" ? CompraEstado::Cancelada : CompraEstado::Pendiente;
+    c.saga_id = str(j, "saga_id");
+    out.push_back(std::move(c));
+  }
+}
+void records(const Json& list, std::vector<Pago>& out) {
+  for (const auto& j : list) {
+    Pago p;
+    p.pago_id = str(j, "pago_id");
+    p.usuario_id = str(j, "usuario_id");
+    p.monto = num(j, "monto");
+    p.compra_id = str(j, "compra_id");
+    p.estado = str(j, "estado") == "reembolsado" ? PagoEstado::Reembolsado : PagoEstado::Aprobado;
+    p.saga_id = str(j, "saga_id");
+    out.push_back(std::move(p));
+  }
+}
+void records(const Json& list, std::vector<Reserva>& out) {
+  for (const auto& j : list) {
+    Reserva r;
+    r.reserva_id = str(j, "reserva_id");
+    r.producto = str(j, "producto");
+    r.cantidad = integer(j, "cantidad", 0);
+    r.estado = str(j, "estado") == "liberada" ? ReservaEstado::Liberada : ReservaEstado::Reservada;
+    r.saga_id = str(j, "saga_id");
+    out.push_back(std::move(r));
+  }
+}
+
+}  // namespace
+
+SystemState system_state_from_json(const Json& states) {
+  SystemState st;
+  const Json orq = states.value("orquestador", Json::object());
+  for (const auto& s : array_at(orq, "sagas")) {
+    SagaSummary sum;
+    sum.saga_id = str(s, "saga_id");
+    auto estado = str(s, "estado");
+    try {
+      sum.estado = estado_from_string(estado);
+    } catch (const std::invalid_argument&) {
+      sum.estado_text = estado.empty() ? "?" : estado;
+    }
+    const Json ctx = s.value("contexto", Json::object());
+    sum.monto = num(ctx, "monto");
+    sum.cantidad = static_cast<std::int64_t>(ctx.is_object() && ctx.contains("cantidad") && ctx["cantidad"].is_number()
+                                                 ? ctx["cantidad"].get<double>()
+                                                 : 1);
+    st.sagas.push_back(std::move(sum));
+  }
+  records(array_at(states.value("ms-compras", Json::object()), "compras"), st.compras);
+  records(array_at(states.value("ms-pagos", Json::object()), "pagos"), st.pagos);
+  const Json inv = states.value("ms-inventario", Json::object());
+  records(array_at(inv, "reservas"), st.reservas);
+  if (inv.is_object() && inv.contains("stock") && inv["stock"].is_object()) {
+    for (const auto& [k, v] : inv["stock"].items()) {
+      st.stock.emplace_back(k, StockLevel{static_cast<std::int64_t>(num(v, "inicial")),
+                                          static_cast<std::int64_t>(num(v, "stock")),
+                                          static_cast<std::int64_t>(num(v, "reservado"))});
+    }
+  }
+  if (states.contains("fallos") && states["fallos"].is_object()) {
+    for (const auto& [prog, list] : states["fallos"].items()) {
+      if (!list.is_array()) continue;
+      for (const auto& f : list) {
+        if (str(f, "saga_id").empty()) continue;
+        st.faults.push_back({prog, fired_from_json(f)});
+      }
+    }
+  }
+  return st;
+}
+
+InvariantReport check_invariants(const Json& states) { return check_invariants(system_state_from_json(states)); }
+
+}  // namespace sagalab

@@ -1,0 +1,196 @@
+// The saga's JSON edge: the context and events as the saga log stores them,
+// the snapshot that GET /sagas/{id} answers, and retry settings.
+#include <algorithm>
+#include <stdexcept>
+
+#include "sagalab/json_codec.hpp"
+
+namespace sagalab {
+
+namespace {
+
+std::optional<Product> product_from_json(const Json& p) {
+  if (!p.is_object()) throw std::invalid_argument("producto must be an object");
+  return Product{p.at("id").get<std::string>(), p.at("nombre").get<std::string>(), p.at("precio").get<double>(),
+                 p.value("categoria", std::string())};
+}
+
+void output_fields(Json& j, const StepOutput& o) {
+  if (o.producto) j["producto"] = to_json(*o.producto);
+  if (o.monto) j["monto"] = *o.monto;
+  if (!o.compra_id.empty()) j["compra_id"] = o.compra_id;
+  if (!o.reserva_id.empty()) j["reserva_id"] = o.reserva_id;
+  if (!o.pago_id.empty()) j["pago_id"] = o.pago_id;
+}
+
+StepOutput output_from_json(const Json& j) {
+  StepOutput o;
+  if (j.is_null()) return o;
+  if (!j.is_object()) throw std::invalid_argument("result data must be an object");
+  if (j.contains("producto") && !j["producto"].is_null()) o.producto = product_from_json(j["producto"]);
+  if (j.contains("monto") && !j["monto"].is_null()) o.monto = j["monto"].get<double>();
+  o.compra_id = j.value("compra_id", std::string());
+  o.reserva_id = j.value("reserva_id", std::string());
+  o.pago_id = j.value("pago_id", std::string());
+  return o;
+}
+
+}  // namespace
+
+Json to_json(const SagaContext& c) {
+  Json j{{"usuario_id", c.usuario_id},
+         {"producto_solicitado", c.producto_solicitado},
+         {"cantidad", c.cantidad},
+         {"seleccion", c.seleccion}};
+  if (c.monto_cliente) j["monto_cliente"] = *c.monto_cliente;
+  StepOutput o{c.producto, c.monto, c.compra_id, c.reserva_id, c.pago_id};
+  output_fields(j, o);
+  return j;
+}
+
+SagaContext context_from_json(const Json& j) {
+  if (!j.is_object()) throw std::invalid_argument("start.ctx must be an object");
+  try {
+    SagaContext c;
+    c.usuario_id = j.value("usuario_id", std::string());
+    c.producto_solicitado = j.value("producto_solicitado", std::string());
+    c.cantidad = j.value("cantidad", std::int64_t{1});
+    c.seleccion = j.value("seleccion", std::uint64_t{0});
+    if (j.contains("monto_cliente") && !j["monto_cliente"].is_null()) c.monto_cliente = j["monto_cliente"].get<double>();
+    c.merge(output_from_json(j));
+    return c;
+  } catch (const nlohmann::json::exception& ex) {
+    throw std::invalid_argument(std::string("malformed saga context: ") + ex.what());
+  }
+}
+
+Json to_json(const StepOutput& o) {
+  Json j = Json::object();
+  output_fields(j, o);
+  return j;
+}
+
+Json to_json(const Event& e) {
+  Json j{{"t", e.now_ms}};
+  switch (e.type) {
+    case Event::Type::Start:
+      j["type"] = "start";
+      j["saga_id"] = e.saga_id;
+      j["ctx"] = to_json(e.ctx);
+      break;
+    case Event::Type::Result:
+      j["type"] = "result";
+      j["step"] = e.step;
+      j["attempt"] = e.attempt;
+      j["comp"] = e.compensation;
+      j["outcome"] = to_string(e.outcome);
+      j["status"] = e.status;
+      j["data"] = e.data.empty() ? Json(nullptr) : to_json(e.data);
+      j["detail"] = e.detail;
+      break;
+    case Event::Type::Timer:
+      j["type"] = "timer";
+      j["step"] = e.step;
+      j["attempt"] = e.attempt;
+      j["comp"] = e.compensation;
+      break;
+    case Event::Type::Recovered:
+      j["type"] = "recovered";
+      break;
+  }
+  return j;
+}
+
+Event event_from_json(const Json& j) {
+  try {
+    Event e;
+    e.now_ms = j.at("t").get<std::int64_t>();
+    auto type = j.at("type").get<std::string>();
+    if (type == "start") {
+      e.type = Event::Type::Start;
+      e.saga_id = j.at("saga_id").get<std::string>();
+      e.ctx = context_from_json(j.at("ctx"));
+    } else if (type == "result" || type == "timer") {
+      e.type = type == "result" ? Event::Type::Result : Event::Type::Timer;
+      e.step = j.at("step").get<int>();
+      e.attempt = j.at("attempt").get<int>();
+      e.compensation = j.at("comp").get<bool>();
+      if (e.type == Event::Type::Result) {
+        e.outcome = outcome_from_string(j.at("outcome").get<std::string>());
+        e.status = j.at("status").get<int>();
+        e.data = output_from_json(j.at("data"));
+        e.detail = j.at("detail").get<std::string>();
+      }
+    } else if (type == "recovered") {
+      e.type = Event::Type::Recovered;
+    } else {
+      throw std::invalid_argument("unknown event type '" + type + "'");
+    }
+    return e;
+  } catch (const nlohmann::json::exception& ex) {
+    throw std::invalid_argument(std::string("malformed saga-log event: ") + ex.what());
+  }
+}
+
+Json to_json(const SagaState& s, const SagaDefinition& def) {
+  Json pasos = Json::array();
+  for (std::size_t i = 0; i < s.steps.size() && i < def.steps.size(); ++i) {
+    pasos.push_back({{"paso", def.steps[i].name},
+                     {"servicio", def.steps[i].service},
+                     {"tipo", to_string(def.steps[i].kind)},
+                     {"estado", to_string(s.steps[i].status)},
+                     {"intentos", s.steps[i].attempts},
+                     {"intentos_compensacion", s.steps[i].comp_attempts}});
+  }
+  Json intentos = Json::array();
+  int total = 0;
+  for (const auto& a : s.attempts) {
+    if (!a.compensation) ++total;
+    intentos.push_back({{"paso", def.steps[static_cast<std::size_t>(a.step)].name},
+                        {"intento", a.n},
+                        {"compensacion", a.compensation},
+                        {"inicio_ms", a.started_ms},
+                        {"fin_ms", a.ended_ms},
+                        {"resultado", a.outcome},
+                        {"status", a.status},
+                        {"detalle", a.detail}});
+  }
+  return {{"saga_id", s.id},
+          {"estado", to_string(s.estado)},
+          {"contexto", to_json(s.ctx)},
+          {"pasos", pasos},
+          {"intentos", intentos},
+          {"intentos_realizados", total},
+          {"paso_fallido", s.paso_fallido.empty() ? Json(nullptr) : Json(s.paso_fallido)},
+          {"error", s.error.empty() ? Json(nullptr) : Json(s.error)},
+          {"error_status", s.error_status},
+          {"compensaciones", s.compensaciones},
+          {"inicio_ms", s.started_ms},
+          {"fin_ms", s.finished_ms}};
+}
+
+RetryOverrides parse_retry_overrides(const Json& j) {
+  if (!j.is_object()) throw std::invalid_argument("retry settings must be a JSON object");
+  static const std::vector<std::string> known = {"max_attempts", "timeout_ms", "backoff_base_ms", "backoff_max_ms",
+                                                 "stuck_after"};
+  for (const auto& [k, v] : j.items()) {
+    if (std::find(known.begin(), known.end(), k) == known.end())
+      throw std::invalid_argument("unknown retry setting '" + k + "'");
+  }
+  auto num = [&](const char* k, std::int64_t lo, std::int64_t hi) -> std::optional<std::int64_t> {
+    if (!j.contains(k)) return std::nullopt;
+    if (!j[k].is_number_integer() || j[k].get<std::int64_t>() < lo || j[k].get<std::int64_t>() > hi)
+      throw std::invalid_argument(std::string("retry.") + k + " must be an integer in [" + std::to_string(lo) + ", " +
+                                  std::to_string(hi) + "]");
+    return j[k].get<std::int64_t>();
+  };
+  RetryOverrides o;
+  if (auto v = num("max_attempts", 1, 100)) o.max_attempts = static_cast<int>(*v);
+  o.timeout_ms = num("timeout_ms", 1, 600000);
+  o.backoff_base_ms = num("backoff_base_ms", 0, 600000);
+  o.backoff_max_ms = num("backoff_max_ms", 0, 600000);
+  if (auto v = num("stuck_after", 1, 1000)) o.stuck_after = static_cast<int>(*v);
+  return o;
+}
+
+}  // namespace sagalab
