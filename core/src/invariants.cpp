@@ -10,7 +10,7 @@ namespace sagalab {
 
 void InvariantChecker::violate(int inv, const std::string& saga, std::string msg, std::vector<EffectRecord> recs,
                                const std::vector<ServiceFault>& faults) {
-  Violation v{inv, saga, std::move(msg), std::move(recs), {}};
+  Violation v{inv, "", saga, std::move(msg), std::move(recs), {}};
   for (const auto& f : faults) {
     if (f.fault.saga_id == saga) v.faults.push_back(f);
   }

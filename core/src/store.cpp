@@ -45,7 +45,7 @@ std::int64_t Tx::next_id(const std::string& name) {
 
 class MemoryStore::MemTx final : public Tx {
  public:
-  explicit MemTx(MemoryStore& s) : s_(s) {}
+  explicit MemTx(MemoryStore& s) : s_(s), undo_(s.undo_) { undo_.clear(); }
 
   const Record* find(Table t, const std::string& key) override {
     auto& m = s_.data_[static_cast<std::size_t>(t)];
@@ -65,7 +65,7 @@ class MemoryStore::MemTx final : public Tx {
       it->second = std::move(value);
     }
   }
-  void for_each(Table t, const std::function<void(const std::string&, const Record&)>& fn) override {
+  void for_each(Table t, FunctionRef<void(const std::string&, const Record&)> fn) override {
     const auto& m = s_.data_[static_cast<std::size_t>(t)];
     std::vector<const std::pair<const std::string, Record>*> rows;
     rows.reserve(m.size());
@@ -103,18 +103,12 @@ class MemoryStore::MemTx final : public Tx {
   }
 
  private:
-  struct Undo {
-    Table t;
-    const std::string* key;  // the node's own key: valid while the node lives
-    std::optional<Record> old;
-    bool indexed;
-  };
   MemoryStore& s_;
-  std::vector<Undo> undo_;
+  std::vector<Undo>& undo_;
   std::unique_ptr<Tables> saved_;
 };
 
-void MemoryStore::transact(const std::function<bool(Tx&)>& fn) {
+void MemoryStore::transact(FunctionRef<bool(Tx&)> fn) {
   std::lock_guard lock(mutex_);
   MemTx tx(*this);
   bool commit = false;
@@ -125,6 +119,7 @@ void MemoryStore::transact(const std::function<bool(Tx&)>& fn) {
     throw;
   }
   if (!commit) tx.rollback();
+  undo_.clear();
 }
 
 MemoryStore::Tables MemoryStore::committed() const {

@@ -12,6 +12,7 @@
 #include <unordered_map>
 
 #include "sagalab/domain.hpp"
+#include "sagalab/history.hpp"
 #include "sagalab/purchase.hpp"
 
 namespace sagalab {
@@ -133,9 +134,17 @@ std::string saga_id(int idx, int attempt) {
 
 // "sim-000012-1" -> (12, 1); (-1, 0) for another shape.
 std::pair<int, int> parse_saga_id(const std::string& id) {
-  int idx = -1, attempt = 0;
-  if (id.size() < 6 || id.compare(0, 4, "sim-") != 0) return {-1, 0};
-  if (std::sscanf(id.c_str() + 4, "%d-%d", &idx, &attempt) != 2) return {-1, 0};
+  if (id.size() < 7 || id.compare(0, 4, "sim-") != 0) return {-1, 0};
+  std::size_t i = 4;
+  auto number = [&](int& out) {
+    std::size_t start = i;
+    long v = 0;
+    while (i < id.size() && id[i] >= '0' && id[i] <= '9' && i - start < 9) v = v * 10 + (id[i++] - '0');
+    out = static_cast<int>(v);
+    return i > start;
+  };
+  int idx = 0, attempt = 0;
+  if (!number(idx) || i >= id.size() || id[i++] != '-' || !number(attempt) || i != id.size()) return {-1, 0};
   return {idx, attempt};
 }
 
@@ -213,8 +222,9 @@ class Sim {
     std::vector<Event> log;
     bool terminal = false;
     SagaSummary summary;
-    std::vector<ServiceFault> hits;     // faults that hit it
-    std::vector<ScriptedFault> script;  // the same, as rules a script can replay
+    std::vector<ServiceFault> hits;  // faults that hit it
+    std::vector<CallRecord> calls;   // the calls it issued, for the history checker
+    std::vector<std::uint8_t> call_tries;  // which try of the saga issued each
   };
   struct Call {
     int saga = 0;
@@ -441,14 +451,25 @@ class Sim {
     return it == slots_.end() ? nullptr : &it->second;
   }
 
-  void note_fault(const std::string& id, const std::string& svc, const FiredFault& f, FaultRule rule) {
+  void note_fault(const std::string& id, const std::string& svc, FiredFault f) {
     auto [idx, attempt] = parse_saga_id(id);
     (void)attempt;
     if (idx < 0) return;
     Slot* s = slot_of(id);
     if (!s) s = &slots_[idx];  // not logged yet: kept with the saga's slot all the same
-    s->hits.push_back({svc, f});
-    s->script.push_back({idx, svc, std::move(rule)});
+    s->hits.push_back({svc, std::move(f)});
+  }
+
+  // A fault that fired, as the rule that replays it in a script or a scenario.
+  static FaultRule replay_rule(const FiredFault& f) {
+    FaultRule rule;
+    rule.action = f.action;
+    rule.endpoint = f.endpoint;
+    rule.attempts = {std::max(f.attempt, 1)};
+    if (f.action == FaultAction::Error || f.action == FaultAction::CommitThenError) rule.status = f.status;
+    if (f.action == FaultAction::Latency) rule.latency_ms = f.delay_ms;
+    if (f.action == FaultAction::Hang) rule.duration_ms = f.delay_ms;
+    return rule;
   }
 
   // True when the orchestrator crashes at this log boundary.
@@ -474,11 +495,7 @@ class Sim {
       f.saga_id = id;
       f.attempt = attempt;
       f.at_ms = now_;
-      FaultRule r;
-      r.action = FaultAction::CrashBefore;
-      r.endpoint = point;
-      r.attempts = {attempt};
-      note_fault(id, "orquestador", f, r);
+      note_fault(id, kOrchestrator, std::move(f));
       crash_orchestrator();
     }
     return crash;
@@ -516,6 +533,7 @@ class Sim {
     auto& slot = slots_[idx];
     if (e.type == Event::Type::Start) {
       slot.log.clear();
+      slot.log.reserve(16);
       logged_try_[static_cast<std::size_t>(idx)] = static_cast<std::uint8_t>(parse_saga_id(e.saga_id).second);
     }
     slot.log.push_back(e);
@@ -538,13 +556,29 @@ class Sim {
       case Command::Type::Call: {
         const auto& run = runs_.at(idx);
         auto sc = build_step_call(engine_.definition(), run.state, c);
+        {
+          auto& slot = slots_[idx];
+          auto i = static_cast<std::size_t>(idx);
+          CallRecord rec;
+          rec.step = c.step;
+          rec.compensation = c.compensation;
+          rec.attempt = c.attempt;
+          rec.seen = true;
+          rec.idempotency_key = c.idempotency_key;
+          if (const auto* comp = std::get_if<Compensar>(&sc.body)) rec.id_sent = comp->id;
+          rec.logged = logged_try_[i] == tries_[i] ? slot.log.size() : 0;
+          slot.calls.push_back(std::move(rec));
+          slot.call_tries.push_back(tries_[i]);
+        }
         int call_id = next_call_++;
         Call& call = calls_[call_id];
         call.saga = idx;
         call.orch_inc = orch_inc_;
         call.cmd = c;
-        call.view.id = run.state.id;
-        call.view.ctx = run.state.ctx;  // all that reading the answer needs
+        // All that reading the answer needs (interpret_answer reads no more of the state).
+        call.view.ctx.cantidad = run.state.ctx.cantidad;
+        call.view.ctx.seleccion = run.state.ctx.seleccion;
+        call.view.ctx.monto_cliente = run.state.ctx.monto_cliente;
         Request req;
         req.endpoint = std::move(sc.endpoint);
         req.body = std::move(sc.body);
@@ -578,13 +612,20 @@ class Sim {
     }
     std::sort(unacknowledged.begin(), unacknowledged.end());
     for (int idx : unacknowledged) {
+      if (auto it = slots_.find(idx); it != slots_.end()) {
+        std::size_t before = checker_.violations();
+        check_unlogged_try(idx, it->second, tries_[static_cast<std::size_t>(idx)]);
+        if (checker_.violations() > before) {
+          Slot evidence;
+          evidence.hits = it->second.hits;
+          keep_evidence(idx, evidence);
+        }
+      }
       // What hit the lost try is kept apart: its calls may still leave records behind.
       if (auto it = slots_.find(idx); it != slots_.end() && !it->second.hits.empty()) {
         auto& stale = stale_[saga_id(idx, tries_[static_cast<std::size_t>(idx)])];
         stale.hits = std::move(it->second.hits);
-        stale.script = std::move(it->second.script);
         it->second.hits.clear();
-        it->second.script.clear();
       }
       client_retrying_.insert(idx);
       at(now_ + 50, Ev::ClientRetry, idx);
@@ -634,12 +675,8 @@ class Sim {
     f.attempt = attempt;
     f.at_ms = now_;
     f.name = "network-drop";
-    FaultRule r;
-    r.action = action;
-    r.endpoint = req.endpoint;
-    r.attempts = {attempt};
-    if (action == FaultAction::Error) r.status = f.status = 503;
-    note_fault(req.saga_id, kNodeNames[node], f, r);
+    if (action == FaultAction::Error) f.status = 503;
+    note_fault(req.saga_id, node_names_[static_cast<std::size_t>(node)], std::move(f));
   }
 
   void send_request(int call_id, int node, int attempt, Request req) {
@@ -726,16 +763,7 @@ class Sim {
     return node.logic->handle(node.store, r);
   }
 
-  void record_fired(int node, const FiredFault& f) {
-    FaultRule rule;
-    rule.action = f.action;
-    rule.endpoint = f.endpoint;
-    rule.attempts = {std::max(f.attempt, 1)};
-    if (f.action == FaultAction::Error || f.action == FaultAction::CommitThenError) rule.status = f.status;
-    if (f.action == FaultAction::Latency) rule.latency_ms = f.delay_ms;
-    if (f.action == FaultAction::Hang) rule.duration_ms = f.delay_ms;
-    note_fault(f.saga_id, kNodeNames[node], f, rule);
-  }
+  void record_fired(int node, const FiredFault& f) { note_fault(f.saga_id, node_names_[static_cast<std::size_t>(node)], f); }
 
   void crash_service(int n) {
     auto& node = nodes_[n];
@@ -778,17 +806,56 @@ class Sim {
     static const std::vector<ServiceFault> none;
     const auto& hits = it == slots_.end() ? none : it->second.hits;
     checker_.saga(summary, effects.cs, effects.ps, effects.rs, hits);
+    if (it != slots_.end()) check_protocol(idx, summary, it->second);
     if (checker_.violations() > before && it != slots_.end()) keep_evidence(idx, it->second);
     if (it != slots_.end()) slots_.erase(it);
     runs_.erase(idx);
+  }
+
+  // The history checker over the saga's log and the calls its logged try issued.
+  void check_protocol(int idx, const SagaSummary& summary, Slot& slot) {
+    SagaHistory h;
+    h.saga_id = summary.saga_id;
+    h.estado = summary.estado;
+    h.has_log = true;
+    h.log = std::move(slot.log);
+    auto logged = logged_try_[static_cast<std::size_t>(idx)];
+    for (std::size_t k = 0; k < slot.calls.size(); ++k) {
+      if (slot.call_tries[k] == logged) h.calls.push_back(std::move(slot.calls[k]));
+    }
+    for (auto& v : check_history(engine_.definition(), h)) {
+      v.faults = slot.hits;
+      checker_.add(std::move(v));
+    }
+    slot.log = std::move(h.log);
+  }
+
+  // A try that never reached the log must not have issued a call.
+  void check_unlogged_try(int idx, Slot& slot, int try_no) {
+    for (std::size_t k = 0; k < slot.calls.size(); ++k) {
+      if (slot.call_tries[k] != try_no) continue;
+      Violation v;
+      v.invariant = 7;
+      v.rule = "log-before-call";
+      v.saga_id = saga_id(idx, try_no);
+      v.message = "the saga issued a call (" + engine_.definition().steps[static_cast<std::size_t>(slot.calls[k].step)].name +
+                  ") although its start never reached the log";
+      v.faults = slot.hits;
+      checker_.add(std::move(v));
+      return;
+    }
   }
 
   void keep_evidence(int idx, Slot& slot) {
     if (res_.histories.size() < 5 && !slot.log.empty() && !slot.log.front().saga_id.empty())
       res_.histories[slot.log.front().saga_id] = slot.log;
     (void)idx;
-    for (auto& f : slot.script) res_.fired.push_back(std::move(f));
-    slot.script.clear();
+    for (const auto& h : slot.hits) {
+      auto [i, attempt] = parse_saga_id(h.fault.saga_id);
+      (void)attempt;
+      res_.fired.push_back({i < 0 ? idx : i, h.service, replay_rule(h.fault)});
+    }
+    slot.hits.clear();
   }
 
   void retire(int idx) {
@@ -890,6 +957,8 @@ class Sim {
   std::vector<std::uint32_t> free_requests_;
   std::vector<std::optional<Reply>> replies_;
   std::vector<std::uint32_t> free_replies_;
+  const std::string kOrchestrator = "orquestador";
+  const std::vector<std::string> node_names_{kNodeNames, kNodeNames + kNodes};
   const std::string kDrop = "drop", kDuplicate = "duplicate", kCrashOrchestrator = "crash-orquestador";
   const std::vector<std::string> fault_names_ = fault_action_names();
   int next_call_ = 0;
@@ -905,6 +974,11 @@ SimResult run_simulation(const SimConfig& cfg) { return Sim(cfg).run(); }
 std::optional<std::vector<ScriptedFault>> shrink_failure(const SimConfig& cfg,
                                                         const std::vector<ScriptedFault>& fired, int& runs,
                                                         int max_runs) {
+  runs = 0;
+  std::map<std::string, std::size_t> per_program;
+  for (const auto& f : fired) {
+    if (++per_program[f.service] > FaultSet::kMaxRules) return std::nullopt;  // a program cannot hold them
+  }
   SimConfig sc = cfg;
   sc.scripted = true;
   auto fails = [&](const std::vector<ScriptedFault>& script) {

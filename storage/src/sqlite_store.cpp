@@ -52,7 +52,7 @@ class SqliteTx final : public Tx {
     s.reset();
     cache_[std::make_pair(t, key)] = std::move(value);
   }
-  void for_each(Table t, const std::function<void(const std::string&, const Record&)>& fn) override {
+  void for_each(Table t, FunctionRef<void(const std::string&, const Record&)> fn) override {
     auto& s = impl_.list;
     s.reset();
     s.bind(1, table_name(t));
@@ -79,7 +79,7 @@ SqliteStore::SqliteStore(const std::string& path, SyncMode sync) : impl_(std::ma
 
 SqliteStore::~SqliteStore() = default;
 
-void SqliteStore::transact(const std::function<bool(Tx&)>& fn) {
+void SqliteStore::transact(FunctionRef<bool(Tx&)> fn) {
   SqliteTx tx(*impl_);
   impl_->group.run([&] { return fn(tx); });
 }

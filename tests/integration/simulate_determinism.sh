@@ -1,14 +1,16 @@
 #!/usr/bin/env bash
-# Runs the same seeds twice (and a planted defect, which also shrinks and
-# writes a scenario) and requires byte-identical output.
+# Runs the same seeds twice, with one job and with two (the output must not
+# depend on how seeds are spread over threads), and a planted defect found by
+# a short campaign, which also shrinks and writes a scenario; every pair of
+# outputs must be byte-identical.
 set -euo pipefail
 SAGACTL=$1
 N=${2:-2000}  # sagas per seed (the asan build passes fewer)
 DIR=$(mktemp -d)
 trap 'rm -rf "$DIR"' EXIT
 for i in 1 2; do
-  "$SAGACTL" --json simulate --seed 7 --sagas "$N" --runs 2 > "$DIR/ok$i.json"
-  (cd "$DIR" && "$SAGACTL" simulate --seed 1 --sagas 1000 --plant-defect non-idempotent-reservation \
+  "$SAGACTL" --json simulate --seed 7 --sagas "$N" --runs 3 --jobs "$i" > "$DIR/ok$i.json"
+  (cd "$DIR" && "$SAGACTL" simulate --seeds 1..40 --jobs "$i" --sagas 1000 --plant-defect non-idempotent-reservation \
       --scenario-out "shrunk$i.yaml" > "bug$i.txt" || true)
 done
 cmp "$DIR/ok1.json" "$DIR/ok2.json"
@@ -18,4 +20,5 @@ cmp "$DIR/bug1.txt" "$DIR/bug2.txt"
 cmp "$DIR/shrunk1.yaml" "$DIR/shrunk2.yaml"
 grep -q '"ok": true' "$DIR/ok1.json"
 grep -q "breaks an invariant" "$DIR/bug1.txt"
-echo "identical output for identical seeds"
+grep -q "shrunk in" "$DIR/bug1.txt"
+echo "identical output for identical seeds, with one job or two"

@@ -63,9 +63,10 @@ TEST_CASE("a planted defect shrinks to a few faults that still fail when replaye
       r = run_simulation(cfg);
     }
     REQUIRE_FALSE(r.ok());
-    int runs = 0;
-    auto script = shrink_failure(cfg, r.fired, runs);
-    REQUIRE(script);
+    auto shrunk = shrink(cfg, r);
+    INFO(shrunk.why_not);
+    REQUIRE(shrunk.script);
+    auto& script = shrunk.script;
     CHECK(script->size() <= 3);
     CHECK(script->size() <= r.fired.size());  // r.fired holds only the faults that hit the violating sagas
     auto replay = cfg;

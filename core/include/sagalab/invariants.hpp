@@ -33,7 +33,8 @@ struct ServiceFault {
 };
 
 struct Violation {
-  int invariant = 0;  // 1..6 as numbered in DESIGN.md
+  int invariant = 0;  // 1..6 as numbered in DESIGN.md; 7: a rule of the saga protocol (history.hpp)
+  std::string rule;   // for 7: the rule's name
   std::string saga_id;
   std::string message;
   std::vector<EffectRecord> records;
@@ -74,6 +75,8 @@ class InvariantChecker {
   void saga(const SagaSummary& s, const std::vector<Compra>& compras, const std::vector<Pago>& pagos,
             const std::vector<Reserva>& reservas, const std::vector<ServiceFault>& faults);
   void orphan(const EffectRecord& r, const std::string& why, const std::vector<ServiceFault>& faults);
+  // A violation found elsewhere (the history checker), reported with the rest.
+  void add(Violation v) { rep_.violations.push_back(std::move(v)); }
   InvariantReport finish(const std::vector<std::pair<std::string, StockLevel>>& stock);
   std::size_t violations() const { return rep_.violations.size(); }
 

@@ -24,7 +24,8 @@ using Answer = Reply;
 
 StepCall build_step_call(const SagaDefinition& def, const SagaState& s, const Command& c);
 
-// Reads an answer (or its absence: transport_error) into a Result event.
+// Reads an answer (or its absence: transport_error) into a Result event. Of
+// the state it reads only the context's cantidad, seleccion and monto_cliente.
 Event interpret_answer(const SagaDefinition& def, const SagaState& s, const Command& c,
                        const std::optional<Answer>& answer, const std::string& transport_error,
                        std::int64_t now_ms);

@@ -11,6 +11,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <type_traits>
 #include <string>
 #include <unordered_map>
 #include <utility>
@@ -20,6 +21,25 @@
 #include "sagalab/records.hpp"
 
 namespace sagalab {
+
+// A non-owning reference to a callable: what transact() and for_each() take,
+// so that a lambda with a few captures costs no allocation (std::function
+// would allocate for each transaction).
+template <typename Sig>
+class FunctionRef;
+template <typename R, typename... Args>
+class FunctionRef<R(Args...)> {
+ public:
+  template <typename F, typename = std::enable_if_t<!std::is_same_v<std::decay_t<F>, FunctionRef>>>
+  FunctionRef(F&& f)  // NOLINT: implicit, like std::function
+      : obj_(const_cast<void*>(static_cast<const void*>(&f))),
+        call_([](void* o, Args... a) -> R { return (*static_cast<std::remove_reference_t<F>*>(o))(std::forward<Args>(a)...); }) {}
+  R operator()(Args... a) const { return call_(obj_, std::forward<Args>(a)...); }
+
+ private:
+  void* obj_;
+  R (*call_)(void*, Args...);
+};
 
 enum class Table : std::uint8_t { Compras, Pagos, Reservas, Stock, Idempotency, Tombstones, Counters, Meta };
 inline constexpr std::size_t kTables = 8;
@@ -36,7 +56,7 @@ class Tx {
   virtual const Record* find(Table t, const std::string& key) = 0;
   virtual void put(Table t, const std::string& key, Record value) = 0;
   // Every record of a table, ordered by key.
-  virtual void for_each(Table t, const std::function<void(const std::string&, const Record&)>& fn) = 0;
+  virtual void for_each(Table t, FunctionRef<void(const std::string&, const Record&)> fn) = 0;
   virtual void clear_all() = 0;
 
   template <typename T>
@@ -53,7 +73,7 @@ class Store {
   virtual ~Store() = default;
   // Runs fn in one transaction; its writes become durable only if fn returns
   // true, and only when transact returns. Transactions are serialised.
-  virtual void transact(const std::function<bool(Tx&)>& fn) = 0;
+  virtual void transact(FunctionRef<bool(Tx&)> fn) = 0;
 };
 
 // In memory: writes go straight to the tables with an undo log, so a
@@ -61,7 +81,7 @@ class Store {
 // committed one costs no copy.
 class MemoryStore final : public Store {
  public:
-  void transact(const std::function<bool(Tx&)>& fn) override;
+  void transact(FunctionRef<bool(Tx&)> fn) override;
 
   using Tables = std::array<std::unordered_map<std::string, Record>, kTables>;
   // A copy of what is committed, and back to it (the simulator's crash model).
@@ -78,6 +98,13 @@ class MemoryStore final : public Store {
   void reindex();
   mutable std::mutex mutex_;
   Tables data_;
+  struct Undo {
+    Table t;
+    const std::string* key;  // the node's own key: valid while the node lives
+    std::optional<Record> old;
+    bool indexed;
+  };
+  std::vector<Undo> undo_;  // the open transaction's, kept to reuse its memory
   // Saga id -> its records' keys (pointers into the tables' nodes, which stay put).
   std::unordered_map<std::string, std::vector<std::pair<Table, const std::string*>>> by_saga_;
 };

@@ -16,6 +16,7 @@ Json to_json(const Violation& v) {
     faults.push_back(std::move(j));
   }
   return {{"invariant", v.invariant},
+          {"rule", v.rule.empty() ? Json(nullptr) : Json(v.rule)},
           {"saga_id", v.saga_id.empty() ? Json(nullptr) : Json(v.saga_id)},
           {"message", v.message},
           {"records", recs},

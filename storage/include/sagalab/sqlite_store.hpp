@@ -17,7 +17,7 @@ class SqliteStore final : public Store {
  public:
   SqliteStore(const std::string& path, SyncMode sync);
   ~SqliteStore() override;
-  void transact(const std::function<bool(Tx&)>& fn) override;
+  void transact(FunctionRef<bool(Tx&)> fn) override;
 
   struct Impl;
 

@@ -1,0 +1,51 @@
+// The history checker: every saga's history (its saga-log events and the calls
+// it issued) against the protocol rules of DESIGN.md, not only its final
+// state. It does not replay the engine: it reads what happened, so that a bug
+// in the engine cannot hide from it. The simulator feeds it every saga (with
+// the calls seen on the simulated network); `sagactl verify` and the scenario
+// runner feed it what `/sagas/{id}` shows (the attempts, without the calls'
+// keys and bodies), and the rules that need more are skipped there.
+#pragma once
+
+#include <cstddef>
+#include <string>
+#include <vector>
+
+#include "sagalab/invariants.hpp"
+#include "sagalab/saga.hpp"
+
+namespace sagalab {
+
+struct CallRecord {
+  int step = 0;
+  bool compensation = false;
+  int attempt = 0;
+  // Known only where the call itself was seen (the simulator):
+  bool seen = false;
+  std::string idempotency_key;
+  std::string id_sent;      // compensations: the id the call carried ("" for none)
+  std::size_t logged = 0;   // events in the durable log when the call was issued
+  // Known only from a snapshot: how the attempt ended.
+  bool answered = false;
+  Outcome outcome = Outcome::Unknown;
+};
+
+struct SagaHistory {
+  std::string saga_id;
+  Estado estado = Estado::EnCurso;
+  bool has_log = false;
+  std::vector<Event> log;  // the saga log, in order
+  std::vector<CallRecord> calls;  // in the order they were issued
+};
+
+// The rules, each with the one-line description the README lists.
+struct HistoryRule {
+  const char* name;
+  const char* text;
+};
+const std::vector<HistoryRule>& history_rules();
+
+// Violations of the rules (invariant number 7, the rule's name in `rule`).
+std::vector<Violation> check_history(const SagaDefinition& def, const SagaHistory& h);
+
+}  // namespace sagalab

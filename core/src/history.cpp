@@ -1,0 +1,154 @@
+// The history checker (see history.hpp). Each rule reads the calls in the
+// order they were issued and the saga-log events in the order they were
+// written; none of them asks the engine what it would have done.
+#include "sagalab/history.hpp"
+
+#include <climits>
+#include <map>
+
+namespace sagalab {
+
+const std::vector<HistoryRule>& history_rules() {
+  static const std::vector<HistoryRule> rules = {
+      {"log-before-call",
+       "every call is caused by an event that is already in the saga log: the first by the saga's start, each "
+       "later one by an event logged after the previous call"},
+      {"forward-after-compensation", "once a saga has started compensating, it issues no forward call"},
+      {"compensation-order",
+       "compensations run in the reverse order of the forward steps they undo (a retry repeats the same step)"},
+      {"uncompensated-step",
+       "a saga that ends compensada has compensated every step before the pivot (the pivot included) that it "
+       "called, including steps whose outcome was unknown"},
+      {"compensation-after-pivot",
+       "no step after the pivot is compensated, and once the pivot has succeeded nothing is compensated"},
+      {"idempotency-key", "every attempt of a step carries the same idempotency key, and so does every attempt of its compensation"},
+      {"compensation-output",
+       "each compensation carries the id its forward call returned, also after a restart of the orchestrator"},
+      {"repeated-step",
+       "a step whose success is in the log is not called again, nor a compensation whose success is: a "
+       "recovered saga continues from where its log ends"},
+      {"completed-with-compensation", "a saga that ends completada has issued no compensation"},
+  };
+  return rules;
+}
+
+namespace {
+
+// The id a forward step returned, as its logged result carries it.
+std::string output_id(const StepOutput& o) {
+  if (!o.compra_id.empty()) return o.compra_id;
+  if (!o.reserva_id.empty()) return o.reserva_id;
+  return o.pago_id;
+}
+
+std::string describe(const SagaDefinition& def, const CallRecord& c) {
+  return (c.compensation ? "compensation of " : "") + def.steps[static_cast<std::size_t>(c.step)].name + " attempt " +
+         std::to_string(c.attempt);
+}
+
+}  // namespace
+
+std::vector<Violation> check_history(const SagaDefinition& def, const SagaHistory& h) {
+  std::vector<Violation> out;
+  auto violate = [&](const char* rule, std::string msg) {
+    Violation v;
+    v.invariant = 7;
+    v.rule = rule;
+    v.saga_id = h.saga_id;
+    v.message = std::move(msg);
+    out.push_back(std::move(v));
+  };
+  const int pivot = def.pivot();
+  const int nsteps = static_cast<int>(def.steps.size());
+  auto valid_step = [&](int s) { return s >= 0 && s < nsteps; };
+
+  // What the log says, with the position each fact was written at.
+  struct Logged {
+    std::size_t forward_ok = SIZE_MAX;  // position of the forward step's Ok result
+    std::size_t comp_ok = SIZE_MAX;     // position of its compensation's Ok result
+    std::string id;                     // the id its forward call returned
+    bool last_failed = false;           // its last forward result was a definite refusal
+  };
+  std::vector<Logged> logged(def.steps.size());
+  for (std::size_t i = 0; i < h.log.size(); ++i) {
+    const auto& e = h.log[i];
+    if (e.type != Event::Type::Result || !valid_step(e.step)) continue;
+    auto& l = logged[static_cast<std::size_t>(e.step)];
+    if (!e.compensation) l.last_failed = e.outcome == Outcome::Failed;
+    if (e.outcome != Outcome::Ok) continue;
+    if (e.compensation) {
+      if (l.comp_ok == SIZE_MAX) l.comp_ok = i;
+    } else if (l.forward_ok == SIZE_MAX) {
+      l.forward_ok = i;
+      l.id = output_id(e.data);
+    }
+  }
+
+  bool compensating = false;
+  int last_comp_step = INT_MAX;
+  std::map<std::pair<int, bool>, std::string> keys;
+  std::vector<bool> called(def.steps.size(), false);
+  std::vector<bool> compensated(def.steps.size(), false);  // from the attempts' outcomes (snapshots)
+  std::vector<bool> refused(def.steps.size(), false);      // the last forward attempt was refused (snapshots)
+  bool any_compensation = false;
+  for (std::size_t i = 0; i < h.calls.size(); ++i) {
+    const auto& c = h.calls[i];
+    if (!valid_step(c.step)) continue;
+    const auto& l = logged[static_cast<std::size_t>(c.step)];
+    if (c.seen && h.has_log) {
+      const bool first = i == 0;
+      if ((first && c.logged == 0) || (!first && h.calls[i - 1].seen && c.logged <= h.calls[i - 1].logged))
+        violate("log-before-call", describe(def, c) + " was issued with " + std::to_string(c.logged) +
+                                       " event(s) in the log, none of them newer than the previous call");
+      if (!c.compensation && l.forward_ok < c.logged)
+        violate("repeated-step", describe(def, c) + " was issued after the log recorded that step's success");
+      if (c.compensation && l.comp_ok < c.logged)
+        violate("repeated-step", describe(def, c) + " was issued after the log recorded that compensation's success");
+    }
+    if (c.compensation) {
+      compensating = any_compensation = true;
+      if (c.step > pivot)
+        violate("compensation-after-pivot", describe(def, c) + ": that step comes after the pivot");
+      const auto& p = logged[static_cast<std::size_t>(pivot)];
+      if (c.seen && h.has_log && p.forward_ok < c.logged)
+        violate("compensation-after-pivot", describe(def, c) + " was issued after the pivot had succeeded");
+      if (c.step > last_comp_step)
+        violate("compensation-order", describe(def, c) + " came after the compensation of " +
+                                          def.steps[static_cast<std::size_t>(last_comp_step)].name +
+                                          ", an earlier step");
+      last_comp_step = std::min(last_comp_step, c.step);
+      if (c.seen && h.has_log && !l.id.empty() && c.id_sent != l.id)
+        violate("compensation-output", describe(def, c) + " carried id '" + c.id_sent + "' but the forward call returned '" +
+                                           l.id + "'");
+      if (c.answered && c.outcome == Outcome::Ok) compensated[static_cast<std::size_t>(c.step)] = true;
+    } else {
+      called[static_cast<std::size_t>(c.step)] = true;
+      if (c.answered) refused[static_cast<std::size_t>(c.step)] = c.outcome == Outcome::Failed;
+      if (compensating) violate("forward-after-compensation", describe(def, c) + " was issued while compensating");
+    }
+    if (c.seen && !c.idempotency_key.empty()) {
+      auto [it, inserted] = keys.emplace(std::make_pair(c.step, c.compensation), c.idempotency_key);
+      if (!inserted && it->second != c.idempotency_key)
+        violate("idempotency-key", describe(def, c) + " carried key '" + c.idempotency_key + "', attempt 1 carried '" +
+                                       it->second + "'");
+    }
+  }
+
+  if (h.estado == Estado::Compensada) {
+    for (int s = 0; s <= pivot && s < nsteps; ++s) {
+      auto kind = def.steps[static_cast<std::size_t>(s)].kind;
+      if (!called[static_cast<std::size_t>(s)] || (kind != StepKind::Compensatable && kind != StepKind::Pivot)) continue;
+      // A step its service refused had no effect and needs no compensation.
+      if (h.has_log ? logged[static_cast<std::size_t>(s)].last_failed : refused[static_cast<std::size_t>(s)]) continue;
+      bool done = h.has_log ? logged[static_cast<std::size_t>(s)].comp_ok != SIZE_MAX : compensated[static_cast<std::size_t>(s)];
+      if (!done)
+        violate("uncompensated-step", "the saga ended compensada but " + def.steps[static_cast<std::size_t>(s)].name +
+                                          ", which it called, was never compensated");
+    }
+  }
+  if (h.estado == Estado::Completada && any_compensation)
+    violate("completed-with-compensation", "the saga ended completada after issuing compensations");
+  return out;
+}
+
+}  // namespace sagalab
