@@ -145,8 +145,10 @@ class Runner {
 
   void prepare(const Scenario& s) {
     await_healthy();
-    wait_quiet(30000);
+    // The previous scenario's faults go first: a saga they keep stuck then heals
+    // (compensations retry until they succeed) instead of failing this scenario.
     for (const auto& p : programs()) admin(p, "DELETE", "/admin/faults", nullptr);
+    wait_quiet(30000);
     if (s.reset) {
       for (const auto& p : programs()) {
         Json body = Json::object();
@@ -273,6 +275,9 @@ class Runner {
           fail("line " + std::to_string(st.line) + ": wait-until-quiet",
                "sagas still running after " + std::to_string(st.timeout_ms) + " ms");
         return;
+      case ScenarioStep::Kind::Sleep:
+        std::this_thread::sleep_for(std::chrono::milliseconds(st.sleep_ms));
+        return;
       case ScenarioStep::Kind::Reset:
         wait_quiet(30000);
         for (const auto& p : programs()) admin(p, "POST", "/admin/reset", nullptr);
@@ -329,7 +334,7 @@ class Runner {
       } else {
         std::string msg;
         for (const auto& v : report.violations) {
-          msg += "[invariant " + std::to_string(v.invariant) + "] " + (v.saga_id.empty() ? "" : v.saga_id + ": ") +
+          msg += (v.rule.empty() ? "[invariant " + std::to_string(v.invariant) + "] " : "[rule " + v.rule + "] ") + (v.saga_id.empty() ? "" : v.saga_id + ": ") +
                  v.message + "\n";
         }
         fail("expect: invariants", msg);

@@ -169,7 +169,7 @@ Scenario parse_scenario(const std::string& path) {
     const auto& n = root["steps"][i];
     auto where = "steps[" + std::to_string(i) + "]";
     if (!n.IsMap() || n.size() != 1)
-      c.fail(n, where + " must be one of: buy, load, inject, clear-faults, crash, restart, wait-until-quiet, reset");
+      c.fail(n, where + " must be one of: buy, load, inject, clear-faults, crash, restart, wait-until-quiet, sleep, reset");
     auto kind = n.begin()->first.as<std::string>();
     // A copy of the node handle: the iterator that n.begin() returns is a temporary.
     const YAML::Node v = n.begin()->second;
@@ -228,11 +228,16 @@ Scenario parse_scenario(const std::string& path) {
       } else if (!c.boolean(v, where + ".wait-until-quiet")) {
         c.fail(v, where + ".wait-until-quiet must be true or {timeout_ms: N}");
       }
+    } else if (kind == "sleep") {
+      // Lets a held request (a hang) reach its service before the checks.
+      st.kind = ScenarioStep::Kind::Sleep;
+      c.keys(v, where + ".sleep", {"ms"});
+      st.sleep_ms = c.integer(v["ms"], where + ".sleep.ms", 1, 600000);
     } else if (kind == "reset") {
       st.kind = ScenarioStep::Kind::Reset;
       c.boolean(v, where + ".reset");
     } else {
-      c.fail(n, "unknown step '" + kind + "'; expected buy, load, inject, clear-faults, crash, restart, wait-until-quiet or reset");
+      c.fail(n, "unknown step '" + kind + "'; expected buy, load, inject, clear-faults, crash, restart, wait-until-quiet, sleep or reset");
     }
     s.steps.push_back(st);
   }
@@ -356,6 +361,10 @@ std::string emit_scenario(const Scenario& s) {
         break;
       case ScenarioStep::Kind::WaitUntilQuiet:
         out << YAML::Key << "wait-until-quiet" << YAML::Value << true;
+        break;
+      case ScenarioStep::Kind::Sleep:
+        out << YAML::Key << "sleep" << YAML::Value << YAML::Flow << YAML::BeginMap << YAML::Key << "ms" << YAML::Value
+            << st.sleep_ms << YAML::EndMap;
         break;
       case ScenarioStep::Kind::Crash:
         out << YAML::Key << "crash" << YAML::Value << short_service(st.service);

@@ -13,7 +13,7 @@
 namespace sagactl {
 
 struct ScenarioStep {
-  enum class Kind { Buy, Load, Inject, ClearFaults, Crash, Restart, WaitUntilQuiet, Reset } kind = Kind::Buy;
+  enum class Kind { Buy, Load, Inject, ClearFaults, Crash, Restart, WaitUntilQuiet, Reset, Sleep } kind = Kind::Buy;
   int line = 0;
   // buy
   std::string user = "user123";
@@ -31,6 +31,8 @@ struct ScenarioStep {
   Json rule = Json::object();
   // wait-until-quiet
   std::int64_t timeout_ms = 30000;
+  // sleep
+  std::int64_t sleep_ms = 0;
 };
 
 struct ScenarioExpect {

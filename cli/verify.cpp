@@ -72,7 +72,7 @@ int run_verify(const GlobalOptions& g) {
   }
   std::cout << paint("✘ " + std::to_string(report.violations.size()) + " violation(s)", "31;1") << "\n";
   for (const auto& v : report.violations) {
-    std::cout << "  [invariant " << v.invariant << "] " << (v.saga_id.empty() ? "" : "saga " + v.saga_id + ": ")
+    std::cout << "  " << (v.rule.empty() ? "[invariant " + std::to_string(v.invariant) + "]" : "[rule " + v.rule + "]") << " " << (v.saga_id.empty() ? "" : "saga " + v.saga_id + ": ")
               << v.message << "\n";
     for (const auto& r : v.records) std::cout << "      record " << sagalab::to_json(r).dump() << "\n";
     for (const auto& f : v.faults)

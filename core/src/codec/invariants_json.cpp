@@ -2,6 +2,7 @@
 // SystemState, and reports written for `sagactl verify --json` and the runner.
 #include <stdexcept>
 
+#include "sagalab/history.hpp"
 #include "sagalab/json_codec.hpp"
 
 namespace sagalab {
@@ -144,6 +145,48 @@ SystemState system_state_from_json(const Json& states) {
   return st;
 }
 
-InvariantReport check_invariants(const Json& states) { return check_invariants(system_state_from_json(states)); }
+std::vector<SagaHistory> histories_from_json(const Json& states, const SagaDefinition& def) {
+  std::vector<SagaHistory> out;
+  const Json orq = states.value("orquestador", Json::object());
+  for (const auto& s : array_at(orq, "sagas")) {
+    SagaHistory h;
+    h.saga_id = str(s, "saga_id");
+    try {
+      h.estado = estado_from_string(str(s, "estado"));
+    } catch (const std::invalid_argument&) {
+      continue;  // invariant 1 names it
+    }
+    for (const auto& a : array_at(s, "intentos")) {
+      CallRecord c;
+      c.step = def.index_of(str(a, "paso"));
+      if (c.step < 0) continue;
+      c.compensation = a.is_object() && a.contains("compensacion") && a["compensacion"].is_boolean() &&
+                       a["compensacion"].get<bool>();
+      c.attempt = static_cast<int>(integer(a, "intento", 0));
+      auto r = str(a, "resultado");
+      c.answered = r == "ok" || r == "failed" || r == "unknown";
+      if (c.answered) c.outcome = outcome_from_string(r);
+      h.calls.push_back(std::move(c));
+    }
+    out.push_back(std::move(h));
+  }
+  return out;
+}
+
+InvariantReport check_invariants(const Json& states) {
+  auto st = system_state_from_json(states);
+  auto report = check_invariants(st);
+  // The protocol, from each saga's attempts as /sagas/{id} shows them.
+  const auto def = SagaDefinition::default_purchase();
+  for (const auto& h : histories_from_json(states, def)) {
+    for (auto& v : check_history(def, h)) {
+      for (const auto& f : st.faults) {
+        if (f.fault.saga_id == v.saga_id) v.faults.push_back(f);
+      }
+      report.violations.push_back(std::move(v));
+    }
+  }
+  return report;
+}
 
 }  // namespace sagalab

@@ -1,0 +1,191 @@
+// The history checker: a correct history passes, and each rule names the
+// history that breaks it.
+#include <catch2/catch.hpp>
+
+#include "sagalab/history.hpp"
+#include "sagalab/json_codec.hpp"
+
+using namespace sagalab;
+
+namespace {
+
+const SagaDefinition def = SagaDefinition::default_purchase();
+enum Step { kBuscar, kCrear, kReservar, kCobrar, kConfirmar };
+
+struct Builder {
+  SagaHistory h;
+  Builder() {
+    h.saga_id = "s1";
+    h.has_log = true;
+    Event start;
+    start.type = Event::Type::Start;
+    start.saga_id = "s1";
+    h.log.push_back(start);
+  }
+  // A call issued now (after everything logged so far), then its logged result.
+  Builder& call(int step, bool comp, int attempt, Outcome outcome, const std::string& id_sent = "",
+                const std::string& key = "") {
+    CallRecord c;
+    c.step = step;
+    c.compensation = comp;
+    c.attempt = attempt;
+    c.seen = true;
+    c.idempotency_key = key.empty() ? "s1:" + def.steps[static_cast<std::size_t>(step)].name + (comp ? ":compensacion" : "") : key;
+    c.id_sent = id_sent;
+    c.logged = h.log.size();
+    h.calls.push_back(c);
+    Event r;
+    r.type = Event::Type::Result;
+    r.step = step;
+    r.compensation = comp;
+    r.attempt = attempt;
+    r.outcome = outcome;
+    if (outcome == Outcome::Ok && !comp) {
+      if (step == kCrear) r.data.compra_id = "compra_1";
+      if (step == kReservar) r.data.reserva_id = "reserva_1";
+      if (step == kCobrar) r.data.pago_id = "pago_1";
+    }
+    h.log.push_back(r);
+    return *this;
+  }
+  Builder& ends(Estado e) {
+    h.estado = e;
+    return *this;
+  }
+};
+
+std::vector<std::string> rules_of(const SagaHistory& h) {
+  std::vector<std::string> out;
+  for (const auto& v : check_history(def, h)) out.push_back(v.rule);
+  return out;
+}
+
+bool breaks(const SagaHistory& h, const std::string& rule) {
+  auto r = rules_of(h);
+  return std::find(r.begin(), r.end(), rule) != r.end();
+}
+
+// A saga that fails at the pivot (unknown twice) and compensates everything.
+Builder compensated() {
+  Builder b;
+  b.call(kBuscar, false, 1, Outcome::Ok)
+      .call(kCrear, false, 1, Outcome::Ok)
+      .call(kReservar, false, 1, Outcome::Ok)
+      .call(kCobrar, false, 1, Outcome::Unknown)
+      .call(kCobrar, false, 2, Outcome::Unknown)
+      .call(kCobrar, true, 1, Outcome::Ok)
+      .call(kReservar, true, 1, Outcome::Ok, "reserva_1")
+      .call(kCrear, true, 1, Outcome::Ok, "compra_1")
+      .ends(Estado::Compensada);
+  return b;
+}
+
+}  // namespace
+
+TEST_CASE("correct histories break no rule", "[history]") {
+  Builder done;
+  done.call(kBuscar, false, 1, Outcome::Ok)
+      .call(kCrear, false, 1, Outcome::Ok)
+      .call(kReservar, false, 1, Outcome::Unknown)
+      .call(kReservar, false, 2, Outcome::Ok)
+      .call(kCobrar, false, 1, Outcome::Ok)
+      .call(kConfirmar, false, 1, Outcome::Ok)
+      .ends(Estado::Completada);
+  CHECK(rules_of(done.h).empty());
+  CHECK(rules_of(compensated().h).empty());
+  // A step its service refused needs no compensation.
+  Builder refused;
+  refused.call(kBuscar, false, 1, Outcome::Ok)
+      .call(kCrear, false, 1, Outcome::Ok)
+      .call(kReservar, false, 1, Outcome::Failed)
+      .call(kCrear, true, 1, Outcome::Ok, "compra_1")
+      .ends(Estado::Compensada);
+  CHECK(rules_of(refused.h).empty());
+}
+
+TEST_CASE("each rule names the history that breaks it", "[history]") {
+  SECTION("compensations out of order") {
+    Builder b;
+    b.call(kBuscar, false, 1, Outcome::Ok)
+        .call(kCrear, false, 1, Outcome::Ok)
+        .call(kReservar, false, 1, Outcome::Ok)
+        .call(kCobrar, false, 1, Outcome::Failed)
+        .call(kCrear, true, 1, Outcome::Ok, "compra_1")
+        .call(kReservar, true, 1, Outcome::Ok, "reserva_1")
+        .ends(Estado::Compensada);
+    CHECK(breaks(b.h, "compensation-order"));
+  }
+  SECTION("a step left uncompensated, also one whose outcome was unknown") {
+    Builder b;
+    b.call(kBuscar, false, 1, Outcome::Ok)
+        .call(kCrear, false, 1, Outcome::Ok)
+        .call(kReservar, false, 1, Outcome::Unknown)
+        .call(kReservar, false, 2, Outcome::Unknown)
+        .call(kCrear, true, 1, Outcome::Ok, "compra_1")
+        .ends(Estado::Compensada);
+    CHECK(breaks(b.h, "uncompensated-step"));
+  }
+  SECTION("a forward call while compensating") {
+    auto b = compensated();
+    b.call(kConfirmar, false, 1, Outcome::Ok);
+    CHECK(breaks(b.h, "forward-after-compensation"));
+  }
+  SECTION("a compensation after the pivot succeeded") {
+    Builder b;
+    b.call(kBuscar, false, 1, Outcome::Ok)
+        .call(kCrear, false, 1, Outcome::Ok)
+        .call(kReservar, false, 1, Outcome::Ok)
+        .call(kCobrar, false, 1, Outcome::Ok)
+        .call(kCrear, true, 1, Outcome::Ok, "compra_1")
+        .ends(Estado::Compensada);
+    CHECK(breaks(b.h, "compensation-after-pivot"));
+  }
+  SECTION("another idempotency key on a retry") {
+    Builder b;
+    b.call(kBuscar, false, 1, Outcome::Ok)
+        .call(kCrear, false, 1, Outcome::Unknown)
+        .call(kCrear, false, 2, Outcome::Ok, "", "s1:crear_compra:2")
+        .ends(Estado::EnCurso);
+    CHECK(breaks(b.h, "idempotency-key"));
+  }
+  SECTION("a compensation without the id its forward call returned") {
+    auto b = compensated();
+    b.h.calls[6].id_sent = "";  // the reservation's compensation lost reserva_1
+    CHECK(breaks(b.h, "compensation-output"));
+  }
+  SECTION("a call before its cause is logged") {
+    auto b = compensated();
+    b.h.calls[2].logged = b.h.calls[1].logged;
+    CHECK(breaks(b.h, "log-before-call"));
+  }
+  SECTION("a step called again after its success was logged (a recovery from the start)") {
+    auto b = compensated();
+    auto again = b.h.calls[1];
+    again.logged = b.h.log.size();
+    b.h.calls.insert(b.h.calls.begin() + 3, again);
+    CHECK(breaks(b.h, "repeated-step"));
+  }
+  SECTION("a completed saga that compensated") {
+    Builder b;
+    b.call(kBuscar, false, 1, Outcome::Ok).call(kCrear, false, 1, Outcome::Ok).call(kCrear, true, 1, Outcome::Ok, "compra_1");
+    b.ends(Estado::Completada);
+    CHECK(breaks(b.h, "completed-with-compensation"));
+  }
+}
+
+TEST_CASE("snapshots give the checker the attempts, and it checks what they show", "[history]") {
+  Json states{{"orquestador",
+               {{"sagas",
+                 {{{"saga_id", "s1"},
+                   {"estado", "compensada"},
+                   {"intentos",
+                    {{{"paso", "buscar_producto"}, {"intento", 1}, {"compensacion", false}, {"resultado", "ok"}},
+                     {{"paso", "crear_compra"}, {"intento", 1}, {"compensacion", false}, {"resultado", "ok"}},
+                     {{"paso", "reservar_stock"}, {"intento", 1}, {"compensacion", false}, {"resultado", "unknown"}},
+                     {{"paso", "reservar_stock"}, {"intento", 2}, {"compensacion", false}, {"resultado", "unknown"}},
+                     {{"paso", "crear_compra"}, {"intento", 1}, {"compensacion", true}, {"resultado", "ok"}}}}}}}}}};
+  auto report = check_invariants(states);
+  bool found = false;
+  for (const auto& v : report.violations) found = found || (v.invariant == 7 && v.rule == "uncompensated-step");
+  CHECK(found);
+}
