@@ -2,7 +2,7 @@
 PRESET ?= dev
 BUILD_DIR := $(if $(filter dev,$(PRESET)),build,build-$(PRESET))
 
-.PHONY: all deps configure build test demo asan release clean soak fuzz fuzz-build fuzz-test
+.PHONY: all deps configure build test demo asan release clean soak fuzz fuzz-build fuzz-test mutants
 
 all: build
 
@@ -41,6 +41,11 @@ fuzz: fuzz-build
 demo: build
 	@bash scripts/demo.sh $(BUILD_DIR)/bin
 
+# Mutation testing: every patch in tests/mutants/ built in a copy of the tree and judged
+# by the simulator and the unit tests (SCENARIOS=1 adds the scenario suite).
+mutants: deps
+	@bash scripts/mutants.sh
+
 asan:
 	@$(MAKE) --no-print-directory test PRESET=asan
 
@@ -49,6 +54,7 @@ release:
 
 clean:
 	rm -rf build build-asan build-release build-fuzz .sagalab .sagalab-demo
+	-git worktree remove --force build-mutants/tree 2>/dev/null; rm -rf build-mutants
 
 soak: build
 	@SAGALAB_SOAK_SECONDS=$${SOAK_SECONDS:-300} build/bin/integration_tests "[soak]"

@@ -264,3 +264,23 @@ TEST_CASE("MemoryStore discards an uncommitted transaction", "[store]") {
     return false;
   });
 }
+
+TEST_CASE("inventario: a repeated compensation releases the stock once", "[domain]") {
+  for (auto kind : {"memory", "sqlite"}) {
+    INFO(kind);
+    Fixture f(kind);
+    auto logic = make_inventario(default_catalog(), default_stock());
+    logic->ensure_initialised(*f.store);
+    auto r = call(*logic, *f.store, req("transaccion", {{"producto", "LAPTOP"}, {"cantidad", 2}}, "s1:reservar_stock", "s1"));
+    REQUIRE(r.status == 200);
+    auto stock = [&] { return state(*logic, *f.store)["stock"]["LAPTOP"]; };
+    CHECK(stock()["stock"] == 3);
+    // The same compensation three times (a retry whose answer was lost), with and without its key.
+    for (const char* key : {"s1:reservar_stock:compensacion", "s1:reservar_stock:compensacion", ""}) {
+      auto c = call(*logic, *f.store, req("compensacion", {{"reserva_id", r.body["reserva_id"]}}, key, "s1"));
+      CHECK(c.status == 200);
+    }
+    CHECK(stock()["stock"] == 5);
+    CHECK(stock()["reservado"] == 0);
+  }
+}

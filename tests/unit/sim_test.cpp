@@ -77,3 +77,49 @@ TEST_CASE("a planted defect shrinks to a few faults that still fail when replaye
     CHECK(run_simulation(replay).ok());  // the same faults without the bug are harmless
   }
 }
+
+TEST_CASE("shrinking never asks a program for more fault rules than it holds", "[sim][shrink]") {
+  // More faults on one program than FaultSet::kMaxRules: no script, and no exception.
+  std::vector<ScriptedFault> many;
+  for (int i = 0; i < static_cast<int>(FaultSet::kMaxRules) + 10; ++i) {
+    FaultRule r;
+    r.action = FaultAction::Error;
+    r.endpoint = "transaccion";
+    r.attempts = {1};
+    many.push_back({i % 50, "ms-pagos", r});
+  }
+  int runs = 0;
+  std::optional<std::vector<ScriptedFault>> script;
+  REQUIRE_NOTHROW(script = shrink_failure(config(1, 100), many, runs));
+  CHECK_FALSE(script);
+  // Every fault recorded by a run replays as a valid rule: attempts are positive.
+  auto cfg = config(2, 2000, "non-idempotent-reservation");
+  cfg.fault_rate = 0.3;
+  auto r = run_simulation(cfg);
+  for (const auto& f : r.fired) {
+    for (int a : f.rule.attempts) CHECK(a >= 1);
+    CHECK_NOTHROW(parse_fault_rule(scenario_rule_json(f.rule),
+                                   {"transaccion", "compensacion", "confirmacion", "buscar", "producto_id",
+                                    "catalogo_completo", "log:buscar_producto:before", "log:buscar_producto:after",
+                                    "log:crear_compra:before", "log:crear_compra:after", "log:reservar_stock:before",
+                                    "log:reservar_stock:after", "log:cobrar_pago:before", "log:cobrar_pago:after",
+                                    "log:confirmar_compra:before", "log:confirmar_compra:after"}));
+  }
+}
+
+TEST_CASE("every simulated saga's history keeps the protocol's rules", "[sim][history]") {
+  for (std::uint64_t seed = 1; seed <= 4; ++seed) {
+    auto cfg = config(seed, 3000);
+    cfg.swarm = true;
+    auto r = run_simulation(cfg);
+    INFO(to_json(r, true).dump(2));
+    CHECK(r.ok());
+  }
+  // A planted bug that leaves a consistent final state is caught by its history alone.
+  bool caught = false;
+  for (std::uint64_t seed = 1; seed <= 20 && !caught; ++seed) {
+    auto r = run_simulation(config(seed, 1000, "no-log-before-call"));
+    for (const auto& v : r.violations) caught = caught || v.rule == "log-before-call";
+  }
+  CHECK(caught);
+}

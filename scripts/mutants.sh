@@ -1,0 +1,84 @@
+#!/usr/bin/env bash
+# Mutation testing of the harness: each patch in tests/mutants/ plants one
+# realistic saga bug in a copy of the tree (a git worktree under
+# build-mutants/, never the real sources), which is built there and judged by
+# the detectors: a `sagactl simulate` campaign, the unit tests and, with
+# SCENARIOS=1, the scenario suite. Prints a table (also written to
+# build-mutants/mutants.md) and the kill score.
+#
+#   scripts/mutants.sh                 every mutant, 60 s campaigns
+#   scripts/mutants.sh 19 21           only the mutants whose number or name matches
+#   SIM_SECONDS=20 SCENARIOS=1 scripts/mutants.sh
+set -uo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+SIM_SECONDS=${SIM_SECONDS:-60}
+SCENARIOS=${SCENARIOS:-0}
+OUT=$ROOT/build-mutants
+TREE=$OUT/tree
+BUILD=$OUT/build
+mkdir -p "$OUT"
+HEAD=$(git rev-parse HEAD)
+
+if [ ! -e "$TREE/.git" ]; then
+  git worktree add --detach -f "$TREE" "$HEAD" >/dev/null 2>&1 || { echo "mutants: cannot create a worktree in $TREE" >&2; exit 2; }
+fi
+git -C "$TREE" checkout -q -f --detach "$HEAD"
+targets=(sagactl unit_tests)
+[ "$SCENARIOS" = 1 ] && targets+=(orquestador ms-catalogo ms-compras ms-pagos ms-inventario)
+if [ ! -f "$BUILD/CMakeCache.txt" ]; then
+  echo "== configuring the mutant build (once)"
+  cmake -S "$TREE" -B "$BUILD" -DCMAKE_BUILD_TYPE=Release -DSAGALAB_BUILD_TESTS=ON >/dev/null || exit 2
+fi
+
+patches=()
+for p in tests/mutants/*.patch; do
+  if [ $# -eq 0 ]; then patches+=("$p"); continue; fi
+  for want in "$@"; do [[ "$(basename "$p")" == *"$want"* ]] && patches+=("$p") && break; done
+done
+[ ${#patches[@]} -gt 0 ] || { echo "mutants: no patch matches $*" >&2; exit 2; }
+
+table="| mutant | class | simulator (seed, seconds) | unit tests | scenarios | killed |\n|---|---|---|---|---|---|\n"
+killed=0
+total=0
+for p in "${patches[@]}"; do
+  name=$(basename "$p" .patch)
+  cls=$(sed -n 's/^Class: //p' "$p")
+  git -C "$TREE" checkout -q -f --detach "$HEAD"
+  if ! git -C "$TREE" apply "$ROOT/$p"; then
+    echo "== $name: does not apply (regenerate with tests/mutants/make_patches.py)"; continue
+  fi
+  echo "== $name: building"
+  if ! cmake --build "$BUILD" -j2 --target "${targets[@]}" >"$OUT/$name.build.log" 2>&1; then
+    echo "   does not build (see $OUT/$name.build.log)"; continue
+  fi
+  total=$((total + 1))
+  sim="escaped"
+  t0=$(date +%s%N)
+  if (cd "$OUT" && "$BUILD/bin/sagactl" --json simulate --duration "${SIM_SECONDS}s" --sagas 1000 --no-shrink >"$OUT/$name.sim.json" 2>/dev/null); then
+    :
+  else
+    ms=$(( ($(date +%s%N) - t0) / 1000000 ))
+    seed=$(sed -n 's/^    "seed": \([0-9]*\),*$/\1/p' "$OUT/$name.sim.json" | head -1)
+    sim="seed ${seed:-?}, $((ms / 1000)).$(( (ms % 1000) / 100 )) s"
+  fi
+  unit="escaped"
+  "$BUILD/bin/unit_tests" "~[defects]" >"$OUT/$name.unit.log" 2>&1 || unit="caught"
+  scen="not run"
+  if [ "$SCENARIOS" = 1 ]; then
+    scen="escaped"
+    if ! (cd "$OUT" && "$BUILD/bin/sagactl" run "$TREE/scenarios" >"$OUT/$name.scenarios.log" 2>&1); then
+      scen=$(grep -o '✘ [a-z0-9_-]*' "$OUT/$name.scenarios.log" | head -3 | sed 's/✘ //' | paste -sd, -)
+      [ -n "$scen" ] || scen="caught"
+    fi
+  fi
+  k=no
+  if [ "$sim" != escaped ] || [ "$unit" != escaped ] || { [ "$scen" != escaped ] && [ "$scen" != "not run" ]; }; then
+    k=yes; killed=$((killed + 1))
+  fi
+  echo "   simulator: $sim; unit tests: $unit; scenarios: $scen"
+  table+="| $name | $cls | $sim | $unit | $scen | $k |\n"
+done
+git -C "$TREE" checkout -q -f --detach "$HEAD"
+printf "%b\nkilled %d of %d\n" "$table" "$killed" "$total" | tee "$OUT/mutants.md"
+[ "$killed" = "$total" ]
