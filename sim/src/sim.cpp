@@ -49,10 +49,12 @@ std::string FaultMix::describe() const {
   char buf[400];
   std::snprintf(buf, sizeof buf,
                 "error %.3f, latency %.3f, hang %.3f, commit-then-error %.3f, commit-then-drop %.3f, crash %.4f, "
-                "drop %.3f, duplicate %.3f, delay 1-%lld ms, arrivals every ~%lld ms, %d product(s), stock %s",
+                "drop %.3f, duplicate %.3f, delay 1-%lld ms, arrivals every ~%lld ms, %d product(s), stock %s, "
+                "orchestrator crashes x%g while compensating, up at least %lld ms",
                 error, latency, hang, commit_then_error, commit_then_drop, crash, drop, dup,
                 static_cast<long long>(net_delay_ms), static_cast<long long>(arrival_gap_ms), products,
-                stock > 0 ? std::to_string(stock).c_str() : "plenty");
+                stock > 0 ? std::to_string(stock).c_str() : "plenty", crash_compensating,
+                static_cast<long long>(min_uptime_ms));
   return buf;
 }
 
@@ -68,7 +70,9 @@ Json to_json(const FaultMix& m) {
           {"net_delay_ms", m.net_delay_ms},
           {"arrival_gap_ms", m.arrival_gap_ms},
           {"products", m.products},
-          {"stock", m.stock == 0 ? Json("plenty") : Json(m.stock)}};
+          {"stock", m.stock == 0 ? Json("plenty") : Json(m.stock)},
+          {"crash_compensating", m.crash_compensating},
+          {"min_uptime_ms", m.min_uptime_ms}};
 }
 
 FaultMix swarm_mix(std::uint64_t seed) {
@@ -88,6 +92,8 @@ FaultMix swarm_mix(std::uint64_t seed) {
   m.arrival_gap_ms = r.uniform(1, 6);
   m.products = on(0.5) ? 5 : static_cast<int>(r.uniform(1, 4));
   m.stock = on(0.4) ? r.uniform(1, 12) : 0;
+  m.crash_compensating = on(0.5) ? static_cast<double>(r.uniform(4, 20)) : 1;
+  m.min_uptime_ms = on(0.3) ? r.uniform(20, 100) : 300;
   return m;
 }
 
@@ -161,10 +167,10 @@ int node_of(const std::string& svc) {
 // than any message can stay in flight (delay + a hang + a duplicate), so that
 // no late request can still reach its records.
 constexpr std::int64_t kRetireAfterMs = 2000;
-// A restarted orchestrator stays up at least this long: a crash chance per log
-// write would otherwise crash it again while it recovers a large backlog, and
-// a run would measure a crash loop rather than the saga protocol.
-constexpr std::int64_t kMinUptimeMs = 300;
+// A restarted orchestrator stays up at least FaultMix::min_uptime_ms: a crash
+// chance per log write would otherwise crash it again while it recovers a
+// large backlog, and a run would measure a crash loop rather than the saga
+// protocol. Swarm mixes shorten it now and then, to crash right after recovery.
 
 class Sim {
  public:
@@ -482,8 +488,9 @@ class Sim {
     bool crash = false;
     if (cfg_.scripted) {
       crash = orch_faults_.match({point_name(), id, attempt, now_}).has_value();
-    } else if (!healed_ && mix_.crash > 0 && crash_rng_.unit() < mix_.crash / 2 &&
-               now_ - orch_up_since_ >= kMinUptimeMs) {
+    } else if (!healed_ && mix_.crash > 0 &&
+               crash_rng_.unit() < mix_.crash / 2 * (run.state.compensating ? mix_.crash_compensating : 1.0) &&
+               now_ - orch_up_since_ >= mix_.min_uptime_ms) {
       crash = true;
     }
     if (crash) {
@@ -940,7 +947,7 @@ class Sim {
   std::priority_queue<Item, std::vector<Item>, std::greater<Item>> queue_;
   Node nodes_[kNodes];
   bool orch_up_ = true;
-  std::int64_t orch_up_since_ = -kMinUptimeMs;
+  std::int64_t orch_up_since_ = -1'000'000;
   int orch_inc_ = 0;
   std::unordered_map<int, Slot> slots_;  // durable: the saga log, until a saga is retired
   std::map<std::string, Slot> stale_;     // faults that hit tries the orchestrator lost before logging them

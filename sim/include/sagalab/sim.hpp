@@ -40,6 +40,11 @@ struct FaultMix {
   std::int64_t arrival_gap_ms = 2;  // mean time between saga starts
   int products = 5;                 // how many catalog products the workload buys
   std::int64_t stock = 0;           // units of each product; 0: plenty (a third of the sagas)
+  // Crashes aimed at recovery: the orchestrator's crash chance is multiplied by
+  // this while the saga it is logging is compensating, and a restarted
+  // orchestrator can crash again this soon.
+  double crash_compensating = 1;
+  std::int64_t min_uptime_ms = 300;
   std::string describe() const;
 };
 Json to_json(const FaultMix& m);
