@@ -16,11 +16,39 @@ void setup_inject_fault(CLI::App& app, GlobalOptions& g) {
       "  sagactl inject-fault orquestador --action crash --endpoint log:cobrar_pago:after");
   auto opt = std::make_shared<std::map<std::string, std::string>>();
   sub->add_option("service", o->service, "catalogo, compras, pagos, inventario or orquestador")->required();
-  auto* action = sub->add_option("--action", (*opt)["action"], "what the fault does")->required();
-  (void)action;
-  for (const char* f : {"endpoint", "status", "message", "latency-ms", "jitter-ms", "duration-ms", "probability",
-                        "times", "saga", "attempts", "name"}) {
-    sub->add_option(std::string("--") + f, (*opt)[f], std::string("rule field ") + f);
+  std::vector<std::string> actions = sagalab::fault_action_names();
+  actions.push_back("crash");  // the same as crash-before
+  sub->add_option("--action", (*opt)["action"],
+                  "what the fault does: error (answer --status before any effect), latency (delay, then serve), "
+                  "hang (hold past the caller's timeout, then serve), commit-then-error (apply, then answer "
+                  "--status), commit-then-drop (apply, then close the connection unanswered), crash-before / "
+                  "crash-after (the process dies before / after applying)")
+      ->required()
+      ->type_name([&] {
+        std::string t;
+        for (const auto& a : actions) t += (t.empty() ? "{" : ",") + a;
+        return t + "}";
+      }());
+  struct Field {
+    const char* flag;
+    const char* type;
+    const char* help;
+  };
+  for (const Field& f : std::initializer_list<Field>{
+           {"endpoint", "TEXT",
+            "the endpoint it hits: transaccion, compensacion, confirmacion, buscar, ...; for the orchestrator "
+            "compra or log:<step>:before|after (default: every endpoint)"},
+           {"status", "INT", "HTTP status of error and commit-then-error, 400-599 (default 500)"},
+           {"message", "TEXT", "the error text answered (default \"fallo inyectado\")"},
+           {"latency-ms", "INT", "latency: added delay in milliseconds (default 0)"},
+           {"jitter-ms", "INT", "latency: up to this many random extra milliseconds (default 0)"},
+           {"duration-ms", "INT", "hang: how long to hold the request, in milliseconds (default 30000)"},
+           {"probability", "FLOAT", "chance that a matching request meets the fault, 0 to 1 (default 1)"},
+           {"times", "INT", "fire at most this many times (default: no limit)"},
+           {"saga", "TEXT", "only requests of this saga id (default: every saga)"},
+           {"attempts", "INT,...", "only these attempt numbers, e.g. 1,2 (default: every attempt)"},
+           {"name", "TEXT", "a name for the rule, shown where it fires"}}) {
+    sub->add_option(std::string("--") + f.flag, (*opt)[f.flag], f.help)->type_name(f.type);
   }
   sub->callback([&g, o, opt] {
     auto& r = o->rule;
