@@ -37,7 +37,7 @@ class Proc {
   Proc& operator=(const Proc&) = delete;
 
   void start();
-  bool wait_healthy(int timeout_ms = 10000);
+  bool wait_healthy(int timeout_ms = 30000);  // generous: sanitizer builds on a loaded 2-core machine start slowly
   void stop();                 // SIGTERM and wait
   void kill9();                // SIGKILL and wait
   int wait_exit(int timeout_ms);  // exit status, or -1 if still running
