@@ -17,8 +17,8 @@ const std::vector<HistoryRule>& history_rules() {
       {"compensation-order",
        "compensations run in the reverse order of the forward steps they undo (a retry repeats the same step)"},
       {"uncompensated-step",
-       "a saga that ends compensada has compensated every step before the pivot (the pivot included) that it "
-       "called, including steps whose outcome was unknown"},
+       "a saga that ends compensada has compensated every step up to the pivot that it called, a refused one too: "
+       "a copy of its request (an earlier attempt still in flight, a duplicate) may take effect later"},
       {"compensation-after-pivot",
        "no step after the pivot is compensated, and once the pivot has succeeded nothing is compensated"},
       {"idempotency-key", "every attempt of a step carries the same idempotency key, and so does every attempt of its compensation"},
@@ -67,14 +67,12 @@ std::vector<Violation> check_history(const SagaDefinition& def, const SagaHistor
     std::size_t forward_ok = SIZE_MAX;  // position of the forward step's Ok result
     std::size_t comp_ok = SIZE_MAX;     // position of its compensation's Ok result
     std::string id;                     // the id its forward call returned
-    bool last_failed = false;           // its last forward result was a definite refusal
   };
   std::vector<Logged> logged(def.steps.size());
   for (std::size_t i = 0; i < h.log.size(); ++i) {
     const auto& e = h.log[i];
     if (e.type != Event::Type::Result || !valid_step(e.step)) continue;
     auto& l = logged[static_cast<std::size_t>(e.step)];
-    if (!e.compensation) l.last_failed = e.outcome == Outcome::Failed;
     if (e.outcome != Outcome::Ok) continue;
     if (e.compensation) {
       if (l.comp_ok == SIZE_MAX) l.comp_ok = i;
@@ -89,7 +87,6 @@ std::vector<Violation> check_history(const SagaDefinition& def, const SagaHistor
   std::map<std::pair<int, bool>, std::string> keys;
   std::vector<bool> called(def.steps.size(), false);
   std::vector<bool> compensated(def.steps.size(), false);  // from the attempts' outcomes (snapshots)
-  std::vector<bool> refused(def.steps.size(), false);      // the last forward attempt was refused (snapshots)
   bool any_compensation = false;
   for (std::size_t i = 0; i < h.calls.size(); ++i) {
     const auto& c = h.calls[i];
@@ -123,7 +120,6 @@ std::vector<Violation> check_history(const SagaDefinition& def, const SagaHistor
       if (c.answered && c.outcome == Outcome::Ok) compensated[static_cast<std::size_t>(c.step)] = true;
     } else {
       called[static_cast<std::size_t>(c.step)] = true;
-      if (c.answered) refused[static_cast<std::size_t>(c.step)] = c.outcome == Outcome::Failed;
       if (compensating) violate("forward-after-compensation", describe(def, c) + " was issued while compensating");
     }
     if (c.seen && !c.idempotency_key.empty()) {
@@ -138,8 +134,6 @@ std::vector<Violation> check_history(const SagaDefinition& def, const SagaHistor
     for (int s = 0; s <= pivot && s < nsteps; ++s) {
       auto kind = def.steps[static_cast<std::size_t>(s)].kind;
       if (!called[static_cast<std::size_t>(s)] || (kind != StepKind::Compensatable && kind != StepKind::Pivot)) continue;
-      // A step its service refused had no effect and needs no compensation.
-      if (h.has_log ? logged[static_cast<std::size_t>(s)].last_failed : refused[static_cast<std::size_t>(s)]) continue;
       bool done = h.has_log ? logged[static_cast<std::size_t>(s)].comp_ok != SIZE_MAX : compensated[static_cast<std::size_t>(s)];
       if (!done)
         violate("uncompensated-step", "the saga ended compensada but " + def.steps[static_cast<std::size_t>(s)].name +

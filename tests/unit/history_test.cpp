@@ -93,14 +93,19 @@ TEST_CASE("correct histories break no rule", "[history]") {
       .ends(Estado::Completada);
   CHECK(rules_of(done.h).empty());
   CHECK(rules_of(compensated().h).empty());
-  // A step its service refused needs no compensation.
+  // A step its service refused is compensated too (a no-op whose tombstone stops a late copy).
   Builder refused;
   refused.call(kBuscar, false, 1, Outcome::Ok)
       .call(kCrear, false, 1, Outcome::Ok)
       .call(kReservar, false, 1, Outcome::Failed)
+      .call(kReservar, true, 1, Outcome::Ok)
       .call(kCrear, true, 1, Outcome::Ok, "compra_1")
       .ends(Estado::Compensada);
   CHECK(rules_of(refused.h).empty());
+  Builder forgot = refused;
+  forgot.h.calls.erase(forgot.h.calls.begin() + 3);  // the refused reservation's compensation
+  forgot.h.log.erase(forgot.h.log.begin() + 4);
+  CHECK(breaks(forgot.h, "uncompensated-step"));
 }
 
 TEST_CASE("each rule names the history that breaks it", "[history]") {
@@ -121,6 +126,17 @@ TEST_CASE("each rule names the history that breaks it", "[history]") {
         .call(kCrear, false, 1, Outcome::Ok)
         .call(kReservar, false, 1, Outcome::Unknown)
         .call(kReservar, false, 2, Outcome::Unknown)
+        .call(kCrear, true, 1, Outcome::Ok, "compra_1")
+        .ends(Estado::Compensada);
+    CHECK(breaks(b.h, "uncompensated-step"));
+  }
+  SECTION("a step refused on a retry, after an attempt of unknown outcome, left uncompensated") {
+    // Attempt 1 may still be in flight (a hang) and reserve after the saga ended.
+    Builder b;
+    b.call(kBuscar, false, 1, Outcome::Ok)
+        .call(kCrear, false, 1, Outcome::Ok)
+        .call(kReservar, false, 1, Outcome::Unknown)
+        .call(kReservar, false, 2, Outcome::Failed)
         .call(kCrear, true, 1, Outcome::Ok, "compra_1")
         .ends(Estado::Compensada);
     CHECK(breaks(b.h, "uncompensated-step"));
