@@ -201,12 +201,10 @@ class Sim {
       queue_.pop();
       if (item.t > deadline_) break;
       now_ = item.t;
-      qmax_ = std::max(qmax_, queue_.size());
       ++res_.events;
       dispatch(item);
     }
     finish();
-    if (getenv("SIMDBG")) fprintf(stderr, "peak live %zu queue_max %zu slots %zu runs %zu calls %zu\n", res_.peak_live_sagas, qmax_, slots_.size(), runs_.size(), calls_.size());
     return std::move(res_);
   }
 
@@ -969,7 +967,6 @@ class Sim {
   const std::string kDrop = "drop", kDuplicate = "duplicate", kCrashOrchestrator = "crash-orquestador";
   const std::vector<std::string> fault_names_ = fault_action_names();
   int next_call_ = 0;
-  std::size_t qmax_ = 0;
   InvariantChecker checker_;
   SimResult res_;
 };
