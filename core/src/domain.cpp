@@ -169,6 +169,16 @@ std::string forward_key(const Request& r) {
   return "";
 }
 
+// The receipt of a call that created a record.
+Receipt created(IdField field, std::string id, const char* mensaje, const Request& req) {
+  Receipt r;
+  r.id_field = field;
+  r.id = std::move(id);
+  r.mensaje = mensaje;
+  r.saga_id = req.saga_id;
+  return r;
+}
+
 Reply ok(Receipt r) {
   Reply out;
   out.receipt = std::move(r);
@@ -369,12 +379,7 @@ class Compras final : public ServiceLogic {
       tx.put(Table::Compras, id,
              Compra{id, b.usuario_id, b.producto, b.cantidad, round_cents(b.monto), CompraEstado::Pendiente,
                     req.saga_id, key});
-      Receipt r;
-      r.id_field = IdField::Compra;
-      r.id = id;
-      r.mensaje = "Compra registrada";
-      r.saga_id = req.saga_id;
-      return r;
+      return created(IdField::Compra, id, "Compra registrada", req);
     });
   }
 
@@ -389,13 +394,9 @@ class Compras final : public ServiceLogic {
         rec.estado = CompraEstado::Confirmada;
         tx.put(Table::Compras, b.compra_id, std::move(rec));
       }
-      Receipt r;
+      Receipt r = created(IdField::Compra, b.compra_id, "Compra confirmada", req);
       r.kind = ReceiptKind::Confirmed;
-      r.id_field = IdField::Compra;
-      r.id = b.compra_id;
       r.estado = "confirmada";
-      r.mensaje = "Compra confirmada";
-      r.saga_id = req.saga_id;
       return r;
     });
   }
@@ -437,12 +438,7 @@ class Pagos final : public ServiceLogic {
       tx.put(Table::Pagos, id,
              Pago{id, b.usuario_id, round_cents(b.monto), b.compra_id, PagoEstado::Aprobado, req.now_ms, req.saga_id,
                   key});
-      Receipt r;
-      r.id_field = IdField::Pago;
-      r.id = id;
-      r.mensaje = "Pago aprobado";
-      r.saga_id = req.saga_id;
-      return r;
+      return created(IdField::Pago, id, "Pago aprobado", req);
     });
   }
 };
@@ -515,13 +511,9 @@ class Inventario final : public ServiceLogic {
       tx.put(Table::Stock, key, s);
       auto id = padded("reserva_", tx.next_id("reserva"));
       tx.put(Table::Reservas, id, Reserva{id, key, b.cantidad, ReservaEstado::Reservada, req.saga_id, fkey});
-      Receipt r;
-      r.id_field = IdField::Reserva;
-      r.id = id;
+      Receipt r = created(IdField::Reserva, id, "Stock reservado", req);
       r.producto = key;
       r.cantidad = b.cantidad;
-      r.mensaje = "Stock reservado";
-      r.saga_id = req.saga_id;
       return r;
     });
   }

@@ -108,9 +108,10 @@ FaultMix SimConfig::mix() const {
   return m;
 }
 
-SagaPlan plan_of(const SimConfig& cfg, int idx) {
+SagaPlan plan_of(const SimConfig& cfg, int idx) { return plan_of(cfg, cfg.mix(), idx); }
+
+SagaPlan plan_of(const SimConfig& cfg, const FaultMix& mix, int idx) {
   static const auto catalog = default_catalog();
-  const auto mix = cfg.mix();
   SplitMix64 r(cfg.seed * 0xC2B2AE3D27D4EB4FULL + static_cast<std::uint64_t>(idx) * 0x165667B19E3779F9ULL + 3);
   SagaPlan p;
   p.user = "user" + std::to_string(r.uniform(1, 50));
@@ -433,7 +434,7 @@ class Sim {
       return;
     }
     int attempt = ++tries_[static_cast<std::size_t>(idx)];
-    const auto plan = plan_of(cfg_, idx);
+    const auto plan = plan_of(cfg_, mix_, idx);
     Run run;
     run.rng = SplitMix64(cfg_.seed ^ (static_cast<std::uint64_t>(idx) * 0x100000001B3ULL));
     runs_[idx] = std::move(run);
@@ -445,7 +446,6 @@ class Sim {
     e.ctx.producto_solicitado = plan.product;
     e.ctx.cantidad = plan.cantidad;
     deliver(idx, e);
-    res_.peak_live_sagas = std::max(res_.peak_live_sagas, slots_.size());
   }
 
   Slot* slot_of(const std::string& id) {

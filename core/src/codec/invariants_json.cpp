@@ -60,6 +60,16 @@ std::int64_t integer(const Json& j, const char* k, std::int64_t dflt) {
   return j.is_object() && j.contains(k) && j[k].is_number() ? static_cast<std::int64_t>(j[k].get<double>()) : dflt;
 }
 
+// The state named `text` among `values` (the same names the records are written
+// with), or `fallback` when it is none of them.
+template <typename E>
+E estado_or(const std::string& text, std::initializer_list<E> values, E fallback) {
+  for (E e : values) {
+    if (text == to_string(e)) return e;
+  }
+  return fallback;
+}
+
 // Records as /admin/state shows them, read leniently: a missing field keeps its
 // default and an unknown state is kept as the closest one that no invariant
 // accepts, so that an odd record is a finding rather than a crash of the checker.
@@ -71,8 +81,7 @@ void records(const Json& list, std::vector<Compra>& out) {
     c.producto = str(j, "producto");
     c.cantidad = integer(j, "cantidad", 1);
     c.monto = num(j, "monto");
-    auto e = str(j, "estado");
-    c.estado = e == "confirmada" ? CompraEstado::Confirmada : e == "cancelada" ? CompraEstado::Cancelada : CompraEstado::Pendiente;
+    c.estado = estado_or(str(j, "estado"), {CompraEstado::Confirmada, CompraEstado::Cancelada}, CompraEstado::Pendiente);
     c.saga_id = str(j, "saga_id");
     out.push_back(std::move(c));
   }
@@ -84,7 +93,7 @@ void records(const Json& list, std::vector<Pago>& out) {
     p.usuario_id = str(j, "usuario_id");
     p.monto = num(j, "monto");
     p.compra_id = str(j, "compra_id");
-    p.estado = str(j, "estado") == "reembolsado" ? PagoEstado::Reembolsado : PagoEstado::Aprobado;
+    p.estado = estado_or(str(j, "estado"), {PagoEstado::Reembolsado}, PagoEstado::Aprobado);
     p.saga_id = str(j, "saga_id");
     out.push_back(std::move(p));
   }
@@ -95,7 +104,7 @@ void records(const Json& list, std::vector<Reserva>& out) {
     r.reserva_id = str(j, "reserva_id");
     r.producto = str(j, "producto");
     r.cantidad = integer(j, "cantidad", 0);
-    r.estado = str(j, "estado") == "liberada" ? ReservaEstado::Liberada : ReservaEstado::Reservada;
+    r.estado = estado_or(str(j, "estado"), {ReservaEstado::Liberada}, ReservaEstado::Reservada);
     r.saga_id = str(j, "saga_id");
     out.push_back(std::move(r));
   }

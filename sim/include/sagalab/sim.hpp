@@ -80,6 +80,8 @@ struct SagaPlan {
 };
 // The purchase saga `idx` of a run makes (a pure function of the seed and the mix).
 SagaPlan plan_of(const SimConfig& cfg, int idx);
+// The same with the run's mix already drawn (the simulator's per-saga path).
+SagaPlan plan_of(const SimConfig& cfg, const FaultMix& mix, int idx);
 // The initial stock of a run.
 std::map<std::string, std::int64_t> stock_of(const SimConfig& cfg);
 
@@ -96,7 +98,6 @@ struct SimResult {
   std::vector<ScriptedFault> fired;                    // the faults that hit the violating sagas, as a script
   std::map<std::string, std::vector<Event>> histories;  // saga id -> event log, for (at most 5) violating sagas
   std::map<std::string, std::int64_t> stock;           // the initial stock of the run
-  std::size_t peak_live_sagas = 0;                     // most sagas held in memory at once
   bool ok() const { return live && violations.empty(); }
 };
 
