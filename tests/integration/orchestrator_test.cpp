@@ -1,6 +1,7 @@
 // The orchestrator against the real services: purchases that complete, that
 // compensate, that compete for the last units, and that survive kill -9.
 #include <catch2/catch.hpp>
+#include <mutex>
 #include <fstream>
 #include <set>
 #include <thread>
@@ -112,16 +113,25 @@ TEST_CASE("16 concurrent purchases of the last 3 units: exactly 3 complete, stoc
   std::ofstream(files.path() + "/stock.json") << R"({"LAPTOP": 5, "MOUSE": 10, "TECLADO": 3, "AURICULARES": 15, "MONITOR": 8})";
   Stack st(fast_orchestrator(), {{"ms-inventario", {"--stock", files.path() + "/stock.json"}}});
   std::atomic<int> ok{0}, compensated{0};
+  std::mutex mu;
+  std::vector<std::string> others;  // any other answer, to name it when the counts are off
   std::vector<std::thread> threads;
   for (int i = 0; i < 16; ++i) {
     threads.emplace_back([&, i] {
       auto r = post(st.url("orquestador"), "/compra", {{"usuario_id", "u" + std::to_string(i)}, {"producto", "Teclado Mecánico"}},
                     {}, 30000);
       if (r.answer && r.answer->status == 200) ++ok;
-      if (r.answer && r.answer->status == 409) ++compensated;
+      else if (r.answer && r.answer->status == 409) ++compensated;
+      else {
+        std::lock_guard lock(mu);
+        others.push_back(r.answer ? std::to_string(r.answer->status) + " " + r.answer->body.dump() : r.error);
+      }
     });
   }
   for (auto& t : threads) t.join();
+  std::string other_answers;
+  for (const auto& o : others) other_answers += "\n  " + o;
+  INFO("answers other than 200 and 409:" << other_answers);
   CHECK(ok == 3);
   CHECK(compensated == 13);
   auto inv = admin_state(st, "ms-inventario");
