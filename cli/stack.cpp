@@ -316,7 +316,7 @@ void setup_up(CLI::App& app, GlobalOptions& g) {
       ->capture_default_str();
   sub->add_option("--sync", opts->sync, "SQLite synchronous level")->check(CLI::IsMember({"full", "normal"}))->capture_default_str();
   sub->add_flag("--fresh", opts->fresh, "delete the stack's data before starting");
-  sub->add_option("--workers", opts->service_workers, "request threads of each service (default: theirs, 2)")
+  sub->add_option("--workers", opts->service_workers, "threads of each service that run requests (default: theirs, 16)")
       ->check(CLI::Range(1, 256));
   sub->add_option("--wait-ms", opts->wait_ms, "how long to wait for every /health")->capture_default_str();
   sub->add_option("--orchestrator-arg", opts->orchestrator_args, "extra flag for orquestador (repeatable)")

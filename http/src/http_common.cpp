@@ -15,6 +15,7 @@
 #include <thread>
 
 #include "sagalab/errors.hpp"
+#include "sagalab/http_server.hpp"
 
 namespace sagalab {
 
@@ -32,9 +33,14 @@ void add_server_options(CLI::App& app, ServerConfig& cfg) {
   app.add_option("--host", cfg.host, "address to bind")->envname("HOST")->capture_default_str();
   app.add_option("--data-dir", cfg.data_dir, "directory of the SQLite data file (default ./data/<program>)")
       ->envname("DATA_DIR");
-  app.add_option("--workers", cfg.workers, "request-handling threads")
+  app.add_option("--workers", cfg.workers,
+                 "threads that run blocking request handlers (idle connections hold none)")
       ->envname("WORKERS")
       ->check(CLI::Range(1, 256))
+      ->capture_default_str();
+  app.add_option("--io-threads", cfg.io_threads, "event-loop threads of the HTTP server (0: one per core)")
+      ->envname("IO_THREADS")
+      ->check(CLI::Range(0, 256))
       ->capture_default_str();
   app.add_option("--sync", cfg.sync, "SQLite synchronous level: full (default) or normal")
       ->envname("SYNC")
@@ -90,7 +96,6 @@ bool too_deep(const std::string& s) {
 }
 
 thread_local std::string tl_fault;
-thread_local std::chrono::steady_clock::time_point tl_start;
 
 }  // namespace
 
@@ -127,60 +132,10 @@ void drop_connection(const httplib::Request& req) {
 
 void note_fault_for_log(const std::string& what) { tl_fault = what; }
 
-void configure_server(httplib::Server& srv, const ServerConfig& cfg) {
-  srv.set_tcp_nodelay(true);
-  srv.set_payload_max_length(kMaxBodyBytes);
-  // A slow client (a request that trickles in) is cut off instead of holding a worker.
-  srv.set_read_timeout(std::chrono::milliseconds(cfg.read_timeout_ms));
-  srv.set_write_timeout(5, 0);
-  // Each keep-alive connection holds a worker thread while it lives (cpp-httplib is
-  // thread-per-connection). Recycling it every 100 requests lets a queued client
-  // (a health check, sagactl) in even while the orchestrator's pool keeps every worker busy.
-  srv.set_keep_alive_timeout(1);
-  srv.set_keep_alive_max_count(100);
-  const int workers = cfg.workers;
-  srv.new_task_queue = [workers] { return new httplib::ThreadPool(static_cast<std::size_t>(workers)); };
-  srv.set_pre_routing_handler([](const httplib::Request&, httplib::Response&) {
-    tl_start = std::chrono::steady_clock::now();
-    tl_fault.clear();
-    return httplib::Server::HandlerResponse::Unhandled;
-  });
-  srv.set_error_handler([](const httplib::Request& req, httplib::Response& res) {
-    if (!res.body.empty()) return;
-    if (res.status == 404) {
-      send_error(res, 404, "unknown route " + req.method + " " + req.path);
-    } else if (res.status == 413) {
-      send_error(res, 413, "body larger than 64 KiB");
-    } else {
-      send_error(res, res.status, "request refused (HTTP " + std::to_string(res.status) + ")");
-    }
-  });
-  srv.set_exception_handler([](const httplib::Request&, httplib::Response& res, std::exception_ptr ep) {
-    try {
-      std::rethrow_exception(ep);
-    } catch (const ClientError& e) {
-      send_error(res, e.status(), e.what());
-    } catch (const std::exception& e) {
-      send_error(res, 500, std::string("internal error: ") + e.what());
-    } catch (...) {
-      send_error(res, 500, "internal error");
-    }
-  });
-  if (!cfg.quiet) {
-    const std::string program = cfg.program;
-    srv.set_logger([program](const httplib::Request& req, const httplib::Response& res) {
-      auto us = std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - tl_start)
-                    .count();
-      Json line{{"ts", wall_ms()},       {"program", program}, {"method", req.method},
-                {"path", req.path},      {"status", res.status}, {"ms", static_cast<double>(us) / 1000.0}};
-      if (req.has_header("X-Saga-Id")) line["saga_id"] = req.get_header_value("X-Saga-Id");
-      if (req.has_header("X-Saga-Attempt")) line["attempt"] = req.get_header_value("X-Saga-Attempt");
-      if (!tl_fault.empty()) line["fault"] = tl_fault;
-      std::string text = line.dump(-1, ' ', false, Json::error_handler_t::replace) + "\n";
-      std::fwrite(text.data(), 1, text.size(), stdout);
-      std::fflush(stdout);
-    });
-  }
+std::string take_fault_note() {
+  std::string out;
+  out.swap(tl_fault);
+  return out;
 }
 
 bool token_matches(const std::string& given, const std::string& expected) {
@@ -191,22 +146,6 @@ bool token_matches(const std::string& given, const std::string& expected) {
     diff |= static_cast<unsigned char>(g ^ static_cast<unsigned char>(expected[i]));
   }
   return diff == 0;
-}
-
-void protect_admin(httplib::Server& srv, const std::string& token) {
-  if (token.empty()) return;
-  srv.set_pre_routing_handler([token](const httplib::Request& req, httplib::Response& res) {
-    tl_start = std::chrono::steady_clock::now();
-    tl_fault.clear();
-    if (req.path.rfind("/admin", 0) != 0) return httplib::Server::HandlerResponse::Unhandled;
-    auto auth = req.get_header_value("Authorization");
-    const std::string bearer = "Bearer ";
-    std::string given = auth.rfind(bearer, 0) == 0 ? auth.substr(bearer.size()) : "";
-    if (token_matches(given, token)) return httplib::Server::HandlerResponse::Unhandled;
-    res.set_header("WWW-Authenticate", "Bearer");
-    send_error(res, 401, "admin routes need 'Authorization: Bearer <token>' (SAGA_ADMIN_TOKEN)");
-    return httplib::Server::HandlerResponse::Handled;
-  });
 }
 
 // ---------------------------------------------------------------------------
@@ -240,7 +179,7 @@ void FaultGate::clear_fired() {
   set_.clear_fired();
 }
 
-void FaultGate::register_routes(httplib::Server& srv) {
+void FaultGate::register_routes(HttpServer& srv) {
   srv.Get("/admin/faults", [this](const httplib::Request&, httplib::Response& res) {
     std::lock_guard lock(mutex_);
     send_json(res, 200, {{"rules", rules_json(set_)}, {"endpoints", endpoints_}});
@@ -323,46 +262,6 @@ void block_stop_signals() {
   sigaddset(&set, SIGTERM);
   pthread_sigmask(SIG_BLOCK, &set, nullptr);
   signal(SIGPIPE, SIG_IGN);
-}
-
-int serve(httplib::Server& srv, const ServerConfig& cfg, const std::function<void()>& on_stop) {
-  int port = cfg.port;
-  if (port == 0) {
-    port = srv.bind_to_any_port(cfg.host);
-    if (port <= 0) {
-      std::cerr << cfg.program << ": cannot bind " << cfg.host << " to a free port\n";
-      return 1;
-    }
-  } else if (!srv.bind_to_port(cfg.host, port)) {
-    std::cerr << cfg.program << ": cannot listen on " << cfg.host << ":" << port
-              << " (in use? pick another with --port or PORT)\n";
-    return 1;
-  }
-  if (!cfg.port_file.empty()) {
-    auto tmp = cfg.port_file + ".tmp";
-    std::ofstream(tmp) << port << "\n";
-    std::filesystem::rename(tmp, cfg.port_file);
-  }
-  std::cout << Json{{"ts", wall_ms()}, {"program", cfg.program}, {"event", "listening"}, {"host", cfg.host},
-                    {"port", port}, {"pid", ::getpid()}, {"workers", cfg.workers}}
-                   .dump()
-            << std::endl;
-
-  std::thread signals([&srv, on_stop] {
-    sigset_t set;
-    sigemptyset(&set);
-    sigaddset(&set, SIGINT);
-    sigaddset(&set, SIGTERM);
-    int sig = 0;
-    sigwait(&set, &sig);
-    if (on_stop) on_stop();
-    srv.stop();
-  });
-  bool ok = srv.listen_after_bind();
-  ::kill(::getpid(), SIGTERM);  // wakes the signal thread if the server stopped by itself
-  signals.join();
-  std::cout << Json{{"ts", wall_ms()}, {"program", cfg.program}, {"event", "stopped"}}.dump() << std::endl;
-  return ok ? 0 : 1;
 }
 
 int health_check(int port) {

@@ -2,11 +2,15 @@
 // route that parses, checks faults, calls the logic and writes the answer.
 #include "sagalab/service_app.hpp"
 
+#include <chrono>
+#include <condition_variable>
 #include <filesystem>
+#include <mutex>
 #include <fstream>
 #include <iostream>
 
 #include "sagalab/errors.hpp"
+#include "sagalab/http_server.hpp"
 #include "sagalab/sqlite_store.hpp"
 
 namespace sagalab {
@@ -39,9 +43,40 @@ Request to_domain_request(const ServiceLogic& logic, const httplib::Request& req
 
 }  // namespace
 
-void register_routes(httplib::Server& srv, ServiceLogic& logic, Store& store, FaultGate& faults) {
+// The domain requests being handled, so that /admin/reset can wait for them:
+// a request held by a hang fault would otherwise write its effect after the
+// reset, into the next test's clean state.
+class InFlight {
+ public:
+  struct Guard {
+    explicit Guard(InFlight& f) : f_(f) {
+      std::lock_guard lock(f_.mutex_);
+      ++f_.n_;
+    }
+    ~Guard() {
+      std::lock_guard lock(f_.mutex_);
+      if (--f_.n_ == 0) f_.cv_.notify_all();
+    }
+    InFlight& f_;
+  };
+  // Returns how many are still running after the timeout (0: none).
+  int wait_idle(std::chrono::milliseconds timeout) {
+    std::unique_lock lock(mutex_);
+    cv_.wait_for(lock, timeout, [&] { return n_ == 0; });
+    return n_;
+  }
+
+ private:
+  std::mutex mutex_;
+  std::condition_variable cv_;
+  int n_ = 0;
+};
+
+void register_routes(HttpServer& srv, ServiceLogic& logic, Store& store, FaultGate& faults) {
+  auto in_flight = std::make_shared<InFlight>();
   for (const auto& ep : logic.endpoints()) {
-    auto handler = [&logic, &store, &faults, ep](const httplib::Request& req, httplib::Response& res) {
+    auto handler = [&logic, &store, &faults, ep, in_flight](const httplib::Request& req, httplib::Response& res) {
+      InFlight::Guard guard(*in_flight);
       auto fault = faults.match(ep.name, req);
       if (fault && apply_fault_before(*fault, res)) return;
       auto dreq = to_domain_request(logic, req, ep);
@@ -70,8 +105,11 @@ void register_routes(httplib::Server& srv, ServiceLogic& logic, Store& store, Fa
     state["fallos_disparados"] = faults.fired_json();
     send_json(res, 200, state);
   });
-  srv.Post("/admin/reset", [&logic, &store, &faults](const httplib::Request& req, httplib::Response& res) {
-    logic.reset(store, parse_initial_data(parse_body(req, true)));
+  srv.Post("/admin/reset", [&logic, &store, &faults, in_flight](const httplib::Request& req, httplib::Response& res) {
+    auto initial = parse_initial_data(parse_body(req, true));
+    if (int n = in_flight->wait_idle(std::chrono::seconds(30)); n > 0)
+      throw conflict(std::to_string(n) + " requests are still being handled after 30 s; retry the reset later");
+    logic.reset(store, initial);
     faults.clear_fired();
     send_json(res, 200, {{"success", true}, {"mensaje", "datos iniciales restaurados"}});
   });
@@ -106,11 +144,9 @@ int run_service(int argc, char** argv, const ServiceSpec& spec) {
     return 2;
   }
   FaultGate faults(endpoint_names(*logic), cfg.fault_seed);
-  httplib::Server srv;
-  configure_server(srv, cfg);
-  protect_admin(srv, cfg.admin_token);
+  HttpServer srv(cfg);
   register_routes(srv, *logic, *store, faults);
-  return serve(srv, cfg);
+  return srv.serve();
 }
 
 }  // namespace sagalab

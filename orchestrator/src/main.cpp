@@ -2,6 +2,7 @@
 #include <filesystem>
 #include <iostream>
 
+#include "sagalab/http_server.hpp"
 #include "sagalab/orchestrator.hpp"
 
 int main(int argc, char** argv) {
@@ -45,9 +46,7 @@ int main(int argc, char** argv) {
   app.add_option("--stuck-after", stuck_after, "failed compensation attempts before a saga shows as atascada")
       ->envname("SAGA_STUCK_AFTER")->check(CLI::Range(1, 1000))->capture_default_str();
   // Hidden: plants a known bug so that tests can prove the harness catches it.
-  app.add_option("--plant-defect", def.planted_defect)
-      ->group("")
-      ->check(CLI::IsMember({"skip-compensation", "no-log-before-call"}));
+  app.add_option("--plant-defect", def.planted_defect)->group("")->check(CLI::IsMember({"skip-compensation"}));
   OrchestratorRouteOptions ropts;
   app.add_option("--response-timeout-ms", ropts.response_timeout_ms,
                  "how long POST /compra waits for the saga before answering 202")
@@ -70,16 +69,16 @@ int main(int argc, char** argv) {
     std::filesystem::create_directories(cfg.data_dir);
     SagaLog log(cfg.data_dir + "/orquestador.db", sync_mode_from_string(cfg.sync));
     FaultGate faults(orchestrator_fault_endpoints(def), cfg.fault_seed);
-    Orchestrator orch(def, log, faults, opts);
+    HttpServer srv(cfg);
+    Orchestrator orch(def, log, faults, opts, srv.io());
     auto recovered = orch.recover();
     if (recovered > 0)
       std::cout << Json{{"ts", wall_ms()}, {"program", cfg.program}, {"event", "recovering"}, {"sagas", recovered}}.dump()
                 << std::endl;
-    httplib::Server srv;
-    configure_server(srv, cfg);
-    protect_admin(srv, cfg.admin_token);
     register_routes(srv, orch, log, faults, ropts);
-    return serve(srv, cfg, [&] { orch.stop(); });
+    int rc = srv.serve([&] { orch.stop(); });
+    log.close();  // the log's last completions run while the event loop still exists
+    return rc;
   } catch (const std::exception& e) {
     std::cerr << "orquestador: " << e.what() << "\n";
     return 2;

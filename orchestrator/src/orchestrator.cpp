@@ -2,6 +2,7 @@
 #include "sagalab/orchestrator.hpp"
 
 #include <cstdio>
+#include <future>
 #include <iostream>
 #include <random>
 
@@ -10,55 +11,40 @@
 
 namespace sagalab {
 
+namespace asio = boost::asio;
+
 struct Orchestrator::Run {
-  explicit Run(boost::asio::io_context& io) : strand(boost::asio::make_strand(io)) {}
+  explicit Run(asio::io_context& io) : strand(asio::make_strand(io)) {}
+  // Everything below is touched only on the strand.
+  asio::strand<asio::io_context::executor_type> strand;
   std::string id;
   std::string idem;
-  boost::asio::strand<boost::asio::io_context::executor_type> strand;
   SagaState state;
   int seq = 0;
   SplitMix64 rng{0};
-  std::unique_ptr<boost::asio::steady_timer> timer;
-  std::vector<Event> unlogged;  // planted defect no-log-before-call only
-  // Guarded by Orchestrator::mutex_:
-  Json snap;
+  std::unique_ptr<asio::steady_timer> timer;
   bool settled = false;  // terminal or atascada
-  std::condition_variable settled_cv;  // only this saga's waiters wake up
+  // Waiters of POST /compra: called once, with the snapshot, when the saga settles.
+  std::vector<std::function<void(const Json&)>> waiters;
 };
 
-Orchestrator::Orchestrator(SagaDefinition def, SagaLog& log, FaultGate& faults, OrchestratorOptions opts)
-    : engine_(std::move(def)),
-      log_(log),
-      faults_(faults),
-      opts_(std::move(opts)),
-      work_(boost::asio::make_work_guard(io_)),
-      calls_(static_cast<std::size_t>(opts_.call_threads)),
-      rng_(opts_.seed) {
+Orchestrator::Orchestrator(SagaDefinition def, SagaLog& log, FaultGate& faults, OrchestratorOptions opts,
+                           asio::io_context& io)
+    : engine_(std::move(def)), log_(log), faults_(faults), opts_(std::move(opts)), io_(io), rng_(opts_.seed) {
   for (const auto& step : engine_.definition().steps) {
     auto it = opts_.service_urls.find(step.service);
     if (it == opts_.service_urls.end())
       throw std::invalid_argument("no URL configured for service " + step.service);
     if (!pools_.count(step.service))
-      pools_[step.service] = std::make_unique<ClientPool>(it->second, opts_.pool_size);
+      pools_[step.service] = std::make_unique<AsyncClientPool>(io_, it->second, opts_.pool_size);
   }
-  for (int i = 0; i < opts_.io_threads; ++i) io_threads_.emplace_back([this] { io_.run(); });
 }
 
 Orchestrator::~Orchestrator() { stop(); }
 
 void Orchestrator::stop() {
-  {
-    std::lock_guard lock(mutex_);
-    if (stopped_) return;
-    stopped_ = true;
-  }
-  work_.reset();
-  io_.stop();
-  for (auto& t : io_threads_) t.join();
-  calls_.stop();
-  calls_.join();
   std::lock_guard lock(mutex_);
-  for (auto& [id, run] : runs_) run->settled_cv.notify_all();
+  stopped_ = true;
 }
 
 std::uint64_t Orchestrator::random() {
@@ -71,6 +57,12 @@ std::size_t Orchestrator::active() const {
   return runs_.size();
 }
 
+std::shared_ptr<Orchestrator::Run> Orchestrator::find(const std::string& id) {
+  std::lock_guard lock(mutex_);
+  auto it = runs_.find(id);
+  return it == runs_.end() ? nullptr : it->second;
+}
+
 std::size_t Orchestrator::recover() {
   auto ids = log_.unfinished();
   for (const auto& id : ids) {
@@ -80,53 +72,59 @@ std::size_t Orchestrator::recover() {
     auto events = log_.events(id);
     run->state = engine_.replay(events, run->rng);
     run->seq = static_cast<int>(events.size());
+    run->settled = run->state.estado == Estado::Atascada;
     {
       std::lock_guard lock(mutex_);
-      run->snap = to_json(run->state, engine_.definition());
       runs_[id] = run;
     }
     Event e;
     e.type = Event::Type::Recovered;
     e.now_ms = wall_ms();
-    boost::asio::post(run->strand, [this, run, e] { deliver(run, e); });
+    asio::post(run->strand, [this, run, e] { deliver(run, e); });
   }
   return ids.size();
 }
 
-std::string Orchestrator::start(SagaContext ctx, const std::string& idem_key, bool& existed) {
-  existed = false;
-  auto run = std::make_shared<Run>(io_);
-  {
-    std::lock_guard lock(mutex_);
-    if (!idem_key.empty()) {
+void Orchestrator::start(SagaContext ctx, const std::string& idem_key, Started done) {
+  if (!idem_key.empty()) {
+    {
+      std::lock_guard lock(mutex_);
       if (auto it = idem_.find(idem_key); it != idem_.end()) {
-        existed = true;
-        return it->second;
+        auto id = it->second;
+        done(id, true, nullptr);
+        return;
       }
     }
+    // A finished saga with this key is in the log only; asked on the log's thread.
+    log_.find_by_idem(idem_key, [this, ctx = std::move(ctx), idem_key, done = std::move(done)](
+                                    std::optional<std::string> id, std::exception_ptr error) mutable {
+      if (error) return done("", false, error);
+      if (id) return done(*id, true, nullptr);
+      create(std::move(ctx), idem_key, std::move(done));
+    });
+    return;
   }
-  if (!idem_key.empty()) {
-    if (auto id = log_.find_by_idem(idem_key)) {
-      existed = true;
-      return *id;
-    }
-  }
+  create(std::move(ctx), idem_key, std::move(done));
+}
+
+void Orchestrator::create(SagaContext ctx, const std::string& idem_key, Started done) {
   static thread_local std::mt19937_64 ids{std::random_device{}()};
   char buf[32];
   std::snprintf(buf, sizeof buf, "saga_%016llx", static_cast<unsigned long long>(ids()));
+  auto run = std::make_shared<Run>(io_);
   run->id = buf;
   run->idem = idem_key;
   run->rng = SplitMix64(opts_.seed ^ std::hash<std::string>{}(run->id));
   {
     std::lock_guard lock(mutex_);
-    if (runs_.size() >= opts_.max_in_flight)
-      throw ClientError(503, "too many sagas in flight (" + std::to_string(opts_.max_in_flight) + "); retry later");
+    if (runs_.size() >= opts_.max_in_flight) {
+      auto error = std::make_exception_ptr(ClientError(
+          503, "too many sagas in flight (" + std::to_string(opts_.max_in_flight) + "); retry later"));
+      return done("", false, error);
+    }
     if (!idem_key.empty()) {
       auto [it, inserted] = idem_.emplace(idem_key, run->id);
-      if (!inserted) {
-        existed = true;
-        return it->second;
-      }
+      if (!inserted) return done(it->second, true, nullptr);
     }
     runs_[run->id] = run;
   }
@@ -135,32 +133,52 @@ std::string Orchestrator::start(SagaContext ctx, const std::string& idem_key, bo
   e.now_ms = wall_ms();
   e.saga_id = run->id;
   e.ctx = std::move(ctx);
-  // Logged before start() returns, so a saga id given to a client is durable.
-  // Nothing else can touch the new run yet, so this need not be on its strand.
-  deliver(run, e);
-  return run->id;
+  // The id goes to the client only once the start is durable.
+  asio::post(run->strand, [this, run, e = std::move(e), done = std::move(done)]() mutable {
+    deliver(run, e, [run, done = std::move(done)] { done(run->id, false, nullptr); });
+  });
 }
 
-std::optional<Json> Orchestrator::snapshot(const std::string& id) {
+void Orchestrator::snapshot(const std::string& id, Snapshot done) { wait(id, 0, std::move(done)); }
+
+void Orchestrator::wait(const std::string& id, std::int64_t timeout_ms, Snapshot done) {
+  auto run = find(id);
+  if (!run) {
+    log_.snapshot(id, std::move(done));
+    return;
+  }
+  asio::post(run->strand, [this, run, timeout_ms, done = std::move(done)]() mutable {
+    if (run->settled || timeout_ms <= 0) return done(to_json(run->state, engine_.definition()));
+    auto timer = std::make_shared<asio::steady_timer>(run->strand, std::chrono::milliseconds(timeout_ms));
+    auto once = std::make_shared<bool>(false);
+    run->waiters.push_back([timer, once, done](const Json& snap) {
+      if (*once) return;
+      *once = true;
+      timer->cancel();
+      done(snap);
+    });
+    timer->async_wait([this, run, once, done](const boost::system::error_code& ec) {
+      if (ec || *once) return;
+      *once = true;
+      done(to_json(run->state, engine_.definition()));
+    });
+  });
+}
+
+std::map<std::string, Json> Orchestrator::live_snapshots() {
+  std::vector<std::shared_ptr<Run>> runs;
   {
     std::lock_guard lock(mutex_);
-    if (auto it = runs_.find(id); it != runs_.end()) {
-      if (!it->second->snap.is_null()) return it->second->snap;
-    }
+    for (const auto& [id, run] : runs_) runs.push_back(run);
   }
-  return log_.snapshot(id);
-}
-
-std::optional<Json> Orchestrator::wait(const std::string& id, std::int64_t timeout_ms) {
-  std::unique_lock lock(mutex_);
-  auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
-  auto it = runs_.find(id);
-  if (it != runs_.end()) {
-    auto run = it->second;  // keeps the run (and its condition variable) alive
-    run->settled_cv.wait_until(lock, deadline, [&] { return stopped_ || run->settled; });
+  std::map<std::string, Json> out;
+  for (const auto& run : runs) {
+    auto p = std::make_shared<std::promise<Json>>();
+    auto f = p->get_future();
+    asio::post(run->strand, [this, run, p] { p->set_value(to_json(run->state, engine_.definition())); });
+    if (f.wait_for(std::chrono::seconds(5)) == std::future_status::ready) out[run->id] = f.get();
   }
-  lock.unlock();
-  return snapshot(id);
+  return out;
 }
 
 void Orchestrator::crash_point(const Run& run, const Event& e, const char* when) {
@@ -178,52 +196,63 @@ void Orchestrator::crash_point(const Run& run, const Event& e, const char* when)
   }
 }
 
-void Orchestrator::deliver(const std::shared_ptr<Run>& run, const Event& e) {
+// On the run's strand: applies the event, and appends it to the log; the
+// rest happens in logged(), once it is durable.
+void Orchestrator::deliver(const std::shared_ptr<Run>& run, const Event& e, std::function<void()> after_log) {
   {
     std::lock_guard lock(mutex_);
     if (stopped_) return;
   }
   SagaState next = run->state;
   auto commands = engine_.apply(next, e, run->rng);
-  auto snap = to_json(next, engine_.definition());
-  std::vector<Event> to_log{e};
-  if (engine_.definition().planted_defect == "no-log-before-call" &&
-      (e.type == Event::Type::Start || !run->unlogged.empty())) {
-    // The planted bug: a new saga's events are logged late, after the calls they lead to.
-    run->unlogged.push_back(e);
-    run->state = next;
-    {
-      std::lock_guard lock(mutex_);
-      run->snap = snap;
-    }
-    for (const auto& c : commands) execute(run, c);
-    commands.clear();
-    if (next.current == 0 && !is_terminal(next.estado)) return;
-    to_log = std::move(run->unlogged);
-    run->unlogged.clear();
-  }
   crash_point(*run, e, "before");
-  try {
-    for (const auto& ev : to_log) log_.append(run->id, ++run->seq, ev, snap, to_string(next.estado), run->idem, e.now_ms);
-  } catch (const std::exception& ex) {
-    // Without a durable log the saga must not move on: stop here and let
-    // recovery pick it up from what was written.
-    std::cerr << Json{{"event", "log-write-failed"}, {"saga_id", run->id}, {"error", ex.what()}}.dump() << std::endl;
-    crash_now("saga log write failed");
-  }
+  // The queryable row only when the saga starts or its state changes.
+  std::optional<SagaLog::Row> row;
+  if (e.type == Event::Type::Start || next.estado != run->state.estado)
+    row = SagaLog::Row{to_string(next.estado), run->idem, to_json(next, engine_.definition()).dump()};
+  log_.append(run->id, run->seq + 1, {e}, std::move(row), e.now_ms,
+              [this, run, e, next = std::move(next), commands = std::move(commands),
+               after_log = std::move(after_log)](std::exception_ptr error) mutable {
+                if (error) {
+                  // Without a durable log the saga must not move on: stop here and let
+                  // recovery pick it up from what was written.
+                  std::string what = "unknown error";
+                  try {
+                    std::rethrow_exception(error);
+                  } catch (const std::exception& ex) {
+                    what = ex.what();
+                  } catch (...) {
+                  }
+                  std::cerr << Json{{"event", "log-write-failed"}, {"saga_id", run->id}, {"error", what}}.dump()
+                            << std::endl;
+                  crash_now("saga log write failed");
+                }
+                asio::post(run->strand, [this, run, e = std::move(e), next = std::move(next),
+                                         commands = std::move(commands), after_log = std::move(after_log)]() mutable {
+                  logged(run, e, std::move(next), std::move(commands));
+                  if (after_log) after_log();
+                });
+              });
+}
+
+void Orchestrator::logged(const std::shared_ptr<Run>& run, const Event& e, SagaState next,
+                          std::vector<Command> commands) {
+  ++run->seq;
   crash_point(*run, e, "after");
   run->state = std::move(next);
-  bool settled = false;
-  {
+  const bool terminal = is_terminal(run->state.estado);
+  run->settled = terminal || run->state.estado == Estado::Atascada;
+  if (terminal) {
     std::lock_guard lock(mutex_);
-    run->snap = std::move(snap);
-    settled = run->settled = is_terminal(run->state.estado) || run->state.estado == Estado::Atascada;
-    if (is_terminal(run->state.estado)) {
-      runs_.erase(run->id);
-      if (!run->idem.empty()) idem_.erase(run->idem);
-    }
+    runs_.erase(run->id);
+    if (!run->idem.empty()) idem_.erase(run->idem);
   }
-  if (settled) run->settled_cv.notify_all();
+  if (run->settled && !run->waiters.empty()) {
+    auto snap = to_json(run->state, engine_.definition());
+    auto waiters = std::move(run->waiters);
+    run->waiters.clear();
+    for (auto& w : waiters) w(snap);
+  }
   for (const auto& c : commands) execute(run, c);
 }
 
@@ -233,7 +262,7 @@ void Orchestrator::execute(const std::shared_ptr<Run>& run, const Command& c) {
       return;
     case Command::Type::Schedule: {
       auto delay = std::max<std::int64_t>(0, c.at_ms - wall_ms());
-      run->timer = std::make_unique<boost::asio::steady_timer>(run->strand, std::chrono::milliseconds(delay));
+      run->timer = std::make_unique<asio::steady_timer>(run->strand, std::chrono::milliseconds(delay));
       run->timer->async_wait([this, run, c](const boost::system::error_code& ec) {
         if (ec) return;
         Event e;
@@ -249,21 +278,23 @@ void Orchestrator::execute(const std::shared_ptr<Run>& run, const Command& c) {
     case Command::Type::Call: {
       const auto& def = engine_.definition();
       StepCall call = build_step_call(def, run->state, c);
-      SagaState view = run->state;  // what the answer is read against
       Json body = to_json(call.body, run->id);
-      boost::asio::post(calls_, [this, run, c, call = std::move(call), body = std::move(body), view = std::move(view)] {
-        httplib::Headers headers{{"X-Saga-Id", run->id},
-                                 {"X-Saga-Step", engine_.definition().steps[static_cast<std::size_t>(c.step)].name +
-                                                     (c.compensation ? ":compensacion" : "")},
-                                 {"X-Saga-Attempt", std::to_string(c.attempt)},
-                                 {"Idempotency-Key", c.idempotency_key}};
-        auto& pool = *pools_.at(call.service);
-        auto r = pool.call(call.method, call.path, body.is_null() ? nullptr : &body, headers, c.timeout_ms);
-        std::optional<Answer> answer;
-        if (r.answer) answer = reply_from_json(r.answer->status, r.answer->body);
-        auto ev = interpret_answer(engine_.definition(), view, c, answer, r.error, wall_ms());
-        boost::asio::post(run->strand, [this, run, ev] { deliver(run, ev); });
-      });
+      AsyncClientPool::Headers headers{
+          {"X-Saga-Id", run->id},
+          {"X-Saga-Step", def.steps[static_cast<std::size_t>(c.step)].name + (c.compensation ? ":compensacion" : "")},
+          {"X-Saga-Attempt", std::to_string(c.attempt)},
+          {"Idempotency-Key", c.idempotency_key}};
+      pools_.at(call.service)
+          ->call(call.method, call.path, body.is_null() ? std::string() : body.dump(), std::move(headers),
+                 c.timeout_ms, [this, run, c](HttpResult r) {
+                   // Read on the strand, against the state the call was made from:
+                   // a saga has one call or timer outstanding at a time.
+                   asio::post(run->strand, [this, run, c, r = std::move(r)] {
+                     std::optional<Answer> answer;
+                     if (r.answer) answer = reply_from_json(r.answer->status, r.answer->body);
+                     deliver(run, interpret_answer(engine_.definition(), run->state, c, answer, r.error, wall_ms()));
+                   });
+                 });
       return;
     }
   }

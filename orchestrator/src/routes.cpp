@@ -4,6 +4,7 @@
 
 #include "sagalab/domain.hpp"
 #include "sagalab/errors.hpp"
+#include "sagalab/http_server.hpp"
 #include "sagalab/orchestrator.hpp"
 
 namespace sagalab {
@@ -60,46 +61,96 @@ void answer_compra(httplib::Response& res, const Json& snap) {
   send_json(res, 202, out);
 }
 
+
+// The saga list from the log, with the running sagas' current snapshots in
+// place of the ones written at their latest change of state.
+Json saga_list(Orchestrator& orch, SagaLog& log, const std::string& estado, int limit) {
+  auto live = orch.live_snapshots();
+  Json arr = Json::array();
+  for (auto& s : log.list(estado, limit)) {
+    auto it = live.find(s.value("saga_id", std::string()));
+    if (it != live.end() && (estado.empty() || it->second.value("estado", std::string()) == estado)) {
+      arr.push_back(std::move(it->second));
+    } else {
+      arr.push_back(std::move(s));
+    }
+  }
+  return arr;
+}
+
+// POST /compra after its fault (if any) has acted: starts the saga, then
+// answers at once (?async=true) or when it settles.
+void start_compra(const ExchangePtr& ex, Orchestrator& orch, const std::optional<FiredFault>& fault,
+                  const OrchestratorRouteOptions& opts) {
+  const auto& req = ex->req;
+  auto body = parse_body(req);
+  auto ctx = compra_context(body, orch.random());
+  auto key = req.get_header_value("Idempotency-Key");
+  if (key.size() > 300) throw bad_request("Idempotency-Key longer than 300 characters");
+  auto async = req.get_param_value("async");
+  if (!async.empty() && async != "true" && async != "false")
+    throw bad_request("query parameter 'async' must be true or false");
+  auto finish = [ex, fault] {
+    if (fault) apply_fault_after(*fault, ex->req, ex->res);
+    ex->done();
+  };
+  orch.start(std::move(ctx), key,
+             [ex, &orch, async, opts, finish](const std::string& id, bool existed, std::exception_ptr error) {
+               if (error) return ex->fail(error);
+               if (async == "true") {
+                 send_json(ex->res, 202,
+                           {{"success", true}, {"saga_id", id}, {"estado", "en_curso"}, {"repetida", existed},
+                            {"mensaje", "saga iniciada; consulte GET /sagas/" + id}});
+                 return finish();
+               }
+               orch.wait(id, opts.response_timeout_ms, [ex, id, finish](std::optional<Json> snap) {
+                 if (!snap) {
+                   send_error(ex->res, 500, "internal error: saga " + id + " vanished");
+                 } else {
+                   answer_compra(ex->res, *snap);
+                 }
+                 finish();
+               });
+             });
+}
+
 }  // namespace
 
-void register_routes(httplib::Server& srv, Orchestrator& orch, SagaLog& log, FaultGate& faults,
+void register_routes(HttpServer& srv, Orchestrator& orch, SagaLog& log, FaultGate& faults,
                      const OrchestratorRouteOptions& opts) {
   srv.Get("/health", [](const httplib::Request&, httplib::Response& res) {
     send_json(res, 200, {{"status", "ok"}, {"service", "orchestrator"}});
   });
 
-  srv.Post("/compra", [&orch, &faults, opts](const httplib::Request& req, httplib::Response& res) {
-    auto fault = faults.match("compra", req);
-    if (fault && apply_fault_before(*fault, res)) return;
-    auto body = parse_body(req);
-    auto ctx = compra_context(body, orch.random());
-    auto key = req.get_header_value("Idempotency-Key");
-    if (key.size() > 300) throw bad_request("Idempotency-Key longer than 300 characters");
-    auto async = req.get_param_value("async");
-    if (!async.empty() && async != "true" && async != "false")
-      throw bad_request("query parameter 'async' must be true or false");
-    bool existed = false;
-    auto id = orch.start(std::move(ctx), key, existed);
-    if (async == "true") {
-      send_json(res, 202, {{"success", true}, {"saga_id", id}, {"estado", "en_curso"},
-                           {"repetida", existed}, {"mensaje", "saga iniciada; consulte GET /sagas/" + id}});
-    } else {
-      auto snap = orch.wait(id, opts.response_timeout_ms);
-      if (!snap) throw std::runtime_error("saga " + id + " vanished");
-      answer_compra(res, *snap);
+  srv.post_async("/compra", [&srv, &orch, &faults, opts](const ExchangePtr& ex) {
+    auto fault = faults.match("compra", ex->req);
+    ex->fault = take_fault_note();
+    if (fault && (fault->action == FaultAction::Latency || fault->action == FaultAction::Hang)) {
+      // Delayed on a timer, not on a thread.
+      auto timer = std::make_shared<boost::asio::steady_timer>(srv.io(), std::chrono::milliseconds(fault->delay_ms));
+      timer->async_wait([timer, ex, &orch, fault, opts](const boost::system::error_code&) {
+        try {
+          start_compra(ex, orch, fault, opts);
+        } catch (...) {
+          ex->fail(std::current_exception());
+        }
+      });
+      return;
     }
-    if (fault) apply_fault_after(*fault, req, res);
+    if (fault && apply_fault_before(*fault, ex->res)) return ex->done();
+    start_compra(ex, orch, fault, opts);
   });
 
-  srv.Get(R"(/sagas/([^/]{1,200}))", [&orch](const httplib::Request& req, httplib::Response& res) {
-    auto id = req.matches[1].str();
-    auto snap = orch.snapshot(id);
-    if (!snap) throw not_found("saga '" + id + "' does not exist");
-    send_json(res, 200, *snap);
+  srv.get_async(R"(/sagas/([^/]{1,200}))", [&orch](const ExchangePtr& ex) {
+    auto id = ex->req.matches[1].str();
+    orch.snapshot(id, [ex, id](std::optional<Json> snap) {
+      if (!snap) return ex->fail(std::make_exception_ptr(not_found("saga '" + id + "' does not exist")));
+      send_json(ex->res, 200, *snap);
+      ex->done();
+    });
   });
 
-  srv.Get("/sagas", [&log](const httplib::Request& req, httplib::Response& res) {
-    auto estado = req.get_param_value("estado");
+  srv.Get("/sagas", [&orch, &log](const httplib::Request& req, httplib::Response& res) {    auto estado = req.get_param_value("estado");
     if (!estado.empty()) {
       try {
         estado_from_string(estado);
@@ -115,14 +166,12 @@ void register_routes(httplib::Server& srv, Orchestrator& orch, SagaLog& log, Fau
       if (l.empty() || *end != '\0' || v < 1 || v > 10000) throw bad_request("limit must be an integer from 1 to 10000");
       limit = static_cast<int>(v);
     }
-    Json arr = Json::array();
-    for (auto& s : log.list(estado, limit)) arr.push_back(std::move(s));
+    Json arr = saga_list(orch, log, estado, limit);
     send_json(res, 200, {{"sagas", arr}, {"total", arr.size()}});
   });
 
-  srv.Get("/admin/state", [&log, &faults](const httplib::Request&, httplib::Response& res) {
-    Json arr = Json::array();
-    for (auto& s : log.list("", 1000000)) arr.push_back(std::move(s));
+  srv.Get("/admin/state", [&orch, &log, &faults](const httplib::Request&, httplib::Response& res) {
+    Json arr = saga_list(orch, log, "", 1000000);
     send_json(res, 200, {{"service", "orchestrator"}, {"sagas", arr}, {"fallos_disparados", faults.fired_json()}});
   });
 

@@ -1,5 +1,6 @@
 // SagaLog on SQLite: table `events` (append-only) and table `sagas` (one row
-// per saga: state, idempotency key and the latest snapshot for queries).
+// per saga: state, idempotency key and its snapshot at the latest change of
+// state, for queries).
 #include "sagalab/saga_log.hpp"
 
 #include "sagalab/group_commit.hpp"
@@ -38,24 +39,64 @@ struct SagaLog::Impl {
 SagaLog::SagaLog(const std::string& path, SyncMode sync) : impl_(std::make_unique<Impl>(path, sync)) {}
 SagaLog::~SagaLog() = default;
 
-void SagaLog::append(const std::string& saga_id, int seq, const Event& e, const Json& snap,
-                     const std::string& estado, const std::string& idem_key, std::int64_t now_ms) {
-  // Group commit: concurrent sagas' transitions share one COMMIT (one fsync),
-  // and each returns only once its own is durable.
+void SagaLog::append(const std::string& saga_id, int seq, std::vector<Event> events, std::optional<Row> row,
+                     std::int64_t now_ms, Done done) {
+  // Group commit: concurrent sagas' events share one COMMIT (one fsync), and
+  // each saga hears back only once its own are durable. Encoded here, on the
+  // caller's thread, so that the committer thread only writes.
+  std::vector<std::string> bodies;
+  bodies.reserve(events.size());
+  for (const auto& e : events) bodies.push_back(to_json(e).dump());
   auto& i = *impl_;
-  const auto event = to_json(e).dump();
-  const auto snapshot = snap.dump();
-  i.group.run([&] {
-    i.ins_event.reset();
-    i.ins_event.bind(1, saga_id).bind(2, static_cast<std::int64_t>(seq)).bind(3, event);
-    i.ins_event.step();
-    i.ins_event.reset();
-    i.upsert.reset();
-    i.upsert.bind(1, saga_id).bind(2, estado).bind(3, idem_key).bind(4, now_ms).bind(5, snapshot);
-    i.upsert.step();
-    i.upsert.reset();
-    return true;
-  });
+  i.group.post(
+      [&i, saga_id, seq, bodies = std::move(bodies), row = std::move(row), now_ms] {
+        int n = seq;
+        for (const auto& body : bodies) {
+          i.ins_event.reset();
+          i.ins_event.bind(1, saga_id).bind(2, static_cast<std::int64_t>(n++)).bind(3, body);
+          i.ins_event.step();
+          i.ins_event.reset();
+        }
+        if (row) {
+          i.upsert.reset();
+          i.upsert.bind(1, saga_id).bind(2, row->estado).bind(3, row->idem_key).bind(4, now_ms).bind(5, row->snapshot);
+          i.upsert.step();
+          i.upsert.reset();
+        }
+        return true;
+      },
+      std::move(done));
+}
+
+void SagaLog::snapshot(const std::string& saga_id, std::function<void(std::optional<Json>)> done) {
+  auto out = std::make_shared<std::optional<Json>>();
+  auto& i = *impl_;
+  i.group.post(
+      [&i, saga_id, out] {
+        auto& s = i.snapshot;
+        s.reset();
+        s.bind(1, saga_id);
+        if (s.step()) *out = Json::parse(s.text(0), nullptr, false);
+        s.reset();
+        return false;
+      },
+      [out, done = std::move(done)](std::exception_ptr) { done(std::move(*out)); });
+}
+
+void SagaLog::find_by_idem(const std::string& key,
+                           std::function<void(std::optional<std::string>, std::exception_ptr)> done) {
+  auto out = std::make_shared<std::optional<std::string>>();
+  auto& i = *impl_;
+  i.group.post(
+      [&i, key, out] {
+        auto& s = i.by_idem;
+        s.reset();
+        s.bind(1, key);
+        if (s.step()) *out = s.text(0);
+        s.reset();
+        return false;
+      },
+      [out, done = std::move(done)](std::exception_ptr e) { done(std::move(*out), e); });
 }
 
 std::vector<std::string> SagaLog::unfinished() {
@@ -150,4 +191,8 @@ void SagaLog::reset() {
   });
 }
 
+}  // namespace sagalab
+
+namespace sagalab {
+void SagaLog::close() { impl_->group.shutdown(); }
 }  // namespace sagalab

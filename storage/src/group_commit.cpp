@@ -3,27 +3,75 @@
 
 namespace sagalab {
 
+GroupCommit::~GroupCommit() { shutdown(); }
+
+void GroupCommit::shutdown() {
+  {
+    std::lock_guard lock(mutex_);
+    stopping_ = true;
+  }
+  cv_.notify_all();
+  if (committer_.joinable()) committer_.join();
+}
+
+void GroupCommit::lead_next(std::unique_lock<std::mutex>& lock) {
+  leading_ = true;
+  std::deque<Item*> batch;
+  batch.swap(queue_);
+  lock.unlock();
+  lead(batch);
+  // Completions first (posted items are owned here), then the blocked callers.
+  std::deque<Item*> posted;
+  for (Item* i : batch) {
+    if (i->done) {
+      i->done(i->error);
+      posted.push_back(i);
+    }
+  }
+  for (Item* i : posted) delete i;
+  lock.lock();
+  for (Item* i : batch) {
+    if (!i->done) i->finished = true;
+  }
+  leading_ = false;
+  cv_.notify_all();
+}
+
 void GroupCommit::run(const std::function<bool()>& work) {
-  Item item{&work, nullptr, false};
+  Item item;
+  item.work = &work;
   std::unique_lock lock(mutex_);
   queue_.push_back(&item);
-  while (!item.done) {
+  cv_.notify_all();
+  while (!item.finished) {
     if (leading_) {
       cv_.wait(lock);
       continue;
     }
-    leading_ = true;
-    std::deque<Item*> batch;
-    batch.swap(queue_);
-    lock.unlock();
-    lead(batch);
-    lock.lock();
-    for (Item* i : batch) i->done = true;
-    leading_ = false;
-    cv_.notify_all();
+    lead_next(lock);
   }
   lock.unlock();
   if (item.error) std::rethrow_exception(item.error);
+}
+
+void GroupCommit::post(std::function<bool()> work, Done done) {
+  auto* item = new Item;
+  item->owned = std::move(work);
+  item->work = &item->owned;
+  item->done = std::move(done);
+  std::lock_guard lock(mutex_);
+  if (!committer_.joinable()) committer_ = std::thread([this] { commit_loop(); });
+  queue_.push_back(item);
+  cv_.notify_all();
+}
+
+void GroupCommit::commit_loop() {
+  std::unique_lock lock(mutex_);
+  for (;;) {
+    cv_.wait(lock, [&] { return (!queue_.empty() && !leading_) || (stopping_ && queue_.empty()); });
+    if (queue_.empty()) return;  // stopping, nothing left
+    lead_next(lock);
+  }
 }
 
 void GroupCommit::lead(std::deque<Item*>& batch) {

@@ -23,7 +23,8 @@ struct ServerConfig {
   std::string host = "0.0.0.0";
   int port = 0;
   std::string data_dir;
-  int workers = 2;
+  int workers = 16;    // threads of blocking handlers (the services' domain calls)
+  int io_threads = 0;  // event-loop threads; 0: one per core
   std::string sync = "full";
   std::string admin_token;
   std::string port_file;  // written with the bound port once listening (for --port 0)
@@ -49,15 +50,16 @@ void send_error(httplib::Response& res, int status, const std::string& message);
 Json parse_body(const httplib::Request& req, bool allow_empty = false);
 
 // Shuts down the connection a request came on, so that the caller gets no
-// answer at all (commit-then-drop). cpp-httplib does not hand the socket to
-// handlers, so it is found by the peer's address and port.
+// answer at all (commit-then-drop). Handlers do not hold the socket, so it is
+// found by the peer's address and port.
 void drop_connection(const httplib::Request& req);
 
-// Applies the settings every server needs: TCP_NODELAY, limits, timeouts,
-// JSON errors for unknown routes, ClientError -> 4xx, one log line per request.
-void configure_server(httplib::Server& srv, const ServerConfig& cfg);
-// Sets the fault that the current request's log line names.
+// Sets the fault that the current request's log line names (per thread), and
+// takes it back (clearing it).
 void note_fault_for_log(const std::string& what);
+std::string take_fault_note();
+
+class HttpServer;
 
 // Fault rules of one program, behind a mutex.
 class FaultGate {
@@ -67,7 +69,7 @@ class FaultGate {
   std::optional<FiredFault> match(const std::string& endpoint, const httplib::Request& req);
   std::optional<FiredFault> match(const FaultContext& ctx);
   bool empty() const { return empty_.load(); }
-  void register_routes(httplib::Server& srv);
+  void register_routes(HttpServer& srv);
   Json fired_json();
   void clear_fired();
 
@@ -78,8 +80,7 @@ class FaultGate {
   std::atomic<bool> empty_{true};
 };
 
-// Refuses /admin/* without the right bearer token (when one is configured).
-void protect_admin(httplib::Server& srv, const std::string& token);
+// Whether a bearer token given matches the configured one (constant time).
 bool token_matches(const std::string& given, const std::string& expected);
 
 // Carries out a fired fault that acts before the effect. Returns true when the
@@ -89,9 +90,6 @@ bool apply_fault_before(const FiredFault& f, httplib::Response& res);
 void apply_fault_after(const FiredFault& f, const httplib::Request& req, httplib::Response& res);
 [[noreturn]] void crash_now(const std::string& why);
 
-// Binds (port 0 picks a free one), writes the port file, serves until SIGINT
-// or SIGTERM, then stops gracefully. Returns the exit code.
-int serve(httplib::Server& srv, const ServerConfig& cfg, const std::function<void()>& on_stop = {});
 // Blocks SIGINT/SIGTERM in this thread and those it starts; call first in main.
 void block_stop_signals();
 // For --health-check: asks 127.0.0.1:port/health; returns 0 or 1.

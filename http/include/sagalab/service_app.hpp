@@ -20,7 +20,7 @@ struct ServiceSpec {
 };
 
 // Registers the service's endpoints, /health and the admin routes.
-void register_routes(httplib::Server& srv, ServiceLogic& logic, Store& store, FaultGate& faults);
+void register_routes(HttpServer& srv, ServiceLogic& logic, Store& store, FaultGate& faults);
 
 int run_service(int argc, char** argv, const ServiceSpec& spec);
 

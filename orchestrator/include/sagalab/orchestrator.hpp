@@ -1,50 +1,59 @@
-// The HTTP driver of the saga engine. Each saga runs on its own strand of a
-// Boost.Asio executor: events are logged durably, applied to the engine, and
-// its commands carried out (calls on a pool of blocking HTTP workers, backoff
-// as timers). Sagas share nothing but the log and the connection pools.
+// The HTTP driver of the saga engine, asynchronous end to end. Each saga runs
+// on its own strand of the server's io_context: an event is applied to the
+// engine, appended to the saga log (a group commit completes a handler, it
+// wakes no thread), and once durable the engine's commands are carried out:
+// calls on keep-alive connection pools to the services, backoff as timers.
+// A saga waits on a completion handler or a timer, never on a thread.
 #pragma once
 
 #include <utility>  // before Boost 1.74 asio, which uses std::exchange without it
 
 #include <boost/asio.hpp>
-#include <condition_variable>
+#include <exception>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
-#include <thread>
 #include <vector>
 
-#include "sagalab/http_client.hpp"
+#include "sagalab/async_client.hpp"
 #include "sagalab/http_common.hpp"
 #include "sagalab/saga.hpp"
 #include "sagalab/saga_log.hpp"
 
 namespace sagalab {
 
+class HttpServer;
+
 struct OrchestratorOptions {
   std::map<std::string, std::string> service_urls;  // "ms-compras" -> "http://127.0.0.1:5002"
-  std::size_t pool_size = 2;                        // keep-alive connections per service
-  // Threads that run saga strands; a log append blocks one until its group
-  // commit, so more threads mean larger batches per fsync.
-  int io_threads = 16;
-  int call_threads = 32;
+  std::size_t pool_size = 64;                       // keep-alive connections per service, at most
   std::uint64_t seed = 0;
   std::size_t max_in_flight = 10000;  // running sagas; past it POST /compra answers 503
 };
 
 class Orchestrator {
  public:
-  Orchestrator(SagaDefinition def, SagaLog& log, FaultGate& faults, OrchestratorOptions opts);
+  using Snapshot = std::function<void(std::optional<Json>)>;
+  using Started = std::function<void(const std::string& id, bool existed, std::exception_ptr error)>;
+
+  Orchestrator(SagaDefinition def, SagaLog& log, FaultGate& faults, OrchestratorOptions opts,
+               boost::asio::io_context& io);
   ~Orchestrator();
 
   // Reloads every unfinished saga from the log and drives it on. Returns how many.
   std::size_t recover();
-  // Starts a saga (or finds the one that already has this idempotency key).
-  std::string start(SagaContext ctx, const std::string& idem_key, bool& existed);
-  // Waits until the saga is terminal or atascada, or the timeout passes; returns its snapshot.
-  std::optional<Json> wait(const std::string& id, std::int64_t timeout_ms);
-  std::optional<Json> snapshot(const std::string& id);
+  // Starts a saga (or finds the one that already has this idempotency key);
+  // done() runs once the saga's start is durable.
+  void start(SagaContext ctx, const std::string& idem_key, Started done);
+  // Answers with the saga's snapshot once it is terminal or atascada, or when
+  // the timeout passes (its snapshot then); nullopt when it does not exist.
+  void wait(const std::string& id, std::int64_t timeout_ms, Snapshot done);
+  void snapshot(const std::string& id, Snapshot done);
+  // The current snapshots of the running sagas (blocks: not on the event loop).
+  std::map<std::string, Json> live_snapshots();
   std::size_t active() const;
   std::uint64_t random();
   void stop();
@@ -52,19 +61,19 @@ class Orchestrator {
 
  private:
   struct Run;
-  void deliver(const std::shared_ptr<Run>& run, const Event& e);
+  void create(SagaContext ctx, const std::string& idem_key, Started done);
+  void deliver(const std::shared_ptr<Run>& run, const Event& e, std::function<void()> after_log = {});
+  void logged(const std::shared_ptr<Run>& run, const Event& e, SagaState next, std::vector<Command> commands);
   void execute(const std::shared_ptr<Run>& run, const Command& c);
   void crash_point(const Run& run, const Event& e, const char* when);
+  std::shared_ptr<Run> find(const std::string& id);
 
   SagaEngine engine_;
   SagaLog& log_;
   FaultGate& faults_;
   OrchestratorOptions opts_;
-  boost::asio::io_context io_;
-  boost::asio::executor_work_guard<boost::asio::io_context::executor_type> work_;
-  boost::asio::thread_pool calls_;
-  std::vector<std::thread> io_threads_;
-  std::map<std::string, std::unique_ptr<ClientPool>> pools_;
+  boost::asio::io_context& io_;
+  std::map<std::string, std::unique_ptr<AsyncClientPool>> pools_;
 
   mutable std::mutex mutex_;
   std::map<std::string, std::shared_ptr<Run>> runs_;  // unfinished sagas
@@ -77,7 +86,7 @@ class Orchestrator {
 struct OrchestratorRouteOptions {
   std::int64_t response_timeout_ms = 30000;
 };
-void register_routes(httplib::Server& srv, Orchestrator& orch, SagaLog& log, FaultGate& faults,
+void register_routes(HttpServer& srv, Orchestrator& orch, SagaLog& log, FaultGate& faults,
                      const OrchestratorRouteOptions& opts);
 std::vector<std::string> orchestrator_fault_endpoints(const SagaDefinition& def);
 

@@ -1,8 +1,12 @@
-// The durable saga log (SQLite): every event a saga consumes is appended, with
-// a snapshot of the state it leads to, in one transaction, before the engine's
-// resulting commands are carried out. Recovery replays the events.
+// The durable saga log (SQLite): every event a saga consumes is appended
+// before the engine's resulting commands are carried out; recovery replays the
+// events. The queryable row of a saga (state, idempotency key, snapshot) is
+// written only when the saga starts and when its state changes (compensating,
+// stuck, finished), so that a saga costs a handful of appended rows, all of
+// them inside group commits.
 #pragma once
 
+#include <functional>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -19,8 +23,21 @@ class SagaLog {
   SagaLog(const std::string& path, SyncMode sync);
   ~SagaLog();
 
-  void append(const std::string& saga_id, int seq, const Event& e, const Json& snapshot,
-              const std::string& estado, const std::string& idem_key, std::int64_t now_ms);
+  // The saga's queryable row, written with an event when its state changed.
+  struct Row {
+    std::string estado;
+    std::string idem_key;
+    std::string snapshot;  // JSON text
+  };
+  using Done = std::function<void(std::exception_ptr)>;
+  // Appends events[first..] (seq numbers from `seq` on) and the row, if any,
+  // in the next group commit; done(error) runs on the log's committer thread
+  // once they are durable.
+  void append(const std::string& saga_id, int seq, std::vector<Event> events, std::optional<Row> row,
+              std::int64_t now_ms, Done done);
+  // Asynchronous reads, answered on the committer thread.
+  void snapshot(const std::string& saga_id, std::function<void(std::optional<Json>)> done);
+  void find_by_idem(const std::string& key, std::function<void(std::optional<std::string>, std::exception_ptr)> done);
   std::vector<std::string> unfinished();
   // Throws std::invalid_argument when a stored event cannot be read.
   std::vector<Event> events(const std::string& saga_id);
@@ -28,6 +45,8 @@ class SagaLog {
   std::optional<std::string> find_by_idem(const std::string& key);
   std::vector<Json> list(const std::string& estado, int limit);
   void reset();
+  // Waits for every pending append, then stops the log's committer thread.
+  void close();
 
  private:
   struct Impl;

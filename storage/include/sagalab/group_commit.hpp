@@ -1,7 +1,13 @@
 // Group commit: concurrent transactions on one SQLite connection share a
 // single COMMIT (one fsync). Each caller's work runs in its own SAVEPOINT, so
-// a failing one is undone alone; every caller returns only after the COMMIT
-// that made its work durable. The first waiting caller leads the next batch.
+// a failing one is undone alone; nobody learns of its work before the COMMIT
+// that made it durable.
+//
+// Two ways in: run() blocks the calling thread until then (the first waiting
+// caller leads the next batch); post() returns at once and calls its
+// completion from the committer thread after the COMMIT, so that an
+// asynchronous caller (the orchestrator's sagas) waits on a handler, never on
+// a thread. Completions must be short: they post work elsewhere.
 #pragma once
 
 #include <condition_variable>
@@ -9,6 +15,7 @@
 #include <exception>
 #include <functional>
 #include <mutex>
+#include <thread>
 
 #include "sagalab/sqlite.hpp"
 
@@ -16,25 +23,43 @@ namespace sagalab {
 
 class GroupCommit {
  public:
+  using Done = std::function<void(std::exception_ptr)>;
   explicit GroupCommit(Db& db) : db_(db) {}
+  ~GroupCommit();
+  GroupCommit(const GroupCommit&) = delete;
+  GroupCommit& operator=(const GroupCommit&) = delete;
+
   // Runs work() inside a shared transaction: its changes are kept when it
   // returns true, undone when it returns false or throws (the exception is
   // rethrown here). Returns once they are committed.
   void run(const std::function<bool()>& work);
+  // The same, without blocking: done(error) is called on the committer thread
+  // once the batch holding work() is committed (error: what work() threw, or
+  // why the COMMIT failed).
+  void post(std::function<bool()> work, Done done);
+  // Waits for every posted item, then stops the committer thread.
+  void shutdown();
 
  private:
   struct Item {
-    const std::function<bool()>* work;
+    std::function<bool()> owned;          // post()
+    const std::function<bool()>* work;    // run(): the caller's
+    Done done;                            // post() only
     std::exception_ptr error;
-    bool done = false;
+    bool finished = false;
   };
   void lead(std::deque<Item*>& batch);
+  void commit_loop();
+  // Leads one batch; called with the lock held, returns with it held.
+  void lead_next(std::unique_lock<std::mutex>& lock);
 
   Db& db_;
   std::mutex mutex_;
   std::condition_variable cv_;
   std::deque<Item*> queue_;
   bool leading_ = false;
+  bool stopping_ = false;
+  std::thread committer_;  // started by the first post()
 };
 
 }  // namespace sagalab
