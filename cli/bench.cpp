@@ -8,7 +8,9 @@
 #include <chrono>
 #include <fstream>
 #include <iostream>
+#include <map>
 #include <memory>
+#include <sstream>
 #include <utility>  // before Boost 1.74 asio, which uses std::exchange without it
 
 #include <boost/asio.hpp>
@@ -134,6 +136,23 @@ class Session : public std::enable_shared_from_this<Session> {
   Clock::time_point started_;
 };
 
+// CPU seconds (user + system) a process has used so far; -1 when unknown.
+double cpu_seconds(int pid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
+  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  auto close = text.rfind(')');  // the command name may hold spaces
+  if (close == std::string::npos) return -1;
+  std::istringstream fields(text.substr(close + 2));
+  std::string f;
+  long utime = 0, stime = 0;
+  // Fields 3.. of stat(5); utime and stime are fields 14 and 15.
+  for (int i = 3; i <= 15 && fields >> f; ++i) {
+    if (i == 14) utime = std::stol(f);
+    if (i == 15) stime = std::stol(f);
+  }
+  return static_cast<double>(utime + stime) / static_cast<double>(::sysconf(_SC_CLK_TCK));
+}
+
 long peak_rss_kb(int pid) {
   std::ifstream in("/proc/" + std::to_string(pid) + "/status");
   std::string line;
@@ -176,6 +195,21 @@ int run_bench(const GlobalOptions& g, const BenchOptions& o) {
                               {{"action", "commit-then-drop"}, {"probability", p}}});
     for (const auto& svc : {"ms-catalogo", "ms-compras", "ms-pagos", "ms-inventario"})
       call_ok(g, svc, "POST", "/admin/faults", &rules, true);
+  }
+
+  // Each program's CPU time before and after, for CPU seconds per 1,000 sagas.
+  std::map<std::string, int> pids;
+  std::map<std::string, double> cpu0;
+  if (g.gateway.empty() && o.raw_url.empty()) {
+    if (auto stack = read_stack(g)) {
+      for (const auto& p : programs()) {
+        int pid = (*stack)["services"][p].value("pid", -1);
+        if (pid > 0) {
+          pids[p] = pid;
+          cpu0[p] = cpu_seconds(pid);
+        }
+      }
+    }
   }
 
   asio::io_context io;
@@ -237,13 +271,11 @@ int run_bench(const GlobalOptions& g, const BenchOptions& o) {
     hist[edge >= 1e12 ? "inf" : "<=" + std::to_string(static_cast<int>(edge)) + "ms"] = n;
   }
   Json rss = Json::object();
-  if (g.gateway.empty() && o.raw_url.empty()) {
-    if (auto stack = read_stack(g)) {
-      for (const auto& p : programs()) {
-        int pid = (*stack)["services"][p].value("pid", -1);
-        if (pid > 0) rss[p] = peak_rss_kb(pid);
-      }
-    }
+  Json cpu = Json::object();
+  for (const auto& [p, pid] : pids) {
+    rss[p] = peak_rss_kb(pid);
+    double used = cpu_seconds(pid) - cpu0[p];
+    if (cpu0[p] >= 0 && !lat.empty()) cpu[p] = used * 1000.0 / static_cast<double>(lat.size());
   }
   Json result{{"requests", lat.size()},
               {"errors", stats.errors},
@@ -257,7 +289,8 @@ int run_bench(const GlobalOptions& g, const BenchOptions& o) {
                 {"max", lat.empty() ? 0 : lat.back()}}},
               {"histogram", hist},
               {"outcomes", stats.outcomes},
-              {"peak_rss_kb", rss}};
+              {"peak_rss_kb", rss},
+              {"cpu_s_per_1000", cpu}};
   bool ok = stats.errors == 0;
   if (o.raw_url.empty() && !o.no_verify) {
     auto report = sagalab::check_invariants(collect_states(g));
@@ -278,6 +311,15 @@ int run_bench(const GlobalOptions& g, const BenchOptions& o) {
       for (const auto& [p, kb] : rss.items()) std::cout << "  " << p << " " << kb.get<long>() / 1024.0 << " MB";
       std::cout << "\n";
     }
+    if (!cpu.empty()) {
+      std::cout << "CPU s per 1000 sagas:";
+      double total = 0;
+      for (const auto& [p, v] : cpu.items()) {
+        std::printf("  %s %.3f", p.c_str(), v.get<double>());
+        total += v.get<double>();
+      }
+      std::printf("  (all %.3f)\n", total);
+    }
     if (result.contains("verify"))
       std::cout << (result["verify"].get<bool>() ? paint("✔ verify: all invariants hold", "32")
                                                  : paint("✘ verify: invariants violated (run sagactl verify)", "31"))
@@ -294,7 +336,7 @@ void setup_bench(CLI::App& app, GlobalOptions& g) {
   sub->footer(
       "Closed loop: --concurrency keep-alive connections, each sending its next purchase when the\n"
       "last one is answered. Reports sagas/s, latency percentiles and histogram, outcomes, each\n"
-      "program's peak RSS (local stack), then checks every invariant.\n\n"
+      "program's peak RSS and CPU seconds per 1,000 sagas (local stack), then checks every invariant.\n\n"
       "Examples:\n  sagactl bench --sagas 20000 --concurrency 32\n  sagactl bench --duration 30 --faults 0.05 --json");
   sub->add_option("--sagas", o->sagas, "purchases to run")->check(CLI::Range(1, 100000000))->capture_default_str();
   sub->add_option("--concurrency", o->concurrency, "connections")->check(CLI::Range(1, 4096))->capture_default_str();

@@ -20,19 +20,19 @@ void GroupCommit::lead_next(std::unique_lock<std::mutex>& lock) {
   batch.swap(queue_);
   lock.unlock();
   lead(batch);
-  // Completions first (posted items are owned here), then the blocked callers.
-  std::deque<Item*> posted;
+  // Completions first (posted items are owned here, and deleted), then the
+  // blocked callers.
+  std::deque<Item*> blocked;
   for (Item* i : batch) {
     if (i->done) {
       i->done(i->error);
-      posted.push_back(i);
+      delete i;
+    } else {
+      blocked.push_back(i);
     }
   }
-  for (Item* i : posted) delete i;
   lock.lock();
-  for (Item* i : batch) {
-    if (!i->done) i->finished = true;
-  }
+  for (Item* i : blocked) i->finished = true;
   leading_ = false;
   cv_.notify_all();
 }
