@@ -77,6 +77,7 @@ struct HttpServer::Impl {
 
   void accept();
   void dispatch(const ExchangePtr& ex);
+  void run_blocking(const ExchangePtr& ex, Handler h);
   bool admin_refused(httplib::Response& res, const httplib::Request& req) const;
   void log(const Exchange& ex) const;
 };
@@ -248,22 +249,28 @@ void HttpServer::Impl::dispatch(const ExchangePtr& ex) {
       }
       return;
     }
-    asio::post(workers, [ex, &h = route.blocking] {
-      (void)take_fault_note();
-      try {
-        h(ex->req, ex->res);
-      } catch (...) {
-        ex->res = httplib::Response();
-        send_exception(ex->res, std::current_exception());
-      }
-      ex->fault = take_fault_note();
-      ex->done();
-    });
+    run_blocking(ex, route.blocking);
     return;
   }
   send_error(ex->res, 404, "unknown route " + ex->req.method + " " + ex->req.path);
   ex->done();
 }
+
+void HttpServer::Impl::run_blocking(const ExchangePtr& ex, Handler h) {
+  asio::post(workers, [ex, h = std::move(h)] {
+    (void)take_fault_note();
+    try {
+      h(ex->req, ex->res);
+    } catch (...) {
+      ex->res = httplib::Response();
+      send_exception(ex->res, std::current_exception());
+    }
+    if (auto note = take_fault_note(); !note.empty()) ex->fault = note;
+    ex->done();
+  });
+}
+
+void HttpServer::run_blocking(const ExchangePtr& ex, Handler h) { impl_->run_blocking(ex, std::move(h)); }
 
 void HttpServer::Impl::log(const Exchange& ex) const {
   if (cfg.quiet) return;

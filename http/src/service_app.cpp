@@ -72,22 +72,44 @@ class InFlight {
   int n_ = 0;
 };
 
-void register_routes(HttpServer& srv, ServiceLogic& logic, Store& store, FaultGate& faults) {
+void register_routes(HttpServer& srv, ServiceLogic& logic, SqliteStore& store, FaultGate& faults) {
   auto in_flight = std::make_shared<InFlight>();
   for (const auto& ep : logic.endpoints()) {
-    auto handler = [&logic, &store, &faults, ep, in_flight](const httplib::Request& req, httplib::Response& res) {
-      InFlight::Guard guard(*in_flight);
-      auto fault = faults.match(ep.name, req);
-      if (fault && apply_fault_before(*fault, res)) return;
+    // With a fault to carry out (a delay, a crash, a lie about the answer),
+    // the request runs on a worker thread, where it may sleep.
+    auto with_fault = [&logic, &store, ep](const httplib::Request& req, httplib::Response& res,
+                                           const FiredFault& fault) {
+      if (apply_fault_before(fault, res)) return;
       auto dreq = to_domain_request(logic, req, ep);
       auto out = logic.handle(store, dreq);
       send_json(res, out.status, reply_to_json(logic.name(), ep.name, out));
-      if (fault) apply_fault_after(*fault, req, res);
+      apply_fault_after(fault, req, res);
+    };
+    // Without one (nearly always), the domain call runs inside the store's
+    // next group commit and the answer leaves once that is durable.
+    auto handler = [&srv, &logic, &store, &faults, ep, in_flight, with_fault](const ExchangePtr& ex) {
+      auto guard = std::make_shared<InFlight::Guard>(*in_flight);
+      auto fault = faults.match(ep.name, ex->req);
+      ex->fault = take_fault_note();
+      if (fault) {
+        srv.run_blocking(ex, [guard, with_fault, f = *fault](const httplib::Request& req, httplib::Response& res) {
+          with_fault(req, res, f);
+        });
+        return;
+      }
+      auto dreq = std::make_shared<Request>(to_domain_request(logic, ex->req, ep));
+      auto out = std::make_shared<Reply>();
+      store.post([&logic, &store, dreq, out] { *out = logic.handle(store, *dreq); },
+                 [ex, out, guard, &logic, name = ep.name](std::exception_ptr error) {
+                   if (error) return ex->fail(error);
+                   send_json(ex->res, out->status, reply_to_json(logic.name(), name, *out));
+                   ex->done();
+                 });
     };
     if (ep.method == "GET") {
-      srv.Get(ep.pattern, handler);
+      srv.get_async(ep.pattern, handler);
     } else {
-      srv.Post(ep.pattern, handler);
+      srv.post_async(ep.pattern, handler);
     }
   }
   const auto name = logic.name();

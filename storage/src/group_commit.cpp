@@ -3,6 +3,11 @@
 
 namespace sagalab {
 
+namespace {
+// The group commit whose batch this thread is running work of, if any.
+thread_local const GroupCommit* tl_leading = nullptr;
+}  // namespace
+
 GroupCommit::~GroupCommit() { shutdown(); }
 
 void GroupCommit::shutdown() {
@@ -38,6 +43,18 @@ void GroupCommit::lead_next(std::unique_lock<std::mutex>& lock) {
 }
 
 void GroupCommit::run(const std::function<bool()>& work) {
+  if (tl_leading == this) {
+    db_.exec("SAVEPOINT nested");
+    bool keep = false;
+    try {
+      keep = work();
+    } catch (...) {
+      db_.exec("ROLLBACK TO nested; RELEASE nested");
+      throw;
+    }
+    db_.exec(keep ? "RELEASE nested" : "ROLLBACK TO nested; RELEASE nested");
+    return;
+  }
   Item item;
   item.work = &work;
   std::unique_lock lock(mutex_);
@@ -84,11 +101,13 @@ void GroupCommit::lead(std::deque<Item*>& batch) {
   for (Item* i : batch) {
     db_.exec("SAVEPOINT work");
     bool keep = false;
+    tl_leading = this;
     try {
       keep = (*i->work)();
     } catch (...) {
       i->error = std::current_exception();
     }
+    tl_leading = nullptr;
     db_.exec(keep ? "RELEASE work" : "ROLLBACK TO work; RELEASE work");
   }
   try {

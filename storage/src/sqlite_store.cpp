@@ -79,6 +79,15 @@ SqliteStore::SqliteStore(const std::string& path, SyncMode sync) : impl_(std::ma
 
 SqliteStore::~SqliteStore() = default;
 
+void SqliteStore::post(std::function<void()> work, std::function<void(std::exception_ptr)> done) {
+  impl_->group.post(
+      [work = std::move(work)] {
+        work();
+        return true;
+      },
+      std::move(done));
+}
+
 void SqliteStore::transact(FunctionRef<bool(Tx&)> fn) {
   SqliteTx tx(*impl_);
   impl_->group.run([&] { return fn(tx); });

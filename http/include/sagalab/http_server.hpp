@@ -63,6 +63,10 @@ class HttpServer {
   void get_async(const std::string& pattern, AsyncHandler h);
   void post_async(const std::string& pattern, AsyncHandler h);
 
+  // Hands an exchange from an asynchronous handler to the worker pool, to be
+  // answered there by a blocking handler.
+  void run_blocking(const ExchangePtr& ex, Handler h);
+
   // The event loop the server runs on (its threads start in serve()).
   boost::asio::io_context& io();
 

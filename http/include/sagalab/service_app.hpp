@@ -6,6 +6,7 @@
 
 #include "sagalab/domain.hpp"
 #include "sagalab/http_common.hpp"
+#include "sagalab/sqlite_store.hpp"
 
 namespace sagalab {
 
@@ -20,7 +21,7 @@ struct ServiceSpec {
 };
 
 // Registers the service's endpoints, /health and the admin routes.
-void register_routes(HttpServer& srv, ServiceLogic& logic, Store& store, FaultGate& faults);
+void register_routes(HttpServer& srv, ServiceLogic& logic, SqliteStore& store, FaultGate& faults);
 
 int run_service(int argc, char** argv, const ServiceSpec& spec);
 

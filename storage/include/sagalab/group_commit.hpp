@@ -31,7 +31,9 @@ class GroupCommit {
 
   // Runs work() inside a shared transaction: its changes are kept when it
   // returns true, undone when it returns false or throws (the exception is
-  // rethrown here). Returns once they are committed.
+  // rethrown here). Returns once they are committed. Called from inside a
+  // posted item's work (on the thread leading its batch), it runs at once in
+  // a nested savepoint of that item, which commits with it.
   void run(const std::function<bool()>& work);
   // The same, without blocking: done(error) is called on the committer thread
   // once the batch holding work() is committed (error: what work() threw, or

@@ -4,6 +4,8 @@
 // only after it.
 #pragma once
 
+#include <exception>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -18,6 +20,11 @@ class SqliteStore final : public Store {
   SqliteStore(const std::string& path, SyncMode sync);
   ~SqliteStore() override;
   void transact(FunctionRef<bool(Tx&)> fn) override;
+  // Runs work() on the store's committer thread, inside its next group
+  // commit (transact() calls within it join that batch), and done(error)
+  // once the batch is committed: a request waits on a completion, not on a
+  // thread. work() must not block.
+  void post(std::function<void()> work, std::function<void(std::exception_ptr)> done);
 
   struct Impl;
 
