@@ -33,7 +33,6 @@ struct RunOptions {
   std::vector<std::string> orchestrator_args = {"--step-timeout-ms=500", "--backoff-base-ms=10",
                                                 "--backoff-max-ms=200"};
   bool keep_stack = false;
-  std::string planted_defect;
 };
 
 struct Check {
@@ -501,7 +500,6 @@ int run_scenarios(const GlobalOptions& g0, const RunOptions& o) {
     UpOptions up;
     up.base_port = 0;
     up.quiet = true;
-    up.planted_defect = o.planted_defect;
     for (const auto& a : o.orchestrator_args) up.orchestrator_args.push_back(a);
     run_up(g, up);
     if (!g.json) std::cout << "started a local stack for the run (" << tmp << ")\n";
@@ -571,9 +569,6 @@ void setup_run(CLI::App& app, GlobalOptions& g) {
   sub->add_option("--orchestrator-arg", o->orchestrator_args, "flags for the run's own orchestrator")
       ->capture_default_str();
   sub->add_flag("--keep-stack", o->keep_stack, "leave the run's own stack up afterwards");
-  sub->add_option("--plant-defect", o->planted_defect, "plant a known bug in the run's own stack")
-      ->group("")
-      ->check(CLI::IsMember({"skip-compensation", "non-idempotent-reservation", "no-log-before-call"}));
   sub->callback([&g, o] { throw CliError(run_scenarios(g, *o), ""); });
 }
 

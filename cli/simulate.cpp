@@ -37,7 +37,6 @@ struct SimulateOptions {
   double drop_rate = 0.01;
   double dup_rate = 0.01;
   bool rates_given = false;
-  std::string planted_defect;
   std::string scenario_out;
   bool no_shrink = false;
 };
@@ -81,7 +80,6 @@ sagalab::SimConfig config_for(const SimulateOptions& o, std::uint64_t seed) {
   cfg.crash_rate = o.crash_rate;
   cfg.drop_rate = o.drop_rate;
   cfg.dup_rate = o.dup_rate;
-  cfg.planted_defect = o.planted_defect;
   return cfg;
 }
 
@@ -93,7 +91,6 @@ std::string reproduce_command(const SimulateOptions& o, const sagalab::SimConfig
                   o.crash_rate, o.drop_rate, o.dup_rate);
     cmd += buf;
   }
-  if (!o.planted_defect.empty()) cmd += " --plant-defect " + o.planted_defect;
   return cmd;
 }
 
@@ -105,9 +102,6 @@ Scenario shrunk_scenario(const SimulateOptions& o, const sagalab::SimConfig& cfg
                   std::to_string(script.size()) + ") that still breaks an invariant, replayed one purchase at a time.";
   s.seed = r.seed;
   s.stock = r.stock;
-  if (!o.planted_defect.empty())
-    s.description += " With the bug planted in the real stack too: sagactl run --plant-defect " + o.planted_defect +
-                     " <this file>.";
   std::set<int> sagas;
   for (const auto& f : script) sagas.insert(f.saga);
   for (int idx : sagas) {
@@ -382,9 +376,6 @@ void setup_simulate(CLI::App& app, GlobalOptions& g) {
   rate("--dup-rate", o->dup_rate, "chance a message is duplicated (fixed mix; default 0.01)");
   sub->add_option("--scenario-out", o->scenario_out, "where to write the shrunk failing scenario");
   sub->add_flag("--no-shrink", o->no_shrink, "report a failure without shrinking it");
-  sub->add_option("--plant-defect", o->planted_defect, "plant a known bug: " + sagalab::planted_defects_help())
-      ->group("")
-      ->check(CLI::IsMember({"skip-compensation", "non-idempotent-reservation", "no-log-before-call"}));
   sub->callback([&g, o] {
     if (!o->seeds.empty() && !o->duration.empty())
       throw CLI::ValidationError("--seeds", "give either --seeds or --duration, not both");

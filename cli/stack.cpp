@@ -157,13 +157,6 @@ class Supervisor {
       }
       for (const auto& x : o_.orchestrator_args) a.push_back(x);
     }
-    if (!o_.planted_defect.empty()) {
-      bool inventory_bug = o_.planted_defect == "non-idempotent-reservation";
-      if ((c.program == "ms-inventario") == inventory_bug && (c.program == "ms-inventario" || c.program == "orquestador")) {
-        a.push_back("--plant-defect");
-        a.push_back(o_.planted_defect);
-      }
-    }
     if ((c.program == "ms-inventario") && !o_.stock_file.empty()) {
       a.push_back("--stock");
       a.push_back(o_.stock_file);
@@ -323,9 +316,6 @@ void setup_up(CLI::App& app, GlobalOptions& g) {
       ->allow_extra_args(false);
   sub->add_option("--stock", opts->stock_file, "initial stock JSON file for ms-inventario");
   sub->add_option("--catalog", opts->catalog_file, "catalog JSON file for ms-catalogo and ms-inventario");
-  sub->add_option("--plant-defect", opts->planted_defect)
-      ->group("")
-      ->check(CLI::IsMember({"skip-compensation", "non-idempotent-reservation", "no-log-before-call"}));
   sub->callback([&g, opts] { throw CliError(run_up(g, *opts), ""); });
 }
 

@@ -13,9 +13,8 @@ struct UpOptions {
   std::vector<std::string> orchestrator_args;  // extra flags for orquestador
   std::string stock_file;
   std::string catalog_file;
-  bool quiet = false;
+  bool quiet = false;        // no report on stdout (when another command starts the stack)
   int service_workers = 0;  // 0: each program's default
-  std::string planted_defect;  // hidden: plant a known bug in the orchestrator or ms-inventario  // no report on stdout (when another command starts the stack)
 };
 void setup_up(CLI::App& app, GlobalOptions& g);
 int run_up(const GlobalOptions& g, const UpOptions& o);

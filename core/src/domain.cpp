@@ -445,8 +445,8 @@ class Pagos final : public ServiceLogic {
 
 class Inventario final : public ServiceLogic {
  public:
-  Inventario(std::vector<Product> c, std::map<std::string, std::int64_t> s, bool defect)
-      : base_catalog_(c), base_stock_(s), catalog_(std::move(c)), stock_(std::move(s)), non_idempotent_(defect) {}
+  Inventario(std::vector<Product> c, std::map<std::string, std::int64_t> s)
+      : base_catalog_(c), base_stock_(s), catalog_(std::move(c)), stock_(std::move(s)) {}
   std::string name() const override { return "ms-inventario"; }
   std::vector<Endpoint> endpoints() const override {
     return {{"POST", "/transaccion", "transaccion", "", true},
@@ -501,7 +501,7 @@ class Inventario final : public ServiceLogic {
   Receipt reservar(Tx& tx, const Request& req, const Reservar& b) const {
     auto key = resolve(tx, b);
     auto fkey = forward_key(req);
-    return idempotent(tx, non_idempotent_ ? std::string() : fkey, [&] {
+    return idempotent(tx, fkey, [&] {
       StockLevel s = *tx.get<StockLevel>(Table::Stock, key);
       if (s.stock < b.cantidad)
         throw conflict("stock insuficiente de " + key + ": hay " + std::to_string(s.stock) + ", se piden " +
@@ -527,7 +527,6 @@ class Inventario final : public ServiceLogic {
   std::map<std::string, std::int64_t> base_stock_;
   std::vector<Product> catalog_;
   std::map<std::string, std::int64_t> stock_;
-  bool non_idempotent_ = false;
 };
 
 }  // namespace
@@ -538,9 +537,8 @@ std::unique_ptr<ServiceLogic> make_catalogo(std::vector<Product> catalog) {
 std::unique_ptr<ServiceLogic> make_compras() { return std::make_unique<Compras>(); }
 std::unique_ptr<ServiceLogic> make_pagos() { return std::make_unique<Pagos>(); }
 std::unique_ptr<ServiceLogic> make_inventario(std::vector<Product> catalog,
-                                              std::map<std::string, std::int64_t> stock,
-                                              bool non_idempotent_reservation) {
-  return std::make_unique<Inventario>(std::move(catalog), std::move(stock), non_idempotent_reservation);
+                                              std::map<std::string, std::int64_t> stock) {
+  return std::make_unique<Inventario>(std::move(catalog), std::move(stock));
 }
 
 }  // namespace sagalab

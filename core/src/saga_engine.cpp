@@ -220,15 +220,13 @@ std::vector<Command> SagaEngine::begin_compensation(SagaState& s, std::int64_t n
 std::vector<Command> SagaEngine::next_compensation(SagaState& s, std::int64_t now) const {
   while (s.current >= 0) {
     auto st = s.steps[static_cast<std::size_t>(s.current)].status;
-    const bool planted_skip = def_.planted_defect == "skip-compensation" &&
-                              def_.steps[static_cast<std::size_t>(s.current)].name == "reservar_stock";
     // Every step that was called is compensated, a refused one too: a refusal
     // says that this attempt had no effect, not that no copy of the request (an
     // earlier attempt still in flight, a duplicate on the network) will have
     // one later. Compensating it costs a no-op, and its tombstone refuses that
     // late request.
     const bool called = st == StepStatus::Ok || st == StepStatus::Incierto || st == StepStatus::Fallido;
-    if (compensable(s.current) && called && !planted_skip) break;
+    if (compensable(s.current) && called) break;
     --s.current;
   }
   if (s.current < 0) {

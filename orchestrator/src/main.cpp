@@ -45,8 +45,6 @@ int main(int argc, char** argv) {
       ->envname("SAGA_BACKOFF_MAX_MS")->check(CLI::Range(0, 600000))->capture_default_str();
   app.add_option("--stuck-after", stuck_after, "failed compensation attempts before a saga shows as atascada")
       ->envname("SAGA_STUCK_AFTER")->check(CLI::Range(1, 1000))->capture_default_str();
-  // Hidden: plants a known bug so that tests can prove the harness catches it.
-  app.add_option("--plant-defect", def.planted_defect)->group("")->check(CLI::IsMember({"skip-compensation"}));
   OrchestratorRouteOptions ropts;
   app.add_option("--response-timeout-ms", ropts.response_timeout_ms,
                  "how long POST /compra waits for the saga before answering 202")

@@ -2,7 +2,7 @@
 #include "sagalab/service_app.hpp"
 
 int main(int argc, char** argv) {
-  std::string stock_file, catalog_file, defect;
+  std::string stock_file, catalog_file;
   sagalab::ServiceSpec spec;
   spec.program = "ms-inventario";
   spec.default_port = 5004;
@@ -12,15 +12,13 @@ int main(int argc, char** argv) {
         ->envname("STOCK_FILE");
     app.add_option("--catalog", catalog_file, "JSON list of products, to resolve product ids")
         ->envname("CATALOG_FILE");
-    // Hidden: plants a known bug so that tests can prove the harness catches it.
-    app.add_option("--plant-defect", defect)->group("")->check(CLI::IsMember({"non-idempotent-reservation"}));
   };
   spec.make_logic = [&] {
     auto catalog = catalog_file.empty() ? sagalab::default_catalog()
                                         : sagalab::parse_catalog(sagalab::read_json_file(catalog_file));
     auto stock = stock_file.empty() ? sagalab::default_stock()
                                     : sagalab::parse_stock(sagalab::read_json_file(stock_file));
-    return sagalab::make_inventario(std::move(catalog), std::move(stock), !defect.empty());
+    return sagalab::make_inventario(std::move(catalog), std::move(stock));
   };
   return sagalab::run_service(argc, argv, spec);
 }

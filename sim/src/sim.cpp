@@ -17,19 +17,12 @@
 
 namespace sagalab {
 
-SagaDefinition simulation_definition(const std::string& planted_defect) {
+SagaDefinition simulation_definition() {
   auto def = SagaDefinition::default_purchase();
   for (auto& s : def.steps) s.retry = RetryPolicy{3, 80, 5, 200};
   def.compensation = RetryPolicy{0, 80, 5, 400};
   def.stuck_after = 8;
-  def.planted_defect = planted_defect;
   return def;
-}
-
-std::string planted_defects_help() {
-  return "skip-compensation (the engine forgets to release a reservation), non-idempotent-reservation "
-         "(a retried reservation reserves again), no-log-before-call (a saga's first call goes out before "
-         "its start is logged)";
 }
 
 Json scenario_rule_json(const FaultRule& r) {
@@ -178,7 +171,7 @@ class Sim {
   explicit Sim(const SimConfig& cfg)
       : cfg_(cfg),
         mix_(cfg.mix()),
-        engine_(simulation_definition(cfg.planted_defect)),
+        engine_(simulation_definition()),
         net_rng_(cfg.seed * 0x9E37ULL + 1),
         crash_rng_(cfg.seed * 0x85EBULL + 2),
         work_rng_(cfg.seed * 0xC2B2ULL + 3),
@@ -369,8 +362,7 @@ class Sim {
     nodes_[kCatalogo].logic = make_catalogo(catalog);
     nodes_[kCompras].logic = make_compras();
     nodes_[kPagos].logic = make_pagos();
-    nodes_[kInventario].logic =
-        make_inventario(catalog, stock, cfg_.planted_defect == "non-idempotent-reservation");
+    nodes_[kInventario].logic = make_inventario(catalog, stock);
     std::uint64_t k = 10;
     // The seeds of the fault matchers follow the old (alphabetical) node order.
     for (int n : {kCatalogo, kCompras, kInventario, kPagos}) {
@@ -514,19 +506,6 @@ class Sim {
     const std::string id = e.type == Event::Type::Start ? e.saga_id : run.state.id;
     // A crash loses the volatile run anyway, so the event is applied in place:
     // what matters is whether it reached the log.
-    if (cfg_.planted_defect == "no-log-before-call" && (e.type == Event::Type::Start || unlogged_.count(idx))) {
-      // The bug: a new saga's events are logged late, after the calls they lead to.
-      auto early = engine_.apply(run.state, e, run.rng);
-      auto& pending = unlogged_[idx];
-      pending.push_back(e);
-      for (const auto& c : early) execute(idx, c);
-      if (run.state.current == 0 && !is_terminal(run.state.estado)) return;  // still looking up the product
-      if (crash_point(run, id, e, "before")) return;
-      for (const auto& ev : pending) log_append(idx, ev, run.state);
-      unlogged_.erase(idx);
-      crash_point(run, id, e, "after");
-      return;
-    }
     if (crash_point(run, id, e, "before")) return;
     auto cmds = engine_.apply(run.state, e, run.rng);
     log_append(idx, e, run.state);
@@ -636,7 +615,6 @@ class Sim {
       at(now_ + 50, Ev::ClientRetry, idx);
     }
     runs_.clear();  // memory is lost; the log is not
-    unlogged_.clear();
     at(now_ + cfg_.restart_delay_ms, Ev::RestartOrchestrator);
   }
 
@@ -765,6 +743,7 @@ class Sim {
   Reply process(Node& node, std::uint32_t slot) {
     Request& r = requests_[slot].req;
     r.now_ms = now_;
+    if (cfg_.rewrite_request) cfg_.rewrite_request(node.logic->name(), r);
     return node.logic->handle(node.store, r);
   }
 
@@ -956,7 +935,6 @@ class Sim {
   std::vector<int> sequence_;  // scripted mode: the sagas to run, in order
   std::size_t next_in_sequence_ = 0;
   int current_in_sequence_ = -1;
-  std::unordered_map<int, std::vector<Event>> unlogged_;  // planted defect no-log-before-call
   std::unordered_map<int, Call> calls_;  // calls not yet answered or timed out
   std::vector<RequestSlot> requests_;
   std::vector<std::uint32_t> free_requests_;

@@ -95,19 +95,3 @@ expect:
   CHECK_THAT(html, Catch::Contains("cobrar_pago"));
   CHECK_THAT(html, Catch::Contains("⚡error"));
 }
-
-TEST_CASE("a shrunk case from a planted defect fails on the real stack only with the defect", "[scenarios][sim]") {
-  TempDir d;
-  auto out = d.path() + "/shrunk.yaml";
-  auto sim = sh(sagactl() + " simulate --seed 1 --sagas 1000 --plant-defect non-idempotent-reservation --scenario-out " + out);
-  INFO(sim.out);
-  REQUIRE(sim.code == 1);
-  CHECK_THAT(sim.out, Catch::Contains("shrunk in"));
-  auto with_bug = sh(sagactl() + " run --plant-defect non-idempotent-reservation " + out);
-  INFO(with_bug.out);
-  CHECK(with_bug.code == 1);
-  CHECK_THAT(with_bug.out, Catch::Contains("[invariant 6]"));
-  auto without = sh(sagactl() + " run " + out);
-  INFO(without.out);
-  CHECK(without.code == 0);
-}

@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
-# Runs the same seeds twice, with one job and with two (the output must not
-# depend on how seeds are spread over threads), and a planted defect found by
-# a short campaign, which also shrinks and writes a scenario; every pair of
-# outputs must be byte-identical.
+# Runs the same seeds twice, with one job and with two: the output must not
+# depend on how seeds are spread over threads, for one seed's runs and for a
+# campaign over many seeds; every pair of outputs must be byte-identical.
+# (A failing campaign's report and its shrunk scenario are checked for the
+# same determinism by the unit tests, with a bug the test puts in front of a
+# service; the programs carry no planted bug to switch on.)
 set -euo pipefail
 SAGACTL=$1
 N=${2:-2000}  # sagas per seed (the asan build passes fewer)
@@ -10,15 +12,10 @@ DIR=$(mktemp -d)
 trap 'rm -rf "$DIR"' EXIT
 for i in 1 2; do
   "$SAGACTL" --json simulate --seed 7 --sagas "$N" --runs 3 --jobs "$i" > "$DIR/ok$i.json"
-  (cd "$DIR" && "$SAGACTL" simulate --seeds 1..40 --jobs "$i" --sagas 1000 --plant-defect non-idempotent-reservation \
-      --scenario-out "shrunk$i.yaml" > "bug$i.txt" || true)
+  "$SAGACTL" --json simulate --seeds 1..12 --jobs "$i" --sagas 500 > "$DIR/campaign$i.json"
 done
 cmp "$DIR/ok1.json" "$DIR/ok2.json"
-sed -i "s/shrunk1.yaml/shrunkN.yaml/" "$DIR/bug1.txt"
-sed -i "s/shrunk2.yaml/shrunkN.yaml/" "$DIR/bug2.txt"
-cmp "$DIR/bug1.txt" "$DIR/bug2.txt"
-cmp "$DIR/shrunk1.yaml" "$DIR/shrunk2.yaml"
+cmp "$DIR/campaign1.json" "$DIR/campaign2.json"
 grep -q '"ok": true' "$DIR/ok1.json"
-grep -q "breaks an invariant" "$DIR/bug1.txt"
-grep -q "shrunk in" "$DIR/bug1.txt"
+grep -q '"runs"' "$DIR/campaign1.json"
 echo "identical output for identical seeds, with one job or two"

@@ -67,8 +67,10 @@ MUTANTS = [
   ("saga-log-write-after-call", "saga-log",
    "the orchestrator issues a step's call before its event is durable",
    "orchestrator/src/orchestrator.cpp",
-   "  crash_point(*run, e, \"before\");\n  try {",
-   "  crash_point(*run, e, \"before\");\n  for (const auto& c : commands) execute(run, c);\n  commands.clear();\n  try {"),
+   "  crash_point(*run, e, \"before\");\n  // The queryable row",
+   "  crash_point(*run, e, \"before\");\n  {\n    auto saved = run->state;\n    run->state = next;\n"
+   "    for (const auto& c : commands) execute(run, c);\n    run->state = saved;\n    commands.clear();\n  }\n"
+   "  // The queryable row"),
   ("compras-compensation-keeps-purchase", "service",
    "ms-compras answers a compensation but leaves the purchase pendiente",
    "core/src/domain.cpp",
@@ -102,7 +104,7 @@ MUTANTS = [
   ("inventario-forward-not-idempotent", "idempotency",
    "ms-inventario reserves again for a repeated key",
    "core/src/domain.cpp",
-   "return idempotent(tx, non_idempotent_ ? std::string() : fkey, [&] {",
+   "return idempotent(tx, fkey, [&] {",
    "return idempotent(tx, std::string(), [&] {"),
   ("tombstone-ignored", "tombstone",
    "a forward call that arrives after its compensation is not refused",

@@ -70,10 +70,7 @@ class ServiceLogic {
 std::unique_ptr<ServiceLogic> make_catalogo(std::vector<Product> catalog);
 std::unique_ptr<ServiceLogic> make_compras();
 std::unique_ptr<ServiceLogic> make_pagos();
-// non_idempotent_reservation plants a known bug (a retry reserves again), to
-// prove that the simulator and the scenarios catch it.
 std::unique_ptr<ServiceLogic> make_inventario(std::vector<Product> catalog,
-                                              std::map<std::string, std::int64_t> stock,
-                                              bool non_idempotent_reservation = false);
+                                              std::map<std::string, std::int64_t> stock);
 
 }  // namespace sagalab

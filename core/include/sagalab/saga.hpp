@@ -43,9 +43,6 @@ struct SagaDefinition {
   std::vector<StepDef> steps;
   RetryPolicy compensation{0, 2000, 50, 2000};  // max_attempts unused: compensations never give up
   int stuck_after = 8;  // attempts of a compensation / post-pivot step before the saga is `atascada`
-  // A known bug planted on purpose, to prove that the simulator and the
-  // scenarios catch it: "skip-compensation" forgets to release a reservation.
-  std::string planted_defect;
 
   int pivot() const;  // index of the pivot step
   int index_of(const std::string& step) const;  // -1 when unknown

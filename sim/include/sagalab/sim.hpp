@@ -7,6 +7,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <optional>
 #include <string>
@@ -64,7 +65,12 @@ struct SimConfig {
   std::int64_t net_delay_ms = 4;
   std::int64_t restart_delay_ms = 150;      // a crashed node is back after this
   std::int64_t liveness_bound_ms = 300000;  // after faults heal, every saga ends within this
-  std::string planted_defect;  // "", "skip-compensation", "non-idempotent-reservation", "no-log-before-call"
+  // Sees each request as a service receives it, and may change it (the
+  // network or a proxy in front of the service). The production programs
+  // never set it; tests use it to put a known bug in front of a service and
+  // prove that the simulator catches it. A bug in the programs' own code is
+  // planted as a source mutation instead (tests/mutants/).
+  std::function<void(const std::string& service, Request& req)> rewrite_request;
   // Scripted mode: only these faults, no random ones, no network faults, and
   // only the sagas the script names, one at a time (as a scenario replays them).
   bool scripted = false;
@@ -101,7 +107,7 @@ struct SimResult {
   bool ok() const { return live && violations.empty(); }
 };
 
-SagaDefinition simulation_definition(const std::string& planted_defect);
+SagaDefinition simulation_definition();
 SimResult run_simulation(const SimConfig& cfg);
 
 // Why shrinking did not produce a script, when it did not.
@@ -120,6 +126,5 @@ std::optional<std::vector<ScriptedFault>> shrink_failure(const SimConfig& cfg, c
                                                         int& runs, int max_runs = 400);
 
 Json to_json(const SimResult& r, bool with_details);
-std::string planted_defects_help();
 
 }  // namespace sagalab
