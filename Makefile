@@ -1,4 +1,5 @@
 # sagalab: `make demo` and `make test` work from a fresh Debian 12 machine.
+MAKEFLAGS += --no-print-directory
 PRESET ?= dev
 BUILD_DIR := $(if $(filter dev,$(PRESET)),build,build-$(PRESET))
 
@@ -38,7 +39,8 @@ fuzz: fuzz-build
 	    -artifact_prefix=build-fuzz/fuzz-crash-$$t- build-fuzz/corpus-$$t fuzz/corpus/$$t || exit 1; \
 	done
 
-demo: build
+demo: configure
+	@bash scripts/build-quiet.sh $(PRESET) $(BUILD_DIR)
 	@bash scripts/demo.sh $(BUILD_DIR)/bin
 
 # Mutation testing: every patch in tests/mutants/ built in a copy of the tree and judged

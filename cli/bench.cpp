@@ -188,11 +188,7 @@ int run_bench(const GlobalOptions& g, const BenchOptions& o) {
     if (!a.ok()) throw CliError(kExitUnreachable, "the orchestrator at " + base_url(g, "orquestador") + " is not healthy; start the stack with 'sagactl up'");
   }
   if (o.faults > 0) {
-    double p = o.faults / 4.0;
-    Json rules = Json::array({{{"action", "error"}, {"status", 503}, {"probability", p}},
-                              {{"action", "latency"}, {"latency_ms", 2}, {"jitter_ms", 10}, {"probability", p}},
-                              {{"action", "commit-then-error"}, {"probability", p}},
-                              {{"action", "commit-then-drop"}, {"probability", p}}});
+    Json rules = random_fault_rules(o.faults);
     for (const auto& svc : {"ms-catalogo", "ms-compras", "ms-pagos", "ms-inventario"})
       call_ok(g, svc, "POST", "/admin/faults", &rules, true);
   }

@@ -119,4 +119,31 @@ std::string estado_colour(const std::string& estado) {
   return paint(estado, "36");
 }
 
+std::vector<std::string> faults_on_attempt(const Json& saga, const Json& attempt, const Json& fired) {
+  // The attempt's service: its own field when the caller added one, else its step's.
+  std::string service = attempt.value("servicio", "");
+  if (service.empty()) {
+    for (const auto& p : saga.value("pasos", Json::array())) {
+      if (p.value("paso", "") == attempt.value("paso", "")) service = p.value("servicio", "");
+    }
+  }
+  const bool comp = attempt.value("compensacion", false);
+  std::vector<std::string> out;
+  for (const auto& f : fired) {
+    if (f.value("saga_id", "") != saga.value("saga_id", "") || f.value("attempt", 0) != attempt.value("intento", 0))
+      continue;
+    if ((f.value("endpoint", "") == "compensacion") != comp || f.value("servicio", "") != service) continue;
+    out.push_back(f.value("action", ""));
+  }
+  return out;
+}
+
+Json random_fault_rules(double rate) {
+  double p = rate / 4.0;
+  return Json::array({{{"action", "error"}, {"status", 503}, {"probability", p}},
+                      {{"action", "latency"}, {"latency_ms", 5}, {"jitter_ms", 20}, {"probability", p}},
+                      {{"action", "commit-then-error"}, {"probability", p}},
+                      {{"action", "commit-then-drop"}, {"probability", p}}});
+}
+
 }  // namespace sagactl

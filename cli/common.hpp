@@ -60,5 +60,14 @@ bool color_enabled();
 std::string paint(const std::string& text, const char* ansi);  // no-op off a terminal
 void print_json(const Json& j);
 std::string estado_colour(const std::string& estado);
+// The actions of the faults that hit one attempt drawn on a saga's timeline:
+// the same saga, the step's service, the same attempt number, and a
+// compensation only on a compensation's row. `fired` holds /admin/faults/fired
+// entries, each with "servicio" set to the program that fired it.
+// The rules that make a service fail `rate` of its requests at random, spread
+// evenly over 503s, latency, commit-then-error and commit-then-drop (sagactl
+// bench --faults, and a scenario's load.fault_rate).
+Json random_fault_rules(double rate);
+std::vector<std::string> faults_on_attempt(const Json& saga, const Json& attempt, const Json& fired);
 
 }  // namespace sagactl

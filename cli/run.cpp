@@ -288,11 +288,7 @@ class Runner {
     std::vector<std::string> products = {"Laptop Gamer", "Mouse Inalámbrico", "Teclado Mecánico", "Monitor 27 pulgadas",
                                          "Auriculares Bluetooth"};
     if (st.fault_rate > 0) {
-      double p = st.fault_rate / 4.0;
-      Json rules = Json::array({{{"action", "error"}, {"status", 503}, {"probability", p}},
-                                {{"action", "latency"}, {"latency_ms", 5}, {"jitter_ms", 20}, {"probability", p}},
-                                {{"action", "commit-then-error"}, {"probability", p}},
-                                {{"action", "commit-then-drop"}, {"probability", p}}});
+      Json rules = random_fault_rules(st.fault_rate);
       for (const auto& svc : {"ms-catalogo", "ms-compras", "ms-pagos", "ms-inventario"})
         admin(svc, "POST", "/admin/faults", &rules);
     }
@@ -439,11 +435,7 @@ std::string svg_timeline(const Json& saga, const Json& fired) {
     svg << "<rect x='" << x0 << "' y='" << y + 2 << "' width='" << std::max(2.0, x1 - x0) << "' height='" << row - 4
         << "' fill='" << colour << "'><title>" << xml_escape(outcome + " " + a.value("detalle", "")) << "</title></rect>";
     std::string mark;
-    for (const auto& f : fired) {
-      if (f.value("saga_id", "") == saga.value("saga_id", "") && f.value("attempt", 0) == a.value("intento", 0) &&
-          (f.value("endpoint", "") == "compensacion") == comp)
-        mark += " ⚡" + f.value("action", "");
-    }
+    for (const auto& action : faults_on_attempt(saga, a, fired)) mark += " ⚡" + action;
     svg << "<text x='" << label + width + 6 << "' y='" << y + 11 << "' fill='" << colour << "'>" << xml_escape(outcome)
         << "<tspan fill='#c0392b'>" << xml_escape(mark) << "</tspan></text>";
     y += row;
@@ -464,8 +456,10 @@ void write_report(const std::string& path, const std::vector<Outcome>& outs) {
   for (const auto& o : outs) {
     const auto& s = *o.scenario;
     h << "<h2 class='" << (o.ok() ? "ok" : "fail") << "'>" << (o.ok() ? "✔ " : "✘ ") << xml_escape(s.name) << "</h2>";
+    char took[32];
+    std::snprintf(took, sizeof took, "%.1f s", o.seconds);
     h << "<p>" << xml_escape(s.description) << "</p><p><code>" << xml_escape(s.file) << "</code>, seed " << s.seed
-      << ", " << o.seconds << " s</p><ul>";
+      << ", " << took << "</p><ul>";
     for (const auto& c : o.checks)
       h << "<li class='" << (c.ok ? "ok" : "fail") << "'>" << xml_escape(c.name)
         << (c.ok ? "" : "<pre>" + xml_escape(c.message) + "</pre>") << "</li>";

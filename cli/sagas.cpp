@@ -69,14 +69,7 @@ std::string render_timeline(const Json& saga, const Json& fired, int width) {
     if (a.value("status", 0) != 0) out << " " << a["status"];
     out << " " << (end - begin) << "ms";
     if (!a.value("detalle", "").empty()) out << "  " << a["detalle"].get<std::string>();
-    // Faults that hit this attempt.
-    for (const auto& f : fired) {
-      if (f.value("saga_id", "") != saga.value("saga_id", "") || f.value("attempt", 0) != a.value("intento", 0))
-        continue;
-      bool f_comp = f.value("endpoint", "") == "compensacion";
-      if (f_comp != comp || f.value("servicio", "") != a.value("servicio", f.value("servicio", ""))) continue;
-      out << "  " << paint("⚡ " + f.value("action", ""), "31;1");
-    }
+    for (const auto& action : faults_on_attempt(saga, a, fired)) out << "  " << paint("⚡ " + action, "31;1");
     out << "\n";
   }
   return out.str();

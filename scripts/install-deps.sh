@@ -27,6 +27,7 @@ TEST_PACKAGES=(
   clang
   libclang-rt-14-dev
   curl
+  jq
 )
 
 # --list prints the build packages (deploy/Dockerfile's build stage installs exactly these).

@@ -4,6 +4,7 @@
 
 #include <catch2/catch.hpp>
 #include <fstream>
+#include <regex>
 #include <sstream>
 
 #include "process.hpp"
@@ -94,4 +95,39 @@ expect:
   CHECK_THAT(html, Catch::Contains("<svg"));
   CHECK_THAT(html, Catch::Contains("cobrar_pago"));
   CHECK_THAT(html, Catch::Contains("⚡error"));
+}
+
+TEST_CASE("the HTML report marks a fault only on the attempt it hit, and durations are rounded", "[scenarios][report]") {
+  TempDir d;
+  auto file = write(d, "c.yaml", R"(name: marcas
+description: ms-pagos refuses the first charge with a 503; the retry succeeds
+faults:
+  - {service: pagos, action: error, status: 503, endpoint: transaccion, times: 1}
+steps:
+  - buy: {user: ana, product: Laptop Gamer, expect: completada}
+expect:
+  outcomes: {completada: 1}
+)");
+  auto report = d.path() + "/report.html";
+  auto r = sh(sagactl() + " run " + file + " --report " + report);
+  INFO(r.out);
+  REQUIRE(r.code == 0);
+  auto html = slurp(report);
+  // One row per attempt, each starting with its label: only cobrar_pago #1 carries the mark.
+  std::vector<std::string> marked, rows;
+  const std::string label = "<text x='2' y='";
+  for (auto at = html.find(label); at != std::string::npos;) {
+    auto next = html.find(label, at + 1);
+    auto row = html.substr(at, next == std::string::npos ? std::string::npos : next - at);
+    auto name = row.substr(row.find('>') + 1, row.find("</text>") - row.find('>') - 1);
+    rows.push_back(name);
+    if (row.find("⚡") != std::string::npos) marked.push_back(name);
+    at = next;
+  }
+  INFO(html);
+  CHECK(rows.size() >= 6);  // five steps and the retried charge
+  REQUIRE(marked.size() == 1);
+  CHECK(marked[0] == "cobrar_pago #1");
+  // "0.1 s", not "0.115281 s".
+  CHECK(std::regex_search(html, std::regex(R"(seed \d+, \d+\.\d s<)")));
 }
