@@ -17,6 +17,7 @@ PACKAGES=(
   libssl-dev
   zlib1g-dev
   libbrotli-dev
+  prometheus-cpp-dev
 )
 # Only for the tests on a developer or CI machine, not for building the image:
 # docker-compose validates docker-compose.yml, xmllint the JUnit output, clang and its

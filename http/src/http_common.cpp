@@ -16,6 +16,7 @@
 
 #include "sagalab/errors.hpp"
 #include "sagalab/http_server.hpp"
+#include "sagalab/metrics.hpp"
 
 namespace sagalab {
 
@@ -165,7 +166,10 @@ std::optional<FiredFault> FaultGate::match(const FaultContext& ctx) {
   if (empty_.load()) return std::nullopt;
   std::lock_guard lock(mutex_);
   auto f = set_.match(ctx);
-  if (f) note_fault_for_log(to_string(f->action) + (f->name.empty() ? "" : " (" + f->name + ")"));
+  if (f) {
+    note_fault_for_log(to_string(f->action) + (f->name.empty() ? "" : " (" + f->name + ")"));
+    Metrics::get().faults_fired.Add({{"endpoint", ctx.endpoint}, {"action", to_string(f->action)}}).Increment();
+  }
   return f;
 }
 

@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "sagalab/errors.hpp"
+#include "sagalab/metrics.hpp"
 
 namespace sagalab {
 
@@ -54,6 +55,7 @@ constexpr std::size_t kMaxHeaderBytes = 16 * 1024;
 
 struct Route {
   std::string method;
+  std::string source;
   std::regex pattern;
   Handler blocking;
   AsyncHandler async;
@@ -165,7 +167,14 @@ class Session : public std::enable_shared_from_this<Session> {
     out_.prepare_payload();
     stream_.expires_after(std::chrono::seconds(5));
     http::async_write(stream_, out_, [self = shared_from_this(), ex](beast::error_code ec, std::size_t) {
-      if (!ex->req.method.empty()) self->srv_.log(*ex);
+      if (!ex->req.method.empty()) {
+        Metrics::get()
+            .requests.Add({{"route", ex->route.empty() ? "unmatched" : ex->route},
+                           {"method", ex->req.method},
+                           {"status", std::to_string(ex->res.status)}})
+            .Increment();
+        self->srv_.log(*ex);
+      }
       if (ec || !self->keep_alive_) {
         self->close();
         return;
@@ -223,7 +232,7 @@ void HttpServer::Impl::accept() {
 }
 
 bool HttpServer::Impl::admin_refused(httplib::Response& res, const httplib::Request& req) const {
-  if (cfg.admin_token.empty() || req.path.rfind("/admin", 0) != 0) return false;
+  if (cfg.admin_token.empty() || (req.path.rfind("/admin", 0) != 0 && req.path != "/metrics")) return false;
   auto auth = req.get_header_value("Authorization");
   const std::string bearer = "Bearer ";
   std::string given = auth.rfind(bearer, 0) == 0 ? auth.substr(bearer.size()) : "";
@@ -240,6 +249,7 @@ void HttpServer::Impl::dispatch(const ExchangePtr& ex) {
   }
   for (const auto& route : routes) {
     if (route.method != ex->req.method || !std::regex_match(ex->req.path, ex->req.matches, route.pattern)) continue;
+    ex->route = route.source;
     if (route.async) {
       (void)take_fault_note();
       try {
@@ -287,7 +297,12 @@ void HttpServer::Impl::log(const Exchange& ex) const {
   std::fflush(stdout);
 }
 
-HttpServer::HttpServer(const ServerConfig& cfg) : impl_(std::make_unique<Impl>(cfg)) {}
+HttpServer::HttpServer(const ServerConfig& cfg) : impl_(std::make_unique<Impl>(cfg)) {
+  Get("/metrics", [](const httplib::Request&, httplib::Response& res) {
+    res.status = 200;
+    res.set_content(Metrics::get().text(), "text/plain; version=0.0.4");
+  });
+}
 HttpServer::~HttpServer() {
   impl_->io.stop();
   impl_->workers.stop();
@@ -295,19 +310,19 @@ HttpServer::~HttpServer() {
 }
 
 void HttpServer::Get(const std::string& pattern, Handler h) {
-  impl_->routes.push_back({"GET", std::regex(pattern), std::move(h), nullptr});
+  impl_->routes.push_back({"GET", pattern, std::regex(pattern), std::move(h), nullptr});
 }
 void HttpServer::Post(const std::string& pattern, Handler h) {
-  impl_->routes.push_back({"POST", std::regex(pattern), std::move(h), nullptr});
+  impl_->routes.push_back({"POST", pattern, std::regex(pattern), std::move(h), nullptr});
 }
 void HttpServer::Delete(const std::string& pattern, Handler h) {
-  impl_->routes.push_back({"DELETE", std::regex(pattern), std::move(h), nullptr});
+  impl_->routes.push_back({"DELETE", pattern, std::regex(pattern), std::move(h), nullptr});
 }
 void HttpServer::get_async(const std::string& pattern, AsyncHandler h) {
-  impl_->routes.push_back({"GET", std::regex(pattern), nullptr, std::move(h)});
+  impl_->routes.push_back({"GET", pattern, std::regex(pattern), nullptr, std::move(h)});
 }
 void HttpServer::post_async(const std::string& pattern, AsyncHandler h) {
-  impl_->routes.push_back({"POST", std::regex(pattern), nullptr, std::move(h)});
+  impl_->routes.push_back({"POST", pattern, std::regex(pattern), nullptr, std::move(h)});
 }
 
 boost::asio::io_context& HttpServer::io() { return impl_->io; }

@@ -11,6 +11,7 @@
 
 #include "sagalab/errors.hpp"
 #include "sagalab/http_server.hpp"
+#include "sagalab/metrics.hpp"
 #include "sagalab/sqlite_store.hpp"
 
 namespace sagalab {
@@ -161,6 +162,7 @@ int run_service(int argc, char** argv, const ServiceSpec& spec) {
     std::filesystem::create_directories(cfg.data_dir);
     store = std::make_unique<SqliteStore>(cfg.data_dir + "/" + spec.program + ".db", sync_mode_from_string(cfg.sync));
     logic->ensure_initialised(*store);
+    store->observe_batches([](std::size_t n) { Metrics::get().commit_batch.Observe(static_cast<double>(n)); });
   } catch (const std::exception& e) {
     std::cerr << spec.program << ": " << e.what() << "\n";
     return 2;

@@ -3,6 +3,7 @@
 #include <iostream>
 
 #include "sagalab/http_server.hpp"
+#include "sagalab/metrics.hpp"
 #include "sagalab/orchestrator.hpp"
 
 int main(int argc, char** argv) {
@@ -66,6 +67,7 @@ int main(int argc, char** argv) {
   try {
     std::filesystem::create_directories(cfg.data_dir);
     SagaLog log(cfg.data_dir + "/orquestador.db", sync_mode_from_string(cfg.sync));
+    log.observe_batches([](std::size_t n) { Metrics::get().commit_batch.Observe(static_cast<double>(n)); });
     FaultGate faults(orchestrator_fault_endpoints(def), cfg.fault_seed);
     HttpServer srv(cfg);
     Orchestrator orch(def, log, faults, opts, srv.io());

@@ -7,6 +7,7 @@
 #include <random>
 
 #include "sagalab/errors.hpp"
+#include "sagalab/metrics.hpp"
 #include "sagalab/purchase.hpp"
 
 namespace sagalab {
@@ -73,6 +74,7 @@ std::size_t Orchestrator::recover() {
     run->state = engine_.replay(events, run->rng);
     run->seq = static_cast<int>(events.size());
     run->settled = run->state.estado == Estado::Atascada;
+    if (run->settled) Metrics::get().stuck.Increment();
     {
       std::lock_guard lock(mutex_);
       runs_[id] = run;
@@ -239,6 +241,15 @@ void Orchestrator::logged(const std::shared_ptr<Run>& run, const Event& e, SagaS
                           std::vector<Command> commands) {
   ++run->seq;
   crash_point(*run, e, "after");
+  auto& m = Metrics::get();
+  const Estado before = run->state.estado;
+  if (e.type == Event::Type::Start) m.sagas_started.Increment();
+  if (next.estado == Estado::Atascada && before != Estado::Atascada) m.stuck.Increment();
+  if (before == Estado::Atascada && next.estado != Estado::Atascada) m.stuck.Decrement();
+  if (is_terminal(next.estado) && !is_terminal(before)) {
+    m.sagas_finished.Add({{"estado", to_string(next.estado)}}).Increment();
+    m.saga_duration.Observe(static_cast<double>(std::max<std::int64_t>(0, e.now_ms - next.started_ms)) / 1000.0);
+  }
   run->state = std::move(next);
   const bool terminal = is_terminal(run->state.estado);
   run->settled = terminal || run->state.estado == Estado::Atascada;
@@ -279,6 +290,11 @@ void Orchestrator::execute(const std::shared_ptr<Run>& run, const Command& c) {
       const auto& def = engine_.definition();
       StepCall call = build_step_call(def, run->state, c);
       Json body = to_json(call.body, run->id);
+      const auto step = def.steps[static_cast<std::size_t>(c.step)].name;
+      auto& m = Metrics::get();
+      if (c.attempt > 1) m.retries.Add({{"step", step}}).Increment();
+      if (c.compensation) m.compensations.Add({{"step", step}}).Increment();
+      const auto sent = std::chrono::steady_clock::now();
       AsyncClientPool::Headers headers{
           {"X-Saga-Id", run->id},
           {"X-Saga-Step", def.steps[static_cast<std::size_t>(c.step)].name + (c.compensation ? ":compensacion" : "")},
@@ -286,13 +302,19 @@ void Orchestrator::execute(const std::shared_ptr<Run>& run, const Command& c) {
           {"Idempotency-Key", c.idempotency_key}};
       pools_.at(call.service)
           ->call(call.method, call.path, body.is_null() ? std::string() : body.dump(), std::move(headers),
-                 c.timeout_ms, [this, run, c](HttpResult r) {
+                 c.timeout_ms, [this, run, c, sent, step](HttpResult r) {
                    // Read on the strand, against the state the call was made from:
                    // a saga has one call or timer outstanding at a time.
-                   asio::post(run->strand, [this, run, c, r = std::move(r)] {
+                   asio::post(run->strand, [this, run, c, sent, step, r = std::move(r)] {
                      std::optional<Answer> answer;
                      if (r.answer) answer = reply_from_json(r.answer->status, r.answer->body);
-                     deliver(run, interpret_answer(engine_.definition(), run->state, c, answer, r.error, wall_ms()));
+                     auto ev = interpret_answer(engine_.definition(), run->state, c, answer, r.error, wall_ms());
+                     Metrics::get()
+                         .step_calls
+                         .Add({{"step", c.compensation ? step + ":compensacion" : step}, {"outcome", to_string(ev.outcome)}},
+                              latency_buckets())
+                         .Observe(std::chrono::duration<double>(std::chrono::steady_clock::now() - sent).count());
+                     deliver(run, ev);
                    });
                  });
       return;

@@ -4,6 +4,7 @@
 #include "sagalab/saga_log.hpp"
 
 #include "sagalab/group_commit.hpp"
+#include "sagalab/metrics.hpp"
 
 namespace sagalab {
 
@@ -44,6 +45,7 @@ void SagaLog::append(const std::string& saga_id, int seq, std::vector<Event> eve
   // Group commit: concurrent sagas' events share one COMMIT (one fsync), and
   // each saga hears back only once its own are durable. Encoded here, on the
   // caller's thread, so that the committer thread only writes.
+  Metrics::get().log_events.Increment(static_cast<double>(events.size()));
   std::vector<std::string> bodies;
   bodies.reserve(events.size());
   for (const auto& e : events) bodies.push_back(to_json(e).dump());
@@ -195,4 +197,5 @@ void SagaLog::reset() {
 
 namespace sagalab {
 void SagaLog::close() { impl_->group.shutdown(); }
+void SagaLog::observe_batches(std::function<void(std::size_t)> f) { impl_->group.on_batch = std::move(f); }
 }  // namespace sagalab

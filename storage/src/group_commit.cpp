@@ -110,6 +110,7 @@ void GroupCommit::lead(std::deque<Item*>& batch) {
     tl_leading = nullptr;
     db_.exec(keep ? "RELEASE work" : "ROLLBACK TO work; RELEASE work");
   }
+  if (on_batch) on_batch(batch.size());
   try {
     db_.exec("COMMIT");
   } catch (...) {

@@ -88,6 +88,8 @@ void SqliteStore::post(std::function<void()> work, std::function<void(std::excep
       std::move(done));
 }
 
+void SqliteStore::observe_batches(std::function<void(std::size_t)> f) { impl_->group.on_batch = std::move(f); }
+
 void SqliteStore::transact(FunctionRef<bool(Tx&)> fn) {
   SqliteTx tx(*impl_);
   impl_->group.run([&] { return fn(tx); });

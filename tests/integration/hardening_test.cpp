@@ -94,7 +94,8 @@ TEST_CASE("every program's admin routes refuse a missing or wrong token", "[hard
     auto url = st.url(prog);
     for (const auto& [method, path] : std::vector<std::pair<std::string, std::string>>{
              {"GET", "/admin/state"}, {"POST", "/admin/reset"}, {"GET", "/admin/faults"},
-             {"POST", "/admin/faults"}, {"DELETE", "/admin/faults"}, {"GET", "/admin/faults/fired"}}) {
+             {"POST", "/admin/faults"}, {"DELETE", "/admin/faults"}, {"GET", "/admin/faults/fired"},
+             {"GET", "/metrics"}}) {
       Json body{{"action", "error"}};
       CHECK(sagalab::http_call(url, method, path, &body).answer->status == 401);
       CHECK(sagalab::http_call(url, method, path, &body, {{"Authorization", "Bearer " + token + "x"}}).answer->status == 401);
@@ -102,6 +103,8 @@ TEST_CASE("every program's admin routes refuse a missing or wrong token", "[hard
     }
     auto ok = sagalab::http_call(url, "GET", "/admin/state", nullptr, {{"Authorization", "Bearer " + token}});
     CHECK(ok.answer->status == 200);
+    auto metrics = sagalab::http_call(url, "GET", "/metrics", nullptr, {{"Authorization", "Bearer " + token}});
+    CHECK(metrics.answer->status == 200);
     CHECK(get(url, "/health").ok());
   }
   // Business routes work without it, and never act as admin routes.

@@ -34,6 +34,7 @@ class Exchange {
   httplib::Request req;
   httplib::Response res;
   std::string fault;  // named in the request's log line
+  std::string route;  // the matched route's pattern (a metrics label)
   std::chrono::steady_clock::time_point started;
   void done();
   // Answers with the exception's status (ClientError) or 500, then done().

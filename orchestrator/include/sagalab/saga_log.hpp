@@ -47,6 +47,8 @@ class SagaLog {
   void reset();
   // Waits for every pending append, then stops the log's committer thread.
   void close();
+  // Called with the size of each group commit (for metrics); set before use.
+  void observe_batches(std::function<void(std::size_t)> f);
 
  private:
   struct Impl;

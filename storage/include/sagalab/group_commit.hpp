@@ -41,6 +41,8 @@ class GroupCommit {
   void post(std::function<bool()> work, Done done);
   // Waits for every posted item, then stops the committer thread.
   void shutdown();
+  // Called with the size of each committed batch (set before first use).
+  std::function<void(std::size_t)> on_batch;
 
  private:
   struct Item {

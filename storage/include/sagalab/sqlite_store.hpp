@@ -25,6 +25,8 @@ class SqliteStore final : public Store {
   // once the batch is committed: a request waits on a completion, not on a
   // thread. work() must not block.
   void post(std::function<void()> work, std::function<void(std::exception_ptr)> done);
+  // Called with the size of each group commit (for metrics); set before use.
+  void observe_batches(std::function<void(std::size_t)> f);
 
   struct Impl;
 

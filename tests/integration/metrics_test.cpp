@@ -1,0 +1,110 @@
+// GET /metrics on every program: after a few purchases and one fault, the
+// counters have moved by exactly what happened.
+#include <catch2/catch.hpp>
+#include <map>
+#include <regex>
+#include <sstream>
+
+#include "process.hpp"
+
+using namespace testsupport;
+
+namespace {
+
+// One sample of the Prometheus text format: name, labels, value.
+struct Sample {
+  std::string name;
+  std::map<std::string, std::string> labels;
+  double value = 0;
+};
+
+std::vector<Sample> scrape(const std::string& url) {
+  auto r = get(url, "/metrics");
+  REQUIRE(r.answer);
+  REQUIRE(r.answer->status == 200);
+  REQUIRE(r.answer->body.contains("raw"));  // text, not JSON
+  std::vector<Sample> out;
+  std::istringstream in(r.answer->body["raw"].get<std::string>());
+  static const std::regex line(R"(^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{(.*)\})? ([-+0-9.eEinfNa]+)$)");
+  static const std::regex label(R"re(([a-zA-Z_][a-zA-Z0-9_]*)="([^"]*)")re");
+  for (std::string l; std::getline(in, l);) {
+    std::smatch m;
+    if (l.empty() || l[0] == '#' || !std::regex_match(l, m, line)) continue;
+    Sample s;
+    s.name = m[1];
+    s.value = std::stod(m[4]);
+    std::string labels = m[3];
+    for (std::sregex_iterator it(labels.begin(), labels.end(), label), end; it != end; ++it)
+      s.labels[(*it)[1]] = (*it)[2];
+    out.push_back(s);
+  }
+  return out;
+}
+
+// The sum of the samples of `name` whose labels include `want`.
+double value(const std::vector<Sample>& all, const std::string& name, const std::map<std::string, std::string>& want = {}) {
+  double sum = 0;
+  for (const auto& s : all) {
+    if (s.name != name) continue;
+    bool match = true;
+    for (const auto& [k, v] : want) match = match && s.labels.count(k) && s.labels.at(k) == v;
+    if (match) sum += s.value;
+  }
+  return sum;
+}
+
+}  // namespace
+
+TEST_CASE("every program's /metrics counts what happened: sagas, calls, retries, faults, requests", "[metrics]") {
+  Stack st(fast_orchestrator());
+  for (int i = 0; i < 3; ++i) {
+    auto r = post(st.url("orquestador"), "/compra", {{"usuario_id", "m" + std::to_string(i)}}, {}, 30000);
+    REQUIRE(r.answer);
+    REQUIRE(r.answer->status == 200);
+  }
+  // One 503 on the next charge: the saga retries it and completes.
+  auto f = post(st.url("ms-pagos"), "/admin/faults",
+                {{"action", "error"}, {"status", 503}, {"endpoint", "transaccion"}, {"times", 1}});
+  REQUIRE(f.answer);
+  REQUIRE(f.answer->status == 201);
+  auto r = post(st.url("orquestador"), "/compra", {{"usuario_id", "m3"}}, {}, 30000);
+  REQUIRE(r.answer);
+  REQUIRE(r.answer->status == 200);
+  REQUIRE(st.wait_quiet());
+
+  auto orq = scrape(st.url("orquestador"));
+  CHECK(value(orq, "sagalab_sagas_started_total") == 4);
+  CHECK(value(orq, "sagalab_sagas_finished_total", {{"estado", "completada"}}) == 4);
+  CHECK(value(orq, "sagalab_sagas_finished_total", {{"estado", "compensada"}}) == 0);
+  CHECK(value(orq, "sagalab_saga_duration_seconds_count") == 4);
+  CHECK(value(orq, "sagalab_step_retries_total", {{"step", "cobrar_pago"}}) == 1);
+  CHECK(value(orq, "sagalab_step_retries_total") == 1);
+  CHECK(value(orq, "sagalab_compensation_calls_total") == 0);
+  CHECK(value(orq, "sagalab_step_call_seconds_count", {{"step", "cobrar_pago"}, {"outcome", "unknown"}}) == 1);
+  CHECK(value(orq, "sagalab_step_call_seconds_count", {{"step", "cobrar_pago"}, {"outcome", "ok"}}) == 4);
+  CHECK(value(orq, "sagalab_step_call_seconds_count", {{"outcome", "ok"}}) == 20);  // 5 steps x 4 sagas
+  // Start and 5 answers: 6 events per saga; the retried charge adds its unknown
+  // answer and the backoff timer's event.
+  CHECK(value(orq, "sagalab_saga_log_events_total") == 6 * 3 + 8);
+  // Every append is in a group commit (reads of the log, such as /admin/state, too).
+  CHECK(value(orq, "sagalab_group_commit_batch_size_sum") >= 26);
+  CHECK(value(orq, "sagalab_sagas_atascadas") == 0);
+  CHECK(value(orq, "sagalab_http_requests_total", {{"route", "/compra"}, {"method", "POST"}, {"status", "200"}}) == 4);
+
+  auto pagos = scrape(st.url("ms-pagos"));
+  CHECK(value(pagos, "sagalab_faults_fired_total", {{"endpoint", "transaccion"}, {"action", "error"}}) == 1);
+  CHECK(value(pagos, "sagalab_faults_fired_total") == 1);
+  CHECK(value(pagos, "sagalab_http_requests_total", {{"method", "POST"}, {"status", "503"}}) == 1);
+  CHECK(value(pagos, "sagalab_http_requests_total", {{"method", "POST"}, {"status", "201"}}) +
+            value(pagos, "sagalab_http_requests_total", {{"method", "POST"}, {"status", "200"}}) ==
+        4 + 1);  // four charges and the fault rule
+  for (const char* p : {"ms-catalogo", "ms-compras", "ms-inventario"}) {
+    INFO(p);
+    auto m = scrape(st.url(p));
+    CHECK(value(m, "sagalab_faults_fired_total") == 0);
+    CHECK(value(m, "sagalab_http_requests_total", {{"status", "503"}}) == 0);
+  }
+  auto compras = scrape(st.url("ms-compras"));
+  // crear_compra and confirmar_compra for each saga, each in a group commit.
+  CHECK(value(compras, "sagalab_group_commit_batch_size_sum") >= 8);
+}
