@@ -290,6 +290,9 @@ void HttpServer::Impl::log(const Exchange& ex) const {
   Json line{{"ts", wall_ms()},   {"program", cfg.program},   {"method", req.method},
             {"path", req.path},  {"status", ex.res.status},  {"ms", static_cast<double>(us) / 1000.0}};
   if (req.has_header("X-Saga-Id")) line["saga_id"] = req.get_header_value("X-Saga-Id");
+  if (!ex.saga_id.empty()) line["saga_id"] = ex.saga_id;
+  auto trace = ex.trace_id.empty() ? trace_id_of(req.get_header_value("traceparent")) : ex.trace_id;
+  if (!trace.empty()) line["trace_id"] = trace;
   if (req.has_header("X-Saga-Attempt")) line["attempt"] = req.get_header_value("X-Saga-Attempt");
   if (!ex.fault.empty()) line["fault"] = ex.fault;
   std::string text = line.dump(-1, ' ', false, Json::error_handler_t::replace) + "\n";

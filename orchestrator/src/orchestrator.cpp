@@ -300,6 +300,8 @@ void Orchestrator::execute(const std::shared_ptr<Run>& run, const Command& c) {
           {"X-Saga-Step", def.steps[static_cast<std::size_t>(c.step)].name + (c.compensation ? ":compensacion" : "")},
           {"X-Saga-Attempt", std::to_string(c.attempt)},
           {"Idempotency-Key", c.idempotency_key}};
+      if (!run->state.ctx.trace_id.empty())
+        headers.emplace_back("traceparent", "00-" + run->state.ctx.trace_id + "-" + new_span_id() + "-01");
       pools_.at(call.service)
           ->call(call.method, call.path, body.is_null() ? std::string() : body.dump(), std::move(headers),
                  c.timeout_ms, [this, run, c, sent, step](HttpResult r) {

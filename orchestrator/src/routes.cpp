@@ -85,6 +85,10 @@ void start_compra(const ExchangePtr& ex, Orchestrator& orch, const std::optional
   const auto& req = ex->req;
   auto body = parse_body(req);
   auto ctx = compra_context(body, orch.random());
+  // The client's trace continues; without one, the saga starts its own.
+  ctx.trace_id = trace_id_of(req.get_header_value("traceparent"));
+  if (ctx.trace_id.empty()) ctx.trace_id = new_trace_id();
+  ex->trace_id = ctx.trace_id;
   auto key = req.get_header_value("Idempotency-Key");
   if (key.size() > 300) throw bad_request("Idempotency-Key longer than 300 characters");
   auto async = req.get_param_value("async");
@@ -97,6 +101,7 @@ void start_compra(const ExchangePtr& ex, Orchestrator& orch, const std::optional
   orch.start(std::move(ctx), key,
              [ex, &orch, async, opts, finish](const std::string& id, bool existed, std::exception_ptr error) {
                if (error) return ex->fail(error);
+               ex->saga_id = id;
                if (async == "true") {
                  send_json(ex->res, 202,
                            {{"success", true}, {"saga_id", id}, {"estado", "en_curso"}, {"repetida", existed},

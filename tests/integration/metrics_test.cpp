@@ -108,3 +108,38 @@ TEST_CASE("every program's /metrics counts what happened: sagas, calls, retries,
   // crear_compra and confirmar_compra for each saga, each in a group commit.
   CHECK(value(compras, "sagalab_group_commit_batch_size_sum") >= 8);
 }
+
+TEST_CASE("one saga's trace id is in its log lines in all five programs", "[metrics][trace]") {
+  Stack st({}, {}, false);  // every program logs a line per request
+  const std::string trace = "4bf92f3577b34da6a3ce929d0e0e4736";
+  auto r = post(st.url("orquestador"), "/compra", {{"usuario_id", "trazada"}},
+                {{"traceparent", "00-" + trace + "-00f067aa0ba902b7-01"}}, 30000);
+  REQUIRE(r.answer);
+  REQUIRE(r.answer->status == 200);
+  auto saga = r.answer->body["saga_id"].get<std::string>();
+  // The saga keeps the trace: its snapshot says so.
+  auto detail = get(st.url("orquestador"), "/sagas/" + saga);
+  REQUIRE(detail.ok());
+  CHECK(detail.answer->body["contexto"].value("trace_id", "") == trace);
+  for (const char* p : {"orquestador", "ms-catalogo", "ms-compras", "ms-pagos", "ms-inventario"}) {
+    INFO(p);
+    int lines = 0;
+    std::istringstream log(st[p].log());
+    for (std::string l; std::getline(log, l);) {
+      auto j = Json::parse(l, nullptr, false);
+      if (j.is_discarded() || j.value("trace_id", "") != trace) continue;
+      CHECK(j.value("saga_id", "") == saga);
+      ++lines;
+    }
+    CHECK(lines >= 1);
+  }
+  // A purchase without a traceparent gets a trace of its own, on every call too.
+  auto other = post(st.url("orquestador"), "/compra", {{"usuario_id", "sin-traza"}}, {}, 30000);
+  REQUIRE(other.answer);
+  auto other_saga = other.answer->body["saga_id"].get<std::string>();
+  auto other_detail = get(st.url("orquestador"), "/sagas/" + other_saga);
+  auto other_trace = other_detail.answer->body["contexto"].value("trace_id", "");
+  CHECK(other_trace.size() == 32);
+  CHECK(other_trace != trace);
+  CHECK_THAT(st["ms-pagos"].log(), Catch::Contains("\"trace_id\":\"" + other_trace + "\""));
+}

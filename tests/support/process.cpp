@@ -161,11 +161,12 @@ std::vector<std::string> fast_orchestrator() {
   return {"--step-timeout-ms", "400", "--backoff-base-ms", "5", "--backoff-max-ms", "50", "--quiet"};
 }
 
-Stack::Stack(std::vector<std::string> orchestrator_args, std::map<std::string, std::vector<std::string>> service_args)
+Stack::Stack(std::vector<std::string> orchestrator_args, std::map<std::string, std::vector<std::string>> service_args,
+             bool quiet_services)
     : orchestrator_args_(std::move(orchestrator_args)) {
   for (const char* s : {"ms-catalogo", "ms-compras", "ms-pagos", "ms-inventario"}) {
     auto args = service_args[s];
-    args.push_back("--quiet");
+    if (quiet_services) args.push_back("--quiet");
     procs[s] = std::make_unique<Proc>(s, args, dir.path());
   }
   for (auto& [name, p] : procs) {

@@ -62,7 +62,9 @@ sagalab::HttpResult post(const std::string& url, const std::string& path, const 
 // The whole stack: four services then the orchestrator, in one temp dir.
 class Stack {
  public:
-  explicit Stack(std::vector<std::string> orchestrator_args = {}, std::map<std::string, std::vector<std::string>> service_args = {});
+  // The services run with --quiet unless quiet_services is false (a test that reads their logs).
+  explicit Stack(std::vector<std::string> orchestrator_args = {},
+                 std::map<std::string, std::vector<std::string>> service_args = {}, bool quiet_services = true);
   std::map<std::string, std::unique_ptr<Proc>> procs;  // by program name
   TempDir dir;
   std::string url(const std::string& program) const { return procs.at(program)->url(); }

@@ -100,6 +100,9 @@ struct SagaContext {
   std::optional<Product> producto;
   std::optional<double> monto;
   std::string compra_id, reserva_id, pago_id;
+  // W3C trace context: the saga's trace id (32 hex digits), sent on every
+  // call so that one saga can be followed through the five logs.
+  std::string trace_id;
   void merge(const StepOutput& o);
 };
 

@@ -43,6 +43,7 @@ Json to_json(const SagaContext& c) {
          {"cantidad", c.cantidad},
          {"seleccion", c.seleccion}};
   if (c.monto_cliente) j["monto_cliente"] = *c.monto_cliente;
+  if (!c.trace_id.empty()) j["trace_id"] = c.trace_id;
   StepOutput o{c.producto, c.monto, c.compra_id, c.reserva_id, c.pago_id};
   output_fields(j, o);
   return j;
@@ -57,6 +58,7 @@ SagaContext context_from_json(const Json& j) {
     c.cantidad = j.value("cantidad", std::int64_t{1});
     c.seleccion = j.value("seleccion", std::uint64_t{0});
     if (j.contains("monto_cliente") && !j["monto_cliente"].is_null()) c.monto_cliente = j["monto_cliente"].get<double>();
+    c.trace_id = j.value("trace_id", std::string());
     c.merge(output_from_json(j));
     return c;
   } catch (const nlohmann::json::exception& ex) {

@@ -41,6 +41,13 @@ void finish_config(ServerConfig& cfg);
 
 std::int64_t wall_ms();
 
+// W3C trace context: the trace id of a `traceparent` header
+// ("00-<32 hex>-<16 hex>-<2 hex>"), or "" when the header is absent or malformed.
+std::string trace_id_of(const std::string& traceparent);
+// A new random trace id (32 hex) or span id (16 hex).
+std::string new_trace_id();
+std::string new_span_id();
+
 constexpr std::size_t kMaxBodyBytes = 64 * 1024;
 constexpr int kMaxJsonDepth = 32;
 

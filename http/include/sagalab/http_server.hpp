@@ -35,6 +35,9 @@ class Exchange {
   httplib::Response res;
   std::string fault;  // named in the request's log line
   std::string route;  // the matched route's pattern (a metrics label)
+  // Named in the log line when the request's own headers do not say them
+  // (the orchestrator's POST /compra: the saga it started, its trace).
+  std::string saga_id, trace_id;
   std::chrono::steady_clock::time_point started;
   void done();
   // Answers with the exception's status (ClientError) or 500, then done().
