@@ -52,6 +52,7 @@ void setup_reset(CLI::App& app, GlobalOptions& g);
 void setup_simulate(CLI::App& app, GlobalOptions& g);
 void setup_run(CLI::App& app, GlobalOptions& g);
 void setup_bench(CLI::App& app, GlobalOptions& g);
+void setup_top(CLI::App& app, GlobalOptions& g);
 int run_reset(const GlobalOptions& g);
 
 }  // namespace sagactl

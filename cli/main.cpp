@@ -37,6 +37,7 @@ int main(int argc, char** argv) {
   setup_run(app, g);
   setup_simulate(app, g);
   setup_bench(app, g);
+  setup_top(app, g);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -3,6 +3,9 @@
 
 #include <prometheus/text_serializer.h>
 
+#include <regex>
+#include <sstream>
+
 namespace sagalab {
 
 using namespace prometheus;
@@ -38,6 +41,44 @@ Metrics::Metrics(std::shared_ptr<Registry> r)
       stuck(BuildGauge().Name("sagalab_sagas_atascadas").Help("Sagas now atascada (a compensation keeps failing)").Register(*r).Add({})),
       log_events(BuildCounter().Name("sagalab_saga_log_events_total").Help("Events appended to the saga log").Register(*r).Add({})),
       registry_(std::move(r)) {}
+
+std::vector<MetricSample> parse_metrics_text(const std::string& text) {
+  static const std::regex line(R"(^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{(.*)\})? ([-+0-9.eEinfNa]+)( [0-9]+)?$)");
+  static const std::regex label(R"re(([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)")re");
+  std::vector<MetricSample> out;
+  std::istringstream in(text);
+  for (std::string l; std::getline(in, l);) {
+    std::smatch m;
+    if (l.empty() || l[0] == '#' || !std::regex_match(l, m, line)) continue;
+    MetricSample s;
+    s.name = m[1];
+    try {
+      s.value = std::stod(m[4]);
+    } catch (const std::exception&) {
+      continue;
+    }
+    const std::string labels = m[3];
+    for (std::sregex_iterator it(labels.begin(), labels.end(), label), end; it != end; ++it)
+      s.labels[(*it)[1]] = (*it)[2];
+    out.push_back(std::move(s));
+  }
+  return out;
+}
+
+double metric_sum(const std::vector<MetricSample>& all, const std::string& name,
+                  const std::map<std::string, std::string>& want) {
+  double sum = 0;
+  for (const auto& s : all) {
+    if (s.name != name) continue;
+    bool match = true;
+    for (const auto& [k, v] : want) {
+      auto it = s.labels.find(k);
+      match = match && it != s.labels.end() && it->second == v;
+    }
+    if (match) sum += s.value;
+  }
+  return sum;
+}
 
 std::string Metrics::text() const { return TextSerializer().Serialize(registry_->Collect()); }
 

@@ -117,3 +117,41 @@ TEST_CASE("the Dockerfile's build stage installs exactly the install script's pa
   CHECK(docker == script);
   CHECK(script.count("libcpp-httplib-dev"));
 }
+
+TEST_CASE("deploy/prometheus scrapes the five programs and Traefik as compose runs them", "[deploy][metrics]") {
+  YAML::Node prom = YAML::LoadFile(kSrc + "/deploy/prometheus/prometheus.yml");
+  auto compose = YAML::Load(run("cd '" + kSrc + "' && docker-compose -f docker-compose.yml config 2>/dev/null"));
+  std::map<std::string, YAML::Node> jobs;
+  for (std::size_t i = 0; i < prom["scrape_configs"].size(); ++i) {
+    YAML::Node j = prom["scrape_configs"][i];
+    jobs.emplace(j["job_name"].as<std::string>(), j);
+  }
+  REQUIRE(jobs.count("sagalab"));
+  REQUIRE(jobs.count("traefik"));
+  const auto& sagalab = jobs["sagalab"];
+  CHECK(sagalab["metrics_path"].as<std::string>() == "/metrics");
+  // The token Prometheus sends is the one compose gives the programs by default.
+  auto token = sagalab["authorization"]["credentials"].as<std::string>();
+  std::set<std::string> targets;
+  for (const auto& sc : sagalab["static_configs"])
+    for (const auto& t : sc["targets"]) targets.insert(t.as<std::string>());
+  CHECK(targets.size() == kServices.size());
+  for (const auto& s : kServices) {
+    INFO(s.name);
+    auto env = compose["services"][s.name]["environment"];
+    REQUIRE(env);
+    CHECK(targets.count(s.name + ":" + env["PORT"].as<std::string>()) == 1);
+    CHECK(env["SAGA_ADMIN_TOKEN"].as<std::string>() == token);
+  }
+  // Traefik exposes its metrics on its own entry point (:8080) and logs each request.
+  std::string cmd;
+  for (const auto& c : compose["services"]["traefik"]["command"]) cmd += c.as<std::string>() + " ";
+  CHECK_THAT(cmd, Catch::Contains("--metrics.prometheus=true"));
+  CHECK_THAT(cmd, Catch::Contains("--metrics.prometheus.entrypoint=traefik"));
+  CHECK_THAT(cmd, Catch::Contains("--accesslog=true"));
+  CHECK(jobs["traefik"]["static_configs"][0]["targets"][0].as<std::string>() == "traefik:8080");
+  YAML::Node local = YAML::LoadFile(kSrc + "/deploy/traefik/traefik.yml");
+  CHECK(local["metrics"]["prometheus"]["entryPoint"].as<std::string>() == "traefik");
+  CHECK(local["entryPoints"]["traefik"]["address"].as<std::string>() == ":8080");
+  CHECK(local["accessLog"]["format"].as<std::string>() == "json");
+}

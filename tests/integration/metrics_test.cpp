@@ -2,55 +2,29 @@
 // counters have moved by exactly what happened.
 #include <catch2/catch.hpp>
 #include <map>
-#include <regex>
+#include <chrono>
 #include <sstream>
+#include <thread>
 
 #include "process.hpp"
+#include "sagalab/metrics.hpp"
 
 using namespace testsupport;
 
 namespace {
 
-// One sample of the Prometheus text format: name, labels, value.
-struct Sample {
-  std::string name;
-  std::map<std::string, std::string> labels;
-  double value = 0;
-};
+using Sample = sagalab::MetricSample;
 
 std::vector<Sample> scrape(const std::string& url) {
   auto r = get(url, "/metrics");
   REQUIRE(r.answer);
   REQUIRE(r.answer->status == 200);
   REQUIRE(r.answer->body.contains("raw"));  // text, not JSON
-  std::vector<Sample> out;
-  std::istringstream in(r.answer->body["raw"].get<std::string>());
-  static const std::regex line(R"(^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{(.*)\})? ([-+0-9.eEinfNa]+)$)");
-  static const std::regex label(R"re(([a-zA-Z_][a-zA-Z0-9_]*)="([^"]*)")re");
-  for (std::string l; std::getline(in, l);) {
-    std::smatch m;
-    if (l.empty() || l[0] == '#' || !std::regex_match(l, m, line)) continue;
-    Sample s;
-    s.name = m[1];
-    s.value = std::stod(m[4]);
-    std::string labels = m[3];
-    for (std::sregex_iterator it(labels.begin(), labels.end(), label), end; it != end; ++it)
-      s.labels[(*it)[1]] = (*it)[2];
-    out.push_back(s);
-  }
-  return out;
+  return sagalab::parse_metrics_text(r.answer->body["raw"].get<std::string>());
 }
 
-// The sum of the samples of `name` whose labels include `want`.
 double value(const std::vector<Sample>& all, const std::string& name, const std::map<std::string, std::string>& want = {}) {
-  double sum = 0;
-  for (const auto& s : all) {
-    if (s.name != name) continue;
-    bool match = true;
-    for (const auto& [k, v] : want) match = match && s.labels.count(k) && s.labels.at(k) == v;
-    if (match) sum += s.value;
-  }
-  return sum;
+  return sagalab::metric_sum(all, name, want);
 }
 
 }  // namespace
@@ -142,4 +116,45 @@ TEST_CASE("one saga's trace id is in its log lines in all five programs", "[metr
   CHECK(other_trace.size() == 32);
   CHECK(other_trace != trace);
   CHECK_THAT(st["ms-pagos"].log(), Catch::Contains("\"trace_id\":\"" + other_trace + "\""));
+}
+
+TEST_CASE("sagactl top --json prints one sample of a running stack: rates, latency, running and stuck sagas",
+          "[metrics][top]") {
+  TempDir d;
+  auto dir = " --stack-dir " + shell_quote(d.path() + "/stack");
+  struct Down {
+    std::string cmd;
+    ~Down() { run_command(cmd); }  // stops exactly this stack's processes (by the pids it recorded)
+  } down{bin("sagactl") + dir + " down"};
+  auto up = run_command(bin("sagactl") + dir + " up --fresh --base-port 0");
+  INFO(up.out);
+  REQUIRE(up.code == 0);
+  // A load in the background while top samples, then the totals after it.
+  auto load = run_command("(" + bin("sagactl") + dir + " bench --sagas 600 --concurrency 4 --no-verify > /dev/null &) ; " +
+                          bin("sagactl") + dir + " top --json --interval 1");
+  INFO(load.out);
+  REQUIRE(load.code == 0);
+  auto s = Json::parse(load.out, nullptr, false);
+  REQUIRE_FALSE(s.is_discarded());
+  CHECK(s["interval_s"].get<double>() >= 1.0);
+  CHECK(s["started_per_s"].get<double>() > 0);
+  CHECK(s["finished_per_s"]["completada"].get<double>() + s["finished_per_s"]["compensada"].get<double>() > 0);
+  CHECK(s["p50_ms"].is_number());
+  CHECK(s["p99_ms"].get<double>() >= s["p50_ms"].get<double>());
+  CHECK(s["atascadas"] == 0);
+  CHECK(s["faults_per_s"].contains("ms-pagos"));
+  // After the load: every saga counted once.
+  Json last;
+  for (int i = 0; i < 100; ++i) {
+    auto t = run_command(bin("sagactl") + dir + " top --json --interval 0.1");
+    last = Json::parse(t.out, nullptr, false);
+    if (!last.is_discarded() && last["totals"]["completada"].get<double>() + last["totals"]["compensada"].get<double>() == 600)
+      break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  }
+  // The default stock runs out early: most of the 600 end compensada, each counted once.
+  CHECK(last["totals"]["completada"].get<double>() + last["totals"]["compensada"].get<double>() == 600);
+  CHECK(last["totals"]["completada"].get<double>() > 0);
+  CHECK(last["totals"]["started"] == 600);
+  CHECK(last["running"] == 0);
 }

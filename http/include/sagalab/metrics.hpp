@@ -9,8 +9,10 @@
 #include <prometheus/histogram.h>
 #include <prometheus/registry.h>
 
+#include <map>
 #include <memory>
 #include <string>
+#include <vector>
 
 namespace sagalab {
 
@@ -39,6 +41,18 @@ class Metrics {
   explicit Metrics(std::shared_ptr<prometheus::Registry> r);
   std::shared_ptr<prometheus::Registry> registry_;
 };
+
+// One sample of the Prometheus text format, as scraped from /metrics (by
+// `sagactl top` and the tests; prometheus-cpp only writes the format).
+struct MetricSample {
+  std::string name;
+  std::map<std::string, std::string> labels;
+  double value = 0;
+};
+std::vector<MetricSample> parse_metrics_text(const std::string& text);
+// The sum of the samples named `name` whose labels include `want`.
+double metric_sum(const std::vector<MetricSample>& all, const std::string& name,
+                  const std::map<std::string, std::string>& want = {});
 
 // Latency buckets, in seconds, of step calls and of whole sagas.
 const prometheus::Histogram::BucketBoundaries& latency_buckets();
