@@ -65,37 +65,4 @@ HttpResult http_call(const std::string& base_url, const std::string& method, con
   return do_request(*cli, base, method, path, body, headers);
 }
 
-ClientPool::ClientPool(const std::string& base_url, std::size_t size)
-    : base_(parse_base_url(base_url)), size_(size == 0 ? 1 : size) {}
-
-HttpResult ClientPool::call(const std::string& method, const std::string& path, const Json* body,
-                            const httplib::Headers& headers, std::int64_t timeout_ms) {
-  std::unique_ptr<httplib::Client> cli;
-  {
-    std::unique_lock lock(mutex_);
-    cv_.wait(lock, [&] { return !idle_.empty() || created_ < size_; });
-    if (!idle_.empty()) {
-      cli = std::move(idle_.front());
-      idle_.pop_front();
-    } else {
-      ++created_;
-    }
-  }
-  if (!cli) cli = make_client(base_, timeout_ms, true);
-  auto to = std::chrono::milliseconds(timeout_ms);
-  cli->set_read_timeout(to);
-  cli->set_write_timeout(to);
-  auto result = do_request(*cli, base_, method, path, body, headers);
-  {
-    std::lock_guard lock(mutex_);
-    if (result.answer) {
-      idle_.push_back(std::move(cli));
-    } else {
-      --created_;  // a broken connection is not reused
-    }
-  }
-  cv_.notify_one();
-  return result;
-}
-
 }  // namespace sagalab

@@ -70,28 +70,13 @@ void SagaLog::append(const std::string& saga_id, int seq, std::vector<Event> eve
       std::move(done));
 }
 
-void SagaLog::snapshot(const std::string& saga_id, std::function<void(std::optional<Json>)> done) {
-  auto out = std::make_shared<std::optional<Json>>();
-  auto& i = *impl_;
-  i.group.post(
-      [&i, saga_id, out] {
-        auto& s = i.snapshot;
-        s.reset();
-        s.bind(1, saga_id);
-        if (s.step()) *out = Json::parse(s.text(0), nullptr, false);
-        s.reset();
-        return false;
-      },
-      [out, done = std::move(done)](std::exception_ptr) { done(std::move(*out)); });
-}
-
-void SagaLog::find_by_idem(const std::string& key,
-                           std::function<void(std::optional<std::string>, std::exception_ptr)> done) {
+namespace {
+// One text column of at most one row, read on the log's committer thread.
+void read_one(GroupCommit& group, Stmt& s, const std::string& key,
+              std::function<void(std::optional<std::string>, std::exception_ptr)> done) {
   auto out = std::make_shared<std::optional<std::string>>();
-  auto& i = *impl_;
-  i.group.post(
-      [&i, key, out] {
-        auto& s = i.by_idem;
+  group.post(
+      [&s, key, out] {
         s.reset();
         s.bind(1, key);
         if (s.step()) *out = s.text(0);
@@ -99,6 +84,20 @@ void SagaLog::find_by_idem(const std::string& key,
         return false;
       },
       [out, done = std::move(done)](std::exception_ptr e) { done(std::move(*out), e); });
+}
+}  // namespace
+
+void SagaLog::snapshot(const std::string& saga_id, std::function<void(std::optional<Json>)> done) {
+  read_one(impl_->group, impl_->snapshot, saga_id,
+           [done = std::move(done)](std::optional<std::string> text, std::exception_ptr) {
+             if (!text) return done(std::nullopt);
+             done(Json::parse(*text, nullptr, false));
+           });
+}
+
+void SagaLog::find_by_idem(const std::string& key,
+                           std::function<void(std::optional<std::string>, std::exception_ptr)> done) {
+  read_one(impl_->group, impl_->by_idem, key, std::move(done));
 }
 
 std::vector<std::string> SagaLog::unfinished() {
@@ -131,36 +130,6 @@ std::vector<Event> SagaLog::events(const std::string& saga_id) {
       }
       out.push_back(event_from_json(j));
     }
-    s.reset();
-    return false;
-  });
-  return out;
-}
-
-std::optional<Json> SagaLog::snapshot(const std::string& saga_id) {
-  // Reads go through the group commit too: one connection, one thread at a time,
-  // and the answer leaves only after the batch it saw is committed.
-  std::optional<Json> out;
-  impl_->group.run([&] {
-    auto& s = impl_->snapshot;
-    s.reset();
-    s.bind(1, saga_id);
-    if (s.step()) out = Json::parse(s.text(0));
-    s.reset();
-    return false;
-  });
-  return out;
-}
-
-std::optional<std::string> SagaLog::find_by_idem(const std::string& key) {
-  // Reads go through the group commit too: one connection, one thread at a time,
-  // and the answer leaves only after the batch it saw is committed.
-  std::optional<std::string> out;
-  impl_->group.run([&] {
-    auto& s = impl_->by_idem;
-    s.reset();
-    s.bind(1, key);
-    if (s.step()) out = s.text(0);
     s.reset();
     return false;
   });

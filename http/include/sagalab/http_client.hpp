@@ -4,10 +4,7 @@
 
 #include <httplib.h>
 
-#include <condition_variable>
-#include <deque>
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <string>
 
@@ -41,21 +38,5 @@ HttpResult do_request(httplib::Client& cli, const BaseUrl& base, const std::stri
 HttpResult http_call(const std::string& base_url, const std::string& method, const std::string& path,
                      const Json* body = nullptr, const httplib::Headers& headers = {},
                      std::int64_t timeout_ms = 5000);
-
-// A bounded pool of keep-alive connections to one service.
-class ClientPool {
- public:
-  ClientPool(const std::string& base_url, std::size_t size);
-  HttpResult call(const std::string& method, const std::string& path, const Json* body,
-                  const httplib::Headers& headers, std::int64_t timeout_ms);
-
- private:
-  BaseUrl base_;
-  std::size_t size_;
-  std::size_t created_ = 0;
-  std::mutex mutex_;
-  std::condition_variable cv_;
-  std::deque<std::unique_ptr<httplib::Client>> idle_;
-};
 
 }  // namespace sagalab

@@ -41,8 +41,6 @@ class SagaLog {
   std::vector<std::string> unfinished();
   // Throws std::invalid_argument when a stored event cannot be read.
   std::vector<Event> events(const std::string& saga_id);
-  std::optional<Json> snapshot(const std::string& saga_id);
-  std::optional<std::string> find_by_idem(const std::string& key);
   std::vector<Json> list(const std::string& estado, int limit);
   void reset();
   // Waits for every pending append, then stops the log's committer thread.
