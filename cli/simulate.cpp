@@ -32,6 +32,7 @@ struct SimulateOptions {
   std::string duration;  // "60s", "5m", "90"
   int jobs = 0;          // 0: every core
   std::string mix = "swarm";
+  std::string saga_log = "mix";
   double fault_rate = 0.05;
   double crash_rate = 0.002;
   double drop_rate = 0.01;
@@ -80,6 +81,7 @@ sagalab::SimConfig config_for(const SimulateOptions& o, std::uint64_t seed) {
   cfg.crash_rate = o.crash_rate;
   cfg.drop_rate = o.drop_rate;
   cfg.dup_rate = o.dup_rate;
+  cfg.saga_log = o.saga_log;
   return cfg;
 }
 
@@ -91,6 +93,7 @@ std::string reproduce_command(const SimulateOptions& o, const sagalab::SimConfig
                   o.crash_rate, o.drop_rate, o.dup_rate);
     cmd += buf;
   }
+  if (o.saga_log != "mix") cmd += " --saga-log " + o.saga_log;
   return cmd;
 }
 
@@ -358,6 +361,11 @@ void setup_simulate(CLI::App& app, GlobalOptions& g) {
   sub->add_option("--jobs", o->jobs, "seeds run at once (default: one per core)")->check(CLI::Range(1, 1024));
   sub->add_option("--mix", o->mix, "swarm: each seed its own fault mix; fixed: the --*-rate options")
       ->check(CLI::IsMember({"swarm", "fixed"}))
+      ->capture_default_str();
+  sub->add_option("--saga-log", o->saga_log,
+                  "the orchestrator's log: sqlite (the real SagaLog on an in-memory database: its SQL, event "
+                  "encoding and recovery query run), memory (faster), or mix (sqlite in every fourth seed)")
+      ->check(CLI::IsMember({"mix", "sqlite", "memory"}))
       ->capture_default_str();
   auto rate = [&](const char* name, double& v, const char* what) {
     sub->add_option_function<double>(

@@ -28,6 +28,12 @@ const std::vector<HistoryRule>& history_rules() {
        "a step whose success is in the log is not called again, nor a compensation whose success is: a "
        "recovered saga continues from where its log ends"},
       {"completed-with-compensation", "a saga that ends completada has issued no compensation"},
+      {"answer-reading",
+       "every logged result reads its answer as the protocol says: 2xx a success, any other 3xx or 4xx a refusal "
+       "(nothing was done), a 5xx, 408, 429 or no answer an unknown outcome (it may have been done)"},
+      {"refusal-not-retried",
+       "a step refused at or before the pivot is not called again: the saga compensates (only a step after the "
+       "pivot is retried until it succeeds)"},
   };
   return rules;
 }
@@ -82,6 +88,30 @@ std::vector<Violation> check_history(const SagaDefinition& def, const SagaHistor
     }
   }
 
+  // Each logged result against the answer it read; and where a refusal at or
+  // before the pivot was written, so that no later call repeats that step.
+  std::vector<std::size_t> refused_at(def.steps.size(), SIZE_MAX);
+  for (std::size_t i = 0; i < h.log.size(); ++i) {
+    const auto& e = h.log[i];
+    if (e.type != Event::Type::Result || !valid_step(e.step)) continue;
+    const int st = e.status;
+    const Outcome expected = st == 0 || st >= 500 || st == 408 || st == 429 || st < 200 ? Outcome::Unknown
+                             : st >= 300                                                ? Outcome::Failed
+                                                                                        : Outcome::Ok;
+    // A 2xx whose body cannot be read may be logged as a failure: only a
+    // non-2xx answer read as anything but what its status says breaks the rule.
+    const bool wrong = expected != Outcome::Ok && e.outcome != expected;
+    if (wrong)
+      violate("answer-reading", std::string(e.compensation ? "compensation of " : "") +
+                                    def.steps[static_cast<std::size_t>(e.step)].name + " attempt " +
+                                    std::to_string(e.attempt) + " was answered " +
+                                    (st == 0 ? std::string("with no answer") : "HTTP " + std::to_string(st)) +
+                                    " and logged as " + to_string(e.outcome) + ", not " + to_string(expected));
+    if (!e.compensation && e.outcome == Outcome::Failed && e.step <= pivot &&
+        refused_at[static_cast<std::size_t>(e.step)] == SIZE_MAX)
+      refused_at[static_cast<std::size_t>(e.step)] = i;
+  }
+
   bool compensating = false;
   int last_comp_step = INT_MAX;
   std::map<std::pair<int, bool>, std::string> keys;
@@ -101,6 +131,8 @@ std::vector<Violation> check_history(const SagaDefinition& def, const SagaHistor
         violate("repeated-step", describe(def, c) + " was issued after the log recorded that step's success");
       if (c.compensation && l.comp_ok < c.logged)
         violate("repeated-step", describe(def, c) + " was issued after the log recorded that compensation's success");
+      if (!c.compensation && refused_at[static_cast<std::size_t>(c.step)] < c.logged)
+        violate("refusal-not-retried", describe(def, c) + " was issued after the log recorded that step's refusal");
     }
     if (c.compensation) {
       compensating = any_compensation = true;

@@ -208,11 +208,9 @@ void Orchestrator::deliver(const std::shared_ptr<Run>& run, const Event& e, std:
   SagaState next = run->state;
   auto commands = engine_.apply(next, e, run->rng);
   crash_point(*run, e, "before");
-  // The queryable row only when the saga starts or its state changes.
-  std::optional<SagaLog::Row> row;
-  if (e.type == Event::Type::Start || next.estado != run->state.estado)
-    row = SagaLog::Row{to_string(next.estado), run->idem, to_json(next, engine_.definition()).dump()};
-  log_.append(run->id, run->seq + 1, {e}, std::move(row), e.now_ms,
+  Metrics::get().log_events.Increment();
+  log_.append(run->id, run->seq + 1, {e}, SagaLog::row_of(engine_.definition(), e, run->state.estado, next, run->idem),
+              e.now_ms,
               [this, run, e, next = std::move(next), commands = std::move(commands),
                after_log = std::move(after_log)](std::exception_ptr error) mutable {
                 if (error) {

@@ -14,6 +14,7 @@
 #include "sagalab/domain.hpp"
 #include "sagalab/history.hpp"
 #include "sagalab/purchase.hpp"
+#include "sagalab/saga_log.hpp"
 
 namespace sagalab {
 
@@ -39,15 +40,16 @@ Json scenario_rule_json(const FaultRule& r) {
 // Fault mixes
 
 std::string FaultMix::describe() const {
-  char buf[400];
+  char buf[600];
   std::snprintf(buf, sizeof buf,
                 "error %.3f, latency %.3f, hang %.3f, commit-then-error %.3f, commit-then-drop %.3f, crash %.4f, "
                 "drop %.3f, duplicate %.3f, delay 1-%lld ms, arrivals every ~%lld ms, %d product(s), stock %s, "
-                "orchestrator crashes x%g while compensating, up at least %lld ms",
+                "orchestrator crashes x%g while compensating, up at least %lld ms, refusal %.3f, stray %.2f, "
+                "saga log %s",
                 error, latency, hang, commit_then_error, commit_then_drop, crash, drop, dup,
                 static_cast<long long>(net_delay_ms), static_cast<long long>(arrival_gap_ms), products,
                 stock > 0 ? std::to_string(stock).c_str() : "plenty", crash_compensating,
-                static_cast<long long>(min_uptime_ms));
+                static_cast<long long>(min_uptime_ms), refusal, stray, sqlite_log ? "sqlite" : "memory");
   return buf;
 }
 
@@ -65,7 +67,10 @@ Json to_json(const FaultMix& m) {
           {"products", m.products},
           {"stock", m.stock == 0 ? Json("plenty") : Json(m.stock)},
           {"crash_compensating", m.crash_compensating},
-          {"min_uptime_ms", m.min_uptime_ms}};
+          {"min_uptime_ms", m.min_uptime_ms},
+          {"refusal", m.refusal},
+          {"stray", m.stray},
+          {"saga_log", m.sqlite_log ? "sqlite" : "memory"}};
 }
 
 FaultMix swarm_mix(std::uint64_t seed) {
@@ -87,11 +92,25 @@ FaultMix swarm_mix(std::uint64_t seed) {
   m.stock = on(0.4) ? r.uniform(1, 12) : 0;
   m.crash_compensating = on(0.5) ? static_cast<double>(r.uniform(4, 20)) : 1;
   m.min_uptime_ms = on(0.3) ? r.uniform(20, 100) : 300;
+  // Drawn last, so that the draws above give the same mix as before.
+  m.refusal = on(0.4) ? rate(0.005, 0.05) : 0;
+  m.stray = on(0.4) ? rate(0.2, 1.0) : 0;
   return m;
 }
 
 FaultMix SimConfig::mix() const {
-  if (swarm) return swarm_mix(seed);
+  FaultMix m = swarm ? swarm_mix(seed) : fixed_mix();
+  if (saga_log == "sqlite") {
+    m.sqlite_log = true;
+  } else if (saga_log == "mix") {
+    m.sqlite_log = seed % 4 == 0 && sagas <= 200000;
+  } else if (saga_log != "memory") {
+    throw std::invalid_argument("saga log must be 'memory', 'sqlite' or 'mix', not '" + saga_log + "'");
+  }
+  return m;
+}
+
+FaultMix SimConfig::fixed_mix() const {
   FaultMix m;
   m.error = m.latency = m.hang = m.commit_then_error = m.commit_then_drop = fault_rate / 5.0;
   m.crash = crash_rate;
@@ -180,6 +199,7 @@ class Sim {
         logged_try_(static_cast<std::size_t>(cfg.sagas), 0) {}
 
   SimResult run() {
+    if (mix_.sqlite_log) sqlite_log_ = std::make_unique<SagaLog>(":memory:", SyncMode::Normal);
     setup_nodes();
     if (cfg_.scripted) {
       std::set<int> named;
@@ -247,6 +267,7 @@ class Sim {
     Heal,
     Retire,          // a: saga
     NextInSequence,
+    Stray,           // a: saga, b: node, msg: request (no caller waits for it)
   };
   struct Item {
     std::int64_t t = 0;
@@ -314,6 +335,12 @@ class Sim {
       case Ev::Heal: heal(); return;
       case Ev::Retire: retire(it.a); return;
       case Ev::NextInSequence: start_next_in_sequence(); return;
+      case Ev::Stray: {
+        auto& nd = nodes_[it.b];
+        if (nd.up) process(nd, it.msg);
+        release_request(it.msg);
+        return;
+      }
     }
   }
 
@@ -386,6 +413,13 @@ class Sim {
         rules.push_back(r);
       };
       add(FaultAction::Error, mix_.error);
+      if (mix_.refusal > 0) {
+        FaultRule r;
+        r.action = FaultAction::Error;
+        r.probability = mix_.refusal;
+        r.status = 409;
+        rules.push_back(r);
+      }
       add(FaultAction::Latency, mix_.latency);
       add(FaultAction::Hang, mix_.hang);
       add(FaultAction::CommitThenError, mix_.commit_then_error);
@@ -507,13 +541,14 @@ class Sim {
     // A crash loses the volatile run anyway, so the event is applied in place:
     // what matters is whether it reached the log.
     if (crash_point(run, id, e, "before")) return;
+    const Estado before = run.state.estado;
     auto cmds = engine_.apply(run.state, e, run.rng);
-    log_append(idx, e, run.state);
+    log_append(idx, e, before, run.state);
     if (crash_point(runs_.at(idx), id, e, "after")) return;
     for (const auto& c : cmds) execute(idx, c);
   }
 
-  void log_append(int idx, const Event& e, const SagaState& next) {
+  void log_append(int idx, const Event& e, Estado before, const SagaState& next) {
     auto& slot = slots_[idx];
     if (e.type == Event::Type::Start) {
       slot.log.clear();
@@ -521,11 +556,51 @@ class Sim {
       logged_try_[static_cast<std::size_t>(idx)] = static_cast<std::uint8_t>(parse_saga_id(e.saga_id).second);
     }
     slot.log.push_back(e);
+    if (sqlite_log_) {
+      // The real log, written as the orchestrator writes it; a crash after
+      // this returns finds it there, one before it does not.
+      sqlite_log_->append_now(next.id, static_cast<int>(slot.log.size()), {e},
+                              SagaLog::row_of(engine_.definition(), e, before, next, ""), now_);
+    }
     if (is_terminal(next.estado) && !slot.terminal) {
       slot.terminal = true;
       slot.summary = {next.id, next.estado, "", next.ctx.monto.value_or(0), next.ctx.cantidad};
+      if (next.estado == Estado::Compensada && chance(mix_.stray)) send_strays(idx, next);
       if (cfg_.scripted && idx == current_in_sequence_) at(now_ + 1, Ev::NextInSequence);
       at(now_ + kRetireAfterMs, Ev::Retire, idx);
+    }
+  }
+
+  // Requests from another client (an operator's script, a second system) to
+  // a compensated saga's records: each compensation again by its id alone,
+  // with no idempotency key or forward key, and a confirmation of the
+  // cancelled purchase. Services must answer them without changing anything.
+  // They reach the services without faults, before the saga is retired, and
+  // nobody reads their answers.
+  void send_strays(int idx, const SagaState& s) {
+    auto send = [&](int node, Request req, std::int64_t after) {
+      req.saga_id = s.id;
+      auto slot = hold_request(std::move(req));
+      requests_[slot].refs++;
+      at(now_ + after, Ev::Stray, idx, node, 0, 0, 0, slot);
+    };
+    auto compensate = [&](int node, IdField field, const std::string& id, std::int64_t after) {
+      if (id.empty()) return;
+      Request req;
+      req.endpoint = "compensacion";
+      req.body = Compensar{field, id, ""};
+      send(node, std::move(req), after);
+    };
+    const std::int64_t base = 1 + net_rng_.uniform(0, 200);
+    compensate(kInventario, IdField::Reserva, s.ctx.reserva_id, base);
+    compensate(kPagos, IdField::Pago, s.ctx.pago_id, base + 1);
+    compensate(kCompras, IdField::Compra, s.ctx.compra_id, base + 2);
+    if (!s.ctx.compra_id.empty()) {
+      Request req;
+      req.endpoint = "confirmacion";
+      req.body = Confirmar{s.ctx.compra_id};
+      req.idempotency_key = s.id + ":stray-confirmacion";
+      send(kCompras, std::move(req), base + 3);
     }
   }
 
@@ -622,14 +697,27 @@ class Sim {
     orch_up_ = true;
     orch_up_since_ = now_;
     std::vector<int> open;
-    for (const auto& [idx, slot] : slots_) {
-      if (!slot.terminal && !slot.log.empty()) open.push_back(idx);
+    std::map<int, std::vector<Event>> read_back;
+    if (sqlite_log_) {
+      // Recovery as the orchestrator does it: the log's query for unfinished
+      // sagas, then each one's events, decoded from what was stored.
+      for (const auto& id : sqlite_log_->unfinished()) {
+        auto [idx, attempt] = parse_saga_id(id);
+        if (idx < 0 || idx >= cfg_.sagas || logged_try_[static_cast<std::size_t>(idx)] != attempt) continue;
+        if (!slots_.count(idx)) continue;  // retired: checked and forgotten already
+        open.push_back(idx);
+        read_back[idx] = sqlite_log_->events(id);
+      }
+    } else {
+      for (const auto& [idx, slot] : slots_) {
+        if (!slot.terminal && !slot.log.empty()) open.push_back(idx);
+      }
     }
     std::sort(open.begin(), open.end());
     for (int idx : open) {
       Run run;
       run.rng = SplitMix64(cfg_.seed ^ (static_cast<std::uint64_t>(idx) * 0x100000001B3ULL) ^ 0xABCDEF);
-      run.state = engine_.replay(slots_[idx].log, run.rng);
+      run.state = engine_.replay(sqlite_log_ ? read_back[idx] : slots_[idx].log, run.rng);
       runs_[idx] = std::move(run);
     }
     for (int idx : open) {
@@ -914,6 +1002,7 @@ class Sim {
 
   const SimConfig& cfg_;
   FaultMix mix_;
+  std::unique_ptr<SagaLog> sqlite_log_;  // the real saga log, when the mix asks for it
   SagaEngine engine_;
   SplitMix64 net_rng_, crash_rng_, work_rng_;
   FaultSet orch_faults_;

@@ -8,6 +8,34 @@ namespace {
 thread_local const GroupCommit* tl_leading = nullptr;
 }  // namespace
 
+struct GroupCommit::Statements {
+  Stmt begin, commit, rollback, save, release, undo, save_nested, release_nested, undo_nested;
+  explicit Statements(sqlite3* db)
+      : begin(db, "BEGIN IMMEDIATE"),
+        commit(db, "COMMIT"),
+        rollback(db, "ROLLBACK"),
+        save(db, "SAVEPOINT work"),
+        release(db, "RELEASE work"),
+        undo(db, "ROLLBACK TO work"),
+        save_nested(db, "SAVEPOINT nested"),
+        release_nested(db, "RELEASE nested"),
+        undo_nested(db, "ROLLBACK TO nested") {}
+};
+
+namespace {
+void exec(Stmt& s) {
+  s.step();
+  s.reset();
+}
+}  // namespace
+
+// Only the thread leading a batch uses them, one at a time.
+GroupCommit::Statements& GroupCommit::sql() {
+  if (!sql_) sql_ = std::make_unique<Statements>(db_.handle());
+  return *sql_;
+}
+
+GroupCommit::GroupCommit(Db& db) : db_(db) {}
 GroupCommit::~GroupCommit() { shutdown(); }
 
 void GroupCommit::shutdown() {
@@ -44,15 +72,18 @@ void GroupCommit::lead_next(std::unique_lock<std::mutex>& lock) {
 
 void GroupCommit::run(const std::function<bool()>& work) {
   if (tl_leading == this) {
-    db_.exec("SAVEPOINT nested");
+    auto& q = sql();
+    exec(q.save_nested);
     bool keep = false;
     try {
       keep = work();
     } catch (...) {
-      db_.exec("ROLLBACK TO nested; RELEASE nested");
+      exec(q.undo_nested);
+      exec(q.release_nested);
       throw;
     }
-    db_.exec(keep ? "RELEASE nested" : "ROLLBACK TO nested; RELEASE nested");
+    if (!keep) exec(q.undo_nested);
+    exec(q.release_nested);
     return;
   }
   Item item;
@@ -92,14 +123,16 @@ void GroupCommit::commit_loop() {
 }
 
 void GroupCommit::lead(std::deque<Item*>& batch) {
+  Statements* q = nullptr;
   try {
-    db_.exec("BEGIN IMMEDIATE");
+    q = &sql();
+    exec(q->begin);
   } catch (...) {
     for (Item* i : batch) i->error = std::current_exception();
     return;
   }
   for (Item* i : batch) {
-    db_.exec("SAVEPOINT work");
+    exec(q->save);
     bool keep = false;
     tl_leading = this;
     try {
@@ -108,15 +141,16 @@ void GroupCommit::lead(std::deque<Item*>& batch) {
       i->error = std::current_exception();
     }
     tl_leading = nullptr;
-    db_.exec(keep ? "RELEASE work" : "ROLLBACK TO work; RELEASE work");
+    if (!keep) exec(q->undo);
+    exec(q->release);
   }
   if (on_batch) on_batch(batch.size());
   try {
-    db_.exec("COMMIT");
+    exec(q->commit);
   } catch (...) {
     auto e = std::current_exception();
     try {
-      db_.exec("ROLLBACK");
+      exec(q->rollback);
     } catch (...) {
     }
     for (Item* i : batch) {

@@ -40,6 +40,7 @@ struct Builder {
     r.compensation = comp;
     r.attempt = attempt;
     r.outcome = outcome;
+    r.status = outcome == Outcome::Ok ? 200 : outcome == Outcome::Failed ? 409 : 503;
     if (outcome == Outcome::Ok && !comp) {
       if (step == kCrear) r.data.compra_id = "compra_1";
       if (step == kReservar) r.data.reserva_id = "reserva_1";
@@ -109,6 +110,45 @@ TEST_CASE("correct histories break no rule", "[history]") {
 }
 
 TEST_CASE("each rule names the history that breaks it", "[history]") {
+  SECTION("an answer read against its status") {
+    Builder b;
+    b.call(kBuscar, false, 1, Outcome::Ok).call(kCrear, false, 1, Outcome::Ok);
+    b.call(kReservar, false, 1, Outcome::Failed);
+    b.h.log.back().status = 500;  // a 5xx may have committed: it is not a refusal
+    CHECK(breaks(b.h, "answer-reading"));
+    b.h.log.back().status = 0;  // no answer at all
+    CHECK(breaks(b.h, "answer-reading"));
+    b.h.log.back().status = 422;
+    CHECK_FALSE(breaks(b.h, "answer-reading"));
+    b.h.log.back().outcome = Outcome::Unknown;  // a refusal read as unknown
+    CHECK(breaks(b.h, "answer-reading"));
+    b.h.log.back().status = 200;  // a 2xx whose body could not be read may be anything but a success
+    CHECK_FALSE(breaks(b.h, "answer-reading"));
+    b.h.log.back().status = 503;
+    b.h.log.back().outcome = Outcome::Ok;
+    CHECK(breaks(b.h, "answer-reading"));
+  }
+  SECTION("a refused step before or at the pivot called again") {
+    Builder b;
+    b.call(kBuscar, false, 1, Outcome::Ok)
+        .call(kCrear, false, 1, Outcome::Ok)
+        .call(kReservar, false, 1, Outcome::Ok)
+        .call(kCobrar, false, 1, Outcome::Failed)
+        .call(kCobrar, false, 2, Outcome::Ok)
+        .call(kConfirmar, false, 1, Outcome::Ok)
+        .ends(Estado::Completada);
+    CHECK(breaks(b.h, "refusal-not-retried"));
+    // After the pivot, a refused step is retried until it succeeds.
+    Builder after;
+    after.call(kBuscar, false, 1, Outcome::Ok)
+        .call(kCrear, false, 1, Outcome::Ok)
+        .call(kReservar, false, 1, Outcome::Ok)
+        .call(kCobrar, false, 1, Outcome::Ok)
+        .call(kConfirmar, false, 1, Outcome::Failed)
+        .call(kConfirmar, false, 2, Outcome::Ok)
+        .ends(Estado::Completada);
+    CHECK(rules_of(after.h).empty());
+  }
   SECTION("compensations out of order") {
     Builder b;
     b.call(kBuscar, false, 1, Outcome::Ok)

@@ -46,6 +46,16 @@ struct FaultMix {
   // orchestrator can crash again this soon.
   double crash_compensating = 1;
   std::int64_t min_uptime_ms = 300;
+  // A service refuses a request (a 4xx, nothing done): chance per request.
+  double refusal = 0;
+  // Stray requests from clients other than the orchestrator: chance per
+  // compensated saga that its records then get a compensation by id alone (no
+  // keys) and a confirmation of its cancelled purchase. Both must change nothing.
+  double stray = 0;
+  // The orchestrator's log is the real SagaLog on an in-memory SQLite
+  // database (its SQL, its encoding of events, its query for unfinished
+  // sagas run at every restart), instead of a vector of events.
+  bool sqlite_log = false;
   std::string describe() const;
 };
 Json to_json(const FaultMix& m);
@@ -65,6 +75,9 @@ struct SimConfig {
   std::int64_t net_delay_ms = 4;
   std::int64_t restart_delay_ms = 150;      // a crashed node is back after this
   std::int64_t liveness_bound_ms = 300000;  // after faults heal, every saga ends within this
+  // Which saga log the orchestrator keeps: "memory", "sqlite", or "mix" (the
+  // real SQLite log in every fourth seed, runs of at most 200,000 sagas).
+  std::string saga_log = "mix";
   // Sees each request as a service receives it, and may change it (the
   // network or a proxy in front of the service). The production programs
   // never set it; tests use it to put a known bug in front of a service and
@@ -77,6 +90,7 @@ struct SimConfig {
   std::vector<ScriptedFault> script;
 
   FaultMix mix() const;
+  FaultMix fixed_mix() const;  // the mix the rates above pin
 };
 
 struct SagaPlan {

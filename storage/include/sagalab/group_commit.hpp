@@ -14,6 +14,7 @@
 #include <deque>
 #include <exception>
 #include <functional>
+#include <memory>
 #include <mutex>
 #include <thread>
 
@@ -24,7 +25,7 @@ namespace sagalab {
 class GroupCommit {
  public:
   using Done = std::function<void(std::exception_ptr)>;
-  explicit GroupCommit(Db& db) : db_(db) {}
+  explicit GroupCommit(Db& db);
   ~GroupCommit();
   GroupCommit(const GroupCommit&) = delete;
   GroupCommit& operator=(const GroupCommit&) = delete;
@@ -57,7 +58,13 @@ class GroupCommit {
   // Leads one batch; called with the lock held, returns with it held.
   void lead_next(std::unique_lock<std::mutex>& lock);
 
+  // The transaction statements, prepared once (by the first leader) rather
+  // than parsed at every batch: BEGIN, COMMIT, ROLLBACK and the savepoints.
+  struct Statements;
+  Statements& sql();
+
   Db& db_;
+  std::unique_ptr<Statements> sql_;
   std::mutex mutex_;
   std::condition_variable cv_;
   std::deque<Item*> queue_;

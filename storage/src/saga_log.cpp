@@ -4,7 +4,6 @@
 #include "sagalab/saga_log.hpp"
 
 #include "sagalab/group_commit.hpp"
-#include "sagalab/metrics.hpp"
 
 namespace sagalab {
 
@@ -12,6 +11,8 @@ struct SagaLog::Impl {
   Db db;
   Stmt ins_event, upsert, unfinished, events, snapshot, by_idem, list_all, list_state;
   GroupCommit group{db};  // every statement runs inside one of its batches
+  bool write(const std::string& saga_id, int seq, const std::vector<std::string>& bodies,
+             const std::optional<Row>& row, std::int64_t now_ms);
   explicit Impl(const std::string& path, SyncMode sync)
       : db(path, sync),
         ins_event((db.exec("CREATE TABLE IF NOT EXISTS events (saga_id TEXT NOT NULL, seq INTEGER NOT NULL, "
@@ -40,34 +41,55 @@ struct SagaLog::Impl {
 SagaLog::SagaLog(const std::string& path, SyncMode sync) : impl_(std::make_unique<Impl>(path, sync)) {}
 SagaLog::~SagaLog() = default;
 
+namespace {
+std::vector<std::string> encode(const std::vector<Event>& events) {
+  std::vector<std::string> bodies;
+  bodies.reserve(events.size());
+  for (const auto& e : events) bodies.push_back(to_json(e).dump());
+  return bodies;
+}
+}  // namespace
+
+std::optional<SagaLog::Row> SagaLog::row_of(const SagaDefinition& def, const Event& e, Estado before,
+                                            const SagaState& next, const std::string& idem_key) {
+  if (e.type != Event::Type::Start && next.estado == before) return std::nullopt;
+  return Row{to_string(next.estado), idem_key, to_json(next, def).dump()};
+}
+
+// The one writer of a saga's events and row, inside a batch of the group commit.
+bool SagaLog::Impl::write(const std::string& saga_id, int seq, const std::vector<std::string>& bodies,
+                          const std::optional<Row>& row, std::int64_t now_ms) {
+  int n = seq;
+  for (const auto& body : bodies) {
+    ins_event.reset();
+    ins_event.bind(1, saga_id).bind(2, static_cast<std::int64_t>(n++)).bind(3, body);
+    ins_event.step();
+    ins_event.reset();
+  }
+  if (row) {
+    upsert.reset();
+    upsert.bind(1, saga_id).bind(2, row->estado).bind(3, row->idem_key).bind(4, now_ms).bind(5, row->snapshot);
+    upsert.step();
+    upsert.reset();
+  }
+  return true;
+}
+
 void SagaLog::append(const std::string& saga_id, int seq, std::vector<Event> events, std::optional<Row> row,
                      std::int64_t now_ms, Done done) {
   // Group commit: concurrent sagas' events share one COMMIT (one fsync), and
   // each saga hears back only once its own are durable. Encoded here, on the
   // caller's thread, so that the committer thread only writes.
-  Metrics::get().log_events.Increment(static_cast<double>(events.size()));
-  std::vector<std::string> bodies;
-  bodies.reserve(events.size());
-  for (const auto& e : events) bodies.push_back(to_json(e).dump());
   auto& i = *impl_;
-  i.group.post(
-      [&i, saga_id, seq, bodies = std::move(bodies), row = std::move(row), now_ms] {
-        int n = seq;
-        for (const auto& body : bodies) {
-          i.ins_event.reset();
-          i.ins_event.bind(1, saga_id).bind(2, static_cast<std::int64_t>(n++)).bind(3, body);
-          i.ins_event.step();
-          i.ins_event.reset();
-        }
-        if (row) {
-          i.upsert.reset();
-          i.upsert.bind(1, saga_id).bind(2, row->estado).bind(3, row->idem_key).bind(4, now_ms).bind(5, row->snapshot);
-          i.upsert.step();
-          i.upsert.reset();
-        }
-        return true;
-      },
-      std::move(done));
+  i.group.post([&i, saga_id, seq, bodies = encode(events), row = std::move(row),
+                now_ms] { return i.write(saga_id, seq, bodies, row, now_ms); },
+               std::move(done));
+}
+
+void SagaLog::append_now(const std::string& saga_id, int seq, const std::vector<Event>& events,
+                         const std::optional<Row>& row, std::int64_t now_ms) {
+  auto bodies = encode(events);
+  impl_->group.run([&] { return impl_->write(saga_id, seq, bodies, row, now_ms); });
 }
 
 namespace {

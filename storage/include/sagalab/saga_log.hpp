@@ -29,12 +29,20 @@ class SagaLog {
     std::string idem_key;
     std::string snapshot;  // JSON text
   };
+  // The row to write with event e, which moved a saga from state `before` to
+  // `next`: only when the saga starts or its state changes.
+  static std::optional<Row> row_of(const SagaDefinition& def, const Event& e, Estado before, const SagaState& next,
+                                   const std::string& idem_key);
   using Done = std::function<void(std::exception_ptr)>;
   // Appends events[first..] (seq numbers from `seq` on) and the row, if any,
   // in the next group commit; done(error) runs on the log's committer thread
   // once they are durable.
   void append(const std::string& saga_id, int seq, std::vector<Event> events, std::optional<Row> row,
               std::int64_t now_ms, Done done);
+  // The same, on the calling thread: returns once they are committed (throws
+  // what the write threw). The simulator's log, which has no threads.
+  void append_now(const std::string& saga_id, int seq, const std::vector<Event>& events,
+                  const std::optional<Row>& row, std::int64_t now_ms);
   // Asynchronous reads, answered on the committer thread.
   void snapshot(const std::string& saga_id, std::function<void(std::optional<Json>)> done);
   void find_by_idem(const std::string& key, std::function<void(std::optional<std::string>, std::exception_ptr)> done);
