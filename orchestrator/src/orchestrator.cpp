@@ -199,40 +199,41 @@ void Orchestrator::crash_point(const Run& run, const Event& e, const char* when)
 }
 
 // On the run's strand: applies the event, and appends it to the log; the
-// rest happens in logged(), once it is durable.
+// rest happens in logged(), once it is durable (advance_saga keeps that order).
 void Orchestrator::deliver(const std::shared_ptr<Run>& run, const Event& e, std::function<void()> after_log) {
   {
     std::lock_guard lock(mutex_);
     if (stopped_) return;
   }
-  SagaState next = run->state;
-  auto commands = engine_.apply(next, e, run->rng);
-  crash_point(*run, e, "before");
-  Metrics::get().log_events.Increment();
-  log_.append(run->id, run->seq + 1, {e}, SagaLog::row_of(engine_.definition(), e, run->state.estado, next, run->idem),
-              e.now_ms,
-              [this, run, e, next = std::move(next), commands = std::move(commands),
-               after_log = std::move(after_log)](std::exception_ptr error) mutable {
-                if (error) {
-                  // Without a durable log the saga must not move on: stop here and let
-                  // recovery pick it up from what was written.
-                  std::string what = "unknown error";
-                  try {
-                    std::rethrow_exception(error);
-                  } catch (const std::exception& ex) {
-                    what = ex.what();
-                  } catch (...) {
+  auto append = [this, run](const Event& ev, Estado before, const SagaState& next, auto durable) {
+    crash_point(*run, ev, "before");
+    Metrics::get().log_events.Increment();
+    log_.append(run->id, run->seq + 1, {ev}, SagaLog::row_of(engine_.definition(), ev, before, next, run->idem),
+                ev.now_ms, [this, run, durable = std::move(durable)](std::exception_ptr error) mutable {
+                  if (error) {
+                    // Without a durable log the saga must not move on: stop here and let
+                    // recovery pick it up from what was written.
+                    std::string what = "unknown error";
+                    try {
+                      std::rethrow_exception(error);
+                    } catch (const std::exception& ex) {
+                      what = ex.what();
+                    } catch (...) {
+                    }
+                    std::cerr << Json{{"event", "log-write-failed"}, {"saga_id", run->id}, {"error", what}}.dump()
+                              << std::endl;
+                    crash_now("saga log write failed");
                   }
-                  std::cerr << Json{{"event", "log-write-failed"}, {"saga_id", run->id}, {"error", what}}.dump()
-                            << std::endl;
-                  crash_now("saga log write failed");
-                }
-                asio::post(run->strand, [this, run, e = std::move(e), next = std::move(next),
-                                         commands = std::move(commands), after_log = std::move(after_log)]() mutable {
-                  logged(run, e, std::move(next), std::move(commands));
-                  if (after_log) after_log();
+                  asio::post(run->strand, std::move(durable));
                 });
-              });
+  };
+  // The run's state stays as it is until the event is durable: live views read it.
+  auto next = std::make_shared<SagaState>(run->state);
+  advance_saga(engine_, *next, e, run->rng, append,
+               [this, run, e, next, after_log = std::move(after_log)](std::vector<Command> commands) {
+                 logged(run, e, std::move(*next), std::move(commands));
+                 if (after_log) after_log();
+               });
 }
 
 void Orchestrator::logged(const std::shared_ptr<Run>& run, const Event& e, SagaState next,

@@ -503,17 +503,29 @@ class Sim {
   }
 
   // True when the orchestrator crashes at this log boundary.
-  bool crash_point(const Run& run, const std::string& id, const Event& e, const char* when) {
+  // Where a crash point of event e is: the step it concerns and that step's
+  // attempt, read (as the orchestrator reads them) from the state before e.
+  struct Spot {
+    int step = 0;
+    int attempt = 1;
+    bool compensating = false;
+  };
+  Spot spot_of(const SagaState& s, const Event& e) const {
+    Spot p;
+    p.step = log_step_of(e, s);
+    p.attempt = std::max(s.steps.empty() ? 1 : s.steps[static_cast<std::size_t>(p.step)].attempts, 1);
+    p.compensating = s.compensating;
+    return p;
+  }
+  bool crash_point(const Spot& spot, const std::string& id, const char* when) {
     const auto& def = engine_.definition();
-    int step = log_step_of(e, run.state);
-    int attempt = run.state.steps.empty() ? 1 : run.state.steps[static_cast<std::size_t>(step)].attempts;
-    attempt = std::max(attempt, 1);
+    const int step = spot.step, attempt = spot.attempt;
     auto point_name = [&] { return "log:" + def.steps[static_cast<std::size_t>(step)].name + ":" + when; };
     bool crash = false;
     if (cfg_.scripted) {
       crash = orch_faults_.match({point_name(), id, attempt, now_}).has_value();
     } else if (!healed_ && mix_.crash > 0 &&
-               crash_rng_.unit() < mix_.crash / 2 * (run.state.compensating ? mix_.crash_compensating : 1.0) &&
+               crash_rng_.unit() < mix_.crash / 2 * (spot.compensating ? mix_.crash_compensating : 1.0) &&
                now_ - orch_up_since_ >= mix_.min_uptime_ms) {
       crash = true;
     }
@@ -538,14 +550,21 @@ class Sim {
     if (it == runs_.end()) return;
     Run& run = it->second;
     const std::string id = e.type == Event::Type::Start ? e.saga_id : run.state.id;
-    // A crash loses the volatile run anyway, so the event is applied in place:
-    // what matters is whether it reached the log.
-    if (crash_point(run, id, e, "before")) return;
-    const Estado before = run.state.estado;
-    auto cmds = engine_.apply(run.state, e, run.rng);
-    log_append(idx, e, before, run.state);
-    if (crash_point(runs_.at(idx), id, e, "after")) return;
-    for (const auto& c : cmds) execute(idx, c);
+    const Spot spot = spot_of(run.state, e);
+    if (crash_point(spot, id, "before")) return;
+    // The orchestrator's order (advance_saga): log, then act. Here the log is
+    // written at once, and the orchestrator may crash right after. The event
+    // is applied to the run's state in place: a crash loses that state anyway.
+    advance_saga(
+        engine_, run.state, e, run.rng,
+        [&](const Event& ev, Estado before, const SagaState& next, auto durable) {
+          log_append(idx, ev, before, next);
+          if (crash_point(spot, id, "after")) return;
+          durable();
+        },
+        [this, idx](std::vector<Command> commands) {
+          for (const auto& c : commands) execute(idx, c);
+        });
   }
 
   void log_append(int idx, const Event& e, Estado before, const SagaState& next) {

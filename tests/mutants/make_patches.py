@@ -61,16 +61,15 @@ MUTANTS = [
    ""),
   ("saga-log-recovers-only-en-curso", "saga-log",
    "recovery reloads only sagas en_curso, not those compensando or atascada",
-   "orchestrator/src/saga_log.cpp",
+   "storage/src/saga_log.cpp",
    "WHERE estado NOT IN ('completada', 'compensada')",
    "WHERE estado = 'en_curso'"),
   ("saga-log-write-after-call", "saga-log",
-   "the orchestrator issues a step's call before its event is durable",
-   "orchestrator/src/orchestrator.cpp",
-   "  crash_point(*run, e, \"before\");\n  // The queryable row",
-   "  crash_point(*run, e, \"before\");\n  {\n    auto saved = run->state;\n    run->state = next;\n"
-   "    for (const auto& c : commands) execute(run, c);\n    run->state = saved;\n    commands.clear();\n  }\n"
-   "  // The queryable row"),
+   "a step's calls are issued before its event is durable (the orchestrator's and the simulator's shared order)",
+   "core/include/sagalab/saga.hpp",
+   "  append(e, before, static_cast<const SagaState&>(next),\n"
+   "         [commands = std::move(commands), act = std::move(act)]() mutable { act(std::move(commands)); });",
+   "  act(commands);\n  append(e, before, static_cast<const SagaState&>(next), [] {});"),
   ("compras-compensation-keeps-purchase", "service",
    "ms-compras answers a compensation but leaves the purchase pendiente",
    "core/src/domain.cpp",

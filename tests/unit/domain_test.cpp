@@ -284,3 +284,23 @@ TEST_CASE("inventario: a repeated compensation releases the stock once", "[domai
     CHECK(stock()["reservado"] == 0);
   }
 }
+
+TEST_CASE("a compensation by id alone tombstones the forward call's key", "[domain]") {
+  // Another client (an operator's script) may undo a record by its id only,
+  // without the forward call's key: the service finds the key on the record,
+  // so a late copy of the forward call is refused rather than answered from
+  // its receipt as if the record were still there.
+  for (auto kind : {"memory", "sqlite"}) {
+    INFO(kind);
+    Fixture f(kind);
+    auto inventario = make_inventario(default_catalog(), default_stock());
+    inventario->ensure_initialised(*f.store);
+    auto forward = req("transaccion", {{"producto", "LAPTOP"}, {"cantidad", 1}}, "s1:reservar_stock", "s1");
+    auto r = call(*inventario, *f.store, forward);
+    REQUIRE(r.status == 200);
+    auto c = call(*inventario, *f.store, req("compensacion", {{"reserva_id", r.body["reserva_id"]}}, "", "s1"));
+    REQUIRE(c.status == 200);
+    CHECK(call(*inventario, *f.store, forward).status == 409);
+    CHECK(state(*inventario, *f.store)["stock"]["LAPTOP"]["reservado"] == 0);
+  }
+}

@@ -6,6 +6,7 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -185,5 +186,20 @@ class SagaEngine {
 
   SagaDefinition def_;
 };
+
+// How a saga moves on, in the orchestrator and in the simulator alike. The
+// event is applied to `next` (the caller's copy of the saga's state: it must
+// outlive the call until act runs); append(e, before, next, durable) writes
+// the event to the saga log and calls durable() once the log holds it (never,
+// when the write failed or the orchestrator went down); only then does
+// act(commands) adopt `next` and carry out its commands. So no call is issued,
+// and no answer given, for an event the log could still lose.
+template <class Append, class Act>
+void advance_saga(const SagaEngine& engine, SagaState& next, const Event& e, Rng& rng, Append&& append, Act act) {
+  const Estado before = next.estado;
+  auto commands = engine.apply(next, e, rng);
+  append(e, before, static_cast<const SagaState&>(next),
+         [commands = std::move(commands), act = std::move(act)]() mutable { act(std::move(commands)); });
+}
 
 }  // namespace sagalab
