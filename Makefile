@@ -3,7 +3,7 @@ MAKEFLAGS += --no-print-directory
 PRESET ?= dev
 BUILD_DIR := $(if $(filter dev,$(PRESET)),build,build-$(PRESET))
 
-.PHONY: all deps configure build test demo asan release clean soak fuzz fuzz-build fuzz-test mutants
+.PHONY: all deps configure build test demo asan release clean soak fuzz fuzz-build fuzz-test mutants compose-test
 
 all: build
 
@@ -47,6 +47,10 @@ demo: configure
 # by the simulator and the unit tests (SCENARIOS=1 adds the scenario suite).
 mutants: deps
 	@bash scripts/mutants.sh
+
+# The Docker image and the compose stack on a real Docker engine (its own dockerd if none runs).
+compose-test: build
+	@bash scripts/compose-test.sh build/bin/sagactl
 
 asan:
 	@$(MAKE) --no-print-directory test PRESET=asan

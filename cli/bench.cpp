@@ -196,7 +196,7 @@ int run_bench(const GlobalOptions& g, const BenchOptions& o) {
   // Each program's CPU time before and after, for CPU seconds per 1,000 sagas.
   std::map<std::string, int> pids;
   std::map<std::string, double> cpu0;
-  if (g.gateway.empty() && o.raw_url.empty()) {
+  if (!g.remote() && o.raw_url.empty()) {
     if (auto stack = read_stack(g)) {
       for (const auto& p : programs()) {
         int pid = (*stack)["services"][p].value("pid", -1);

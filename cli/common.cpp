@@ -3,6 +3,7 @@
 
 #include <unistd.h>
 
+#include <cctype>
 #include <cstdlib>
 #include <fstream>
 #include <iostream>
@@ -35,6 +36,12 @@ int default_port(const std::string& program) {
   return 0;
 }
 
+std::string url_variable(const std::string& program) {
+  std::string s = program;
+  for (auto& c : s) c = c == '-' ? '_' : static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  return s + "_URL";
+}
+
 std::string gateway_prefix(const std::string& program) {
   if (program == "orquestador") return "/orquestador";
   std::string s = program;
@@ -54,7 +61,25 @@ std::optional<Json> read_stack(const GlobalOptions& g) {
   return j;
 }
 
+bool GlobalOptions::remote() const {
+  if (!gateway.empty()) return true;
+  for (const auto& [p, u] : urls) {
+    if (!u.empty()) return true;
+  }
+  return false;
+}
+
 std::string base_url(const GlobalOptions& g, const std::string& program) {
+  if (auto it = g.urls.find(program); it != g.urls.end() && !it->second.empty()) {
+    auto u = it->second;
+    while (!u.empty() && u.back() == '/') u.pop_back();
+    return u;
+  }
+  bool some_url = false;
+  for (const auto& [p, u] : g.urls) some_url = some_url || !u.empty();
+  if (some_url && g.gateway.empty())
+    throw CliError(kExitUnreachable, "no URL for " + program + ": with URLs, give all five (--" + program +
+                                         "-url or " + url_variable(program) + ")");
   if (g.gateway == "traefik") {
     // The Traefik that `sagactl up --gateway traefik` started for the local stack.
     auto stack = read_stack(g);

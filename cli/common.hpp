@@ -3,6 +3,7 @@
 #pragma once
 
 #include <CLI/CLI.hpp>
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -16,6 +17,12 @@ using sagalab::Json;
 
 struct GlobalOptions {
   std::string gateway;    // --gateway / SAGACTL_GATEWAY
+  // Each program's base URL, for a stack that is neither the local one nor
+  // behind a gateway (containers, another host): --orquestador-url /
+  // ORQUESTADOR_URL, --ms-catalogo-url / MS_CATALOGO_URL, ... ("" unset).
+  std::map<std::string, std::string> urls;
+  // True when the stack is reached by --gateway or by URLs, not the local one.
+  bool remote() const;
   std::string admin_token;  // --admin-token / SAGA_ADMIN_TOKEN
   std::string stack_dir = ".sagalab";  // --stack-dir / SAGACTL_STACK_DIR
   bool json = false;
@@ -34,6 +41,8 @@ struct CliError : std::runtime_error {
 };
 
 // The five programs, by canonical name.
+// "ms-catalogo" -> "MS_CATALOGO_URL" (the orchestrator reads the same variables).
+std::string url_variable(const std::string& program);
 const std::vector<std::string>& programs();  // orquestador, ms-catalogo, ms-compras, ms-pagos, ms-inventario
 // Accepts "pagos", "ms-pagos", "ms_pagos", "orchestrator", ...; throws CliError.
 std::string canonical_program(const std::string& name);

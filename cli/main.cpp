@@ -17,6 +17,11 @@ int main(int argc, char** argv) {
   GlobalOptions g;
   app.add_option("--gateway", g.gateway, "reach a stack behind Traefik, e.g. http://localhost")
       ->envname("SAGACTL_GATEWAY");
+  for (const auto& p : programs()) {
+    app.add_option("--" + p + "-url", g.urls[p], "reach " + p + " at this base URL (containers, another host)")
+        ->envname(url_variable(p))
+        ->group("Stack by URLs");
+  }
   app.add_option("--admin-token", g.admin_token, "bearer token for /admin/*")->envname("SAGA_ADMIN_TOKEN");
   app.add_option("--stack-dir", g.stack_dir, "where the local stack keeps data, logs and its record")
       ->envname("SAGACTL_STACK_DIR")

@@ -206,7 +206,8 @@ class Runner {
 
   int pid_of(const std::string& p) {
     auto stack = read_stack(g_);
-    if (!stack || !g_.gateway.empty()) throw CliError(kExitFailed, "crash/restart steps need the local stack, not --gateway");
+    if (!stack || g_.remote())
+      throw CliError(kExitFailed, "crash/restart steps need the local stack, not --gateway or URLs");
     return (*stack)["services"][p].value("pid", -1);
   }
 
@@ -486,7 +487,7 @@ int run_scenarios(const GlobalOptions& g0, const RunOptions& o) {
 
   GlobalOptions g = g0;
   std::string tmp;
-  if (g.gateway.empty()) {
+  if (!g.remote()) {
     std::string tmpl = (fs::temp_directory_path() / "sagactl-run-XXXXXX").string();
     if (!mkdtemp(tmpl.data())) throw CliError(kExitFailed, "cannot create a temporary directory");
     tmp = tmpl;

@@ -322,6 +322,11 @@ void setup_up(CLI::App& app, GlobalOptions& g) {
 int run_up(const GlobalOptions& g, const UpOptions& o) {
   if (!g.gateway.empty() && g.gateway != "traefik")
     throw CliError(kExitUnreachable, "'up' starts a local stack; its only gateway is '--gateway traefik'");
+  for (const auto& [p, u] : g.urls) {
+    if (!u.empty())
+      throw CliError(kExitUnreachable, "'up' starts a local stack, but " + url_variable(p) + " / --" + p +
+                                           "-url points at another (" + u + "); unset it");
+  }
   if (g.gateway == "traefik" && std::system("command -v traefik >/dev/null 2>&1") != 0)
     throw CliError(kExitFailed, "--gateway traefik needs a 'traefik' binary on PATH");
   if (auto stack = read_stack(g); stack && supervisor_alive(*stack))
@@ -427,7 +432,7 @@ void setup_status(CLI::App& app, GlobalOptions& g) {
 }
 
 int run_status(const GlobalOptions& g) {
-  auto stack = g.gateway.empty() || g.gateway == "traefik" ? read_stack(g) : std::nullopt;
+  auto stack = !g.remote() || g.gateway == "traefik" ? read_stack(g) : std::nullopt;
   Json out = Json::array();
   bool all_ok = true;
   for (const auto& p : programs()) {

@@ -9,11 +9,15 @@
 #   scripts/mutants.sh                 every mutant, 60 s campaigns
 #   scripts/mutants.sh 19 21           only the mutants whose number or name matches
 #   SIM_SECONDS=20 SCENARIOS=1 scripts/mutants.sh
+#   REPLAY=1 scripts/mutants.sh 10 22   each caught failure shrunk to a scenario, which must
+#                                      fail on the mutant's real stack and pass on build/'s
+#                                      (the unmutated tree: run `make build` first)
 set -uo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
 SIM_SECONDS=${SIM_SECONDS:-60}
 SCENARIOS=${SCENARIOS:-0}
+REPLAY=${REPLAY:-0}
 OUT=$ROOT/build-mutants
 TREE=$OUT/tree
 BUILD=$OUT/build
@@ -25,7 +29,10 @@ if [ ! -e "$TREE/.git" ]; then
 fi
 git -C "$TREE" checkout -q -f --detach "$HEAD"
 targets=(sagactl unit_tests)
-[ "$SCENARIOS" = 1 ] && targets+=(orquestador ms-catalogo ms-compras ms-pagos ms-inventario)
+{ [ "$SCENARIOS" = 1 ] || [ "$REPLAY" = 1 ]; } && targets+=(orquestador ms-catalogo ms-compras ms-pagos ms-inventario)
+if [ "$REPLAY" = 1 ] && [ ! -x "$ROOT/build/bin/orquestador" ]; then
+  echo "mutants: REPLAY=1 replays each scenario on the unmutated build too: run 'make build' first" >&2; exit 2
+fi
 if [ ! -f "$BUILD/CMakeCache.txt" ]; then
   echo "== configuring the mutant build (once)"
   cmake -S "$TREE" -B "$BUILD" -DCMAKE_BUILD_TYPE=Release -DSAGALAB_BUILD_TESTS=ON >/dev/null || exit 2
@@ -38,7 +45,7 @@ for p in tests/mutants/*.patch; do
 done
 [ ${#patches[@]} -gt 0 ] || { echo "mutants: no patch matches $*" >&2; exit 2; }
 
-table="| mutant | class | simulator (seed, seconds) | unit tests | scenarios | killed |\n|---|---|---|---|---|---|\n"
+table="| mutant | class | simulator (seed, seconds) | unit tests | scenarios | shrunk replay | killed |\n|---|---|---|---|---|---|---|\n"
 killed=0
 total=0
 for p in "${patches[@]}"; do
@@ -62,6 +69,23 @@ for p in "${patches[@]}"; do
     seed=$(sed -n 's/^    "seed": \([0-9]*\),*$/\1/p' "$OUT/$name.sim.json" | head -1)
     sim="seed ${seed:-?}, $((ms / 1000)).$(( (ms % 1000) / 100 )) s"
   fi
+  replay="not run"
+  if [ "$REPLAY" = 1 ] && [ "$sim" != escaped ]; then
+    # The caught seed again, shrunk to the fewest faults, written as a scenario.
+    scen_file="$OUT/$name.scenario.yaml"
+    rm -f "$scen_file"
+    (cd "$OUT" && "$BUILD/bin/sagactl" --json simulate --seed "${seed:-1}" --sagas 1000 --scenario-out "$scen_file" \
+      >"$OUT/$name.shrink.json" 2>/dev/null)
+    if [ ! -s "$scen_file" ]; then
+      why=$(sed -n 's/^ *"reduccion": "\(.*\)",*$/\1/p' "$OUT/$name.shrink.json" | head -1)
+      replay="no script: ${why:-not shrunk}"
+    else
+      with=fails; without=passes
+      (cd "$OUT" && "$BUILD/bin/sagactl" run "$scen_file" >"$OUT/$name.replay-mutant.log" 2>&1) && with=passes
+      (cd "$OUT" && "$ROOT/build/bin/sagactl" run "$scen_file" >"$OUT/$name.replay-clean.log" 2>&1) || without=fails
+      replay="$with with it, $without without"
+    fi
+  fi
   unit="escaped"
   "$BUILD/bin/unit_tests" "~[defects]" >"$OUT/$name.unit.log" 2>&1 || unit="caught"
   scen="not run"
@@ -76,8 +100,8 @@ for p in "${patches[@]}"; do
   if [ "$sim" != escaped ] || [ "$unit" != escaped ] || { [ "$scen" != escaped ] && [ "$scen" != "not run" ]; }; then
     k=yes; killed=$((killed + 1))
   fi
-  echo "   simulator: $sim; unit tests: $unit; scenarios: $scen"
-  table+="| $name | $cls | $sim | $unit | $scen | $k |\n"
+  echo "   simulator: $sim; unit tests: $unit; scenarios: $scen; replay: $replay"
+  table+="| $name | $cls | $sim | $unit | $scen | $replay | $k |\n"
 done
 git -C "$TREE" checkout -q -f --detach "$HEAD"
 printf "%b\nkilled %d of %d\n" "$table" "$killed" "$total" | tee "$OUT/mutants.md"

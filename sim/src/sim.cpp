@@ -598,6 +598,7 @@ class Sim {
   // nobody reads their answers.
   void send_strays(int idx, const SagaState& s) {
     auto send = [&](int node, Request req, std::int64_t after) {
+      res_.faults_by_kind[kStray]++;
       req.saga_id = s.id;
       auto slot = hold_request(std::move(req));
       requests_[slot].refs++;
@@ -1050,7 +1051,8 @@ class Sim {
   std::vector<std::uint32_t> free_replies_;
   const std::string kOrchestrator = "orquestador";
   const std::vector<std::string> node_names_{kNodeNames, kNodeNames + kNodes};
-  const std::string kDrop = "drop", kDuplicate = "duplicate", kCrashOrchestrator = "crash-orquestador";
+  const std::string kDrop = "drop", kDuplicate = "duplicate", kCrashOrchestrator = "crash-orquestador",
+                    kStray = "stray-request";
   const std::vector<std::string> fault_names_ = fault_action_names();
   int next_call_ = 0;
   InvariantChecker checker_;

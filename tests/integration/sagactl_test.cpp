@@ -172,3 +172,35 @@ TEST_CASE("sagactl bench runs its purchases, counts every outcome and verifies",
   auto sagas = Json::parse(sagactl(s.stack, {"sagas", "--json", "--limit", "1000"}).out);
   CHECK(sagas["sagas"].size() == 150);
 }
+
+TEST_CASE("sagactl reaches a stack by URLs: no local record, no gateway", "[sagactl]") {
+  UpStack s;
+  TempDir elsewhere;  // no stack.json here: every address comes from the URLs
+  std::vector<std::string> urls;
+  for (const auto& p : {"orquestador", "ms-catalogo", "ms-compras", "ms-pagos", "ms-inventario"})
+    urls.push_back(std::string("--") + p + "-url=" + s.url(p));
+  auto with = [&](std::vector<std::string> args) {
+    args.insert(args.begin(), urls.begin(), urls.end());
+    return sagactl(elsewhere.path(), args);
+  };
+  auto st = with({"--json", "status"});
+  INFO(st.out);
+  REQUIRE(st.code == 0);
+  CHECK(Json::parse(st.out)["programs"][2]["url"] == s.url("ms-compras"));
+  CHECK(with({"inject-fault", "ms-inventario", "--action", "error", "--status", "409", "--times", "1"}).code == 0);
+  auto b = with({"--json", "buy", "--product", "mouse"});
+  REQUIRE(b.code == 0);
+  CHECK(Json::parse(b.out)["respuesta"]["estado"] == "compensada");
+  CHECK(with({"verify"}).code == 0);
+  // The purchase went to the stack the URLs name.
+  auto local = sagactl(s.stack, {"--json", "sagas"});
+  CHECK_THAT(local.out, Catch::Contains(Json::parse(b.out)["respuesta"]["saga_id"].get<std::string>()));
+  // One URL missing: a clear error naming what to set; and `up` refuses to start beside URLs.
+  urls.pop_back();
+  auto partial = with({"status"});
+  CHECK(partial.code == 2);
+  CHECK_THAT(partial.out, Catch::Contains("MS_INVENTARIO_URL"));
+  auto up = with({"up", "--base-port", "0"});
+  CHECK(up.code == 2);
+  CHECK_THAT(up.out, Catch::Contains("unset it"));
+}
