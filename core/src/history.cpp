@@ -88,29 +88,33 @@ std::vector<Violation> check_history(const SagaDefinition& def, const SagaHistor
     }
   }
 
-  // Each logged result against the answer it read; and where a refusal at or
-  // before the pivot was written, so that no later call repeats that step.
-  std::vector<std::size_t> refused_at(def.steps.size(), SIZE_MAX);
-  for (std::size_t i = 0; i < h.log.size(); ++i) {
-    const auto& e = h.log[i];
-    if (e.type != Event::Type::Result || !valid_step(e.step)) continue;
-    const int st = e.status;
+  // Each result against the answer it read (from the log, or from a
+  // snapshot's attempts); and where a refusal at or before the pivot was
+  // written, so that no later call repeats that step.
+  auto check_reading = [&](int step, bool comp, int attempt, int st, Outcome got) {
     const Outcome expected = st == 0 || st >= 500 || st == 408 || st == 429 || st < 200 ? Outcome::Unknown
                              : st >= 300                                                ? Outcome::Failed
                                                                                         : Outcome::Ok;
     // A 2xx whose body cannot be read may be logged as a failure: only a
     // non-2xx answer read as anything but what its status says breaks the rule.
-    const bool wrong = expected != Outcome::Ok && e.outcome != expected;
-    if (wrong)
-      violate("answer-reading", std::string(e.compensation ? "compensation of " : "") +
-                                    def.steps[static_cast<std::size_t>(e.step)].name + " attempt " +
-                                    std::to_string(e.attempt) + " was answered " +
+    if (expected != Outcome::Ok && got != expected)
+      violate("answer-reading", std::string(comp ? "compensation of " : "") +
+                                    def.steps[static_cast<std::size_t>(step)].name + " attempt " +
+                                    std::to_string(attempt) + " was answered " +
                                     (st == 0 ? std::string("with no answer") : "HTTP " + std::to_string(st)) +
-                                    " and logged as " + to_string(e.outcome) + ", not " + to_string(expected));
+                                    " and read as " + to_string(got) + ", not " + to_string(expected));
+  };
+  std::vector<std::size_t> refused_at(def.steps.size(), SIZE_MAX);
+  for (std::size_t i = 0; i < h.log.size(); ++i) {
+    const auto& e = h.log[i];
+    if (e.type != Event::Type::Result || !valid_step(e.step)) continue;
+    check_reading(e.step, e.compensation, e.attempt, e.status, e.outcome);
     if (!e.compensation && e.outcome == Outcome::Failed && e.step <= pivot &&
         refused_at[static_cast<std::size_t>(e.step)] == SIZE_MAX)
       refused_at[static_cast<std::size_t>(e.step)] = i;
   }
+  // From a snapshot (no log): the attempts' own outcomes.
+  std::vector<bool> refused(def.steps.size(), false);
 
   bool compensating = false;
   int last_comp_step = INT_MAX;
@@ -153,7 +157,12 @@ std::vector<Violation> check_history(const SagaDefinition& def, const SagaHistor
     } else {
       called[static_cast<std::size_t>(c.step)] = true;
       if (compensating) violate("forward-after-compensation", describe(def, c) + " was issued while compensating");
+      if (!c.seen && refused[static_cast<std::size_t>(c.step)])
+        violate("refusal-not-retried", describe(def, c) + " was issued after an earlier attempt was refused");
+      if (!c.seen && c.answered && c.outcome == Outcome::Failed && c.step <= pivot)
+        refused[static_cast<std::size_t>(c.step)] = true;
     }
+    if (!c.seen && !h.has_log && c.answered) check_reading(c.step, c.compensation, c.attempt, c.status, c.outcome);
     if (c.seen && !c.idempotency_key.empty()) {
       auto [it, inserted] = keys.emplace(std::make_pair(c.step, c.compensation), c.idempotency_key);
       if (!inserted && it->second != c.idempotency_key)

@@ -128,6 +128,33 @@ TEST_CASE("each rule names the history that breaks it", "[history]") {
     b.h.log.back().outcome = Outcome::Ok;
     CHECK(breaks(b.h, "answer-reading"));
   }
+  SECTION("from a snapshot (what sagactl verify and scenarios see): a misread answer, a refused step retried") {
+    SagaHistory h;
+    h.saga_id = "s1";
+    h.estado = Estado::Completada;
+    auto attempt = [&](int step, int n, Outcome o, int status) {
+      CallRecord c;
+      c.step = step;
+      c.attempt = n;
+      c.answered = true;
+      c.outcome = o;
+      c.status = status;
+      h.calls.push_back(c);
+    };
+    attempt(kBuscar, 1, Outcome::Ok, 200);
+    attempt(kCrear, 1, Outcome::Ok, 201);
+    attempt(kReservar, 1, Outcome::Ok, 200);
+    attempt(kCobrar, 1, Outcome::Unknown, 503);
+    attempt(kCobrar, 2, Outcome::Ok, 200);
+    attempt(kConfirmar, 1, Outcome::Ok, 200);
+    CHECK(rules_of(h).empty());
+    h.calls[3].outcome = Outcome::Failed;  // the 503 read as a refusal, then retried
+    CHECK(breaks(h, "answer-reading"));
+    CHECK(breaks(h, "refusal-not-retried"));
+    h.calls[3].status = 409;  // a real refusal: reading it is right, retrying it is not
+    CHECK_FALSE(breaks(h, "answer-reading"));
+    CHECK(breaks(h, "refusal-not-retried"));
+  }
   SECTION("a refused step before or at the pivot called again") {
     Builder b;
     b.call(kBuscar, false, 1, Outcome::Ok)

@@ -28,6 +28,7 @@ struct CallRecord {
   // Known only from a snapshot: how the attempt ended.
   bool answered = false;
   Outcome outcome = Outcome::Unknown;
+  int status = 0;  // the answer's HTTP status (0: none)
 };
 
 struct SagaHistory {

@@ -175,6 +175,7 @@ std::vector<SagaHistory> histories_from_json(const Json& states, const SagaDefin
       auto r = str(a, "resultado");
       c.answered = r == "ok" || r == "failed" || r == "unknown";
       if (c.answered) c.outcome = outcome_from_string(r);
+      c.status = static_cast<int>(integer(a, "status", 0));
       h.calls.push_back(std::move(c));
     }
     out.push_back(std::move(h));
