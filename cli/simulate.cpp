@@ -108,8 +108,12 @@ Scenario shrunk_scenario(const SimulateOptions& o, const sagalab::SimConfig& cfg
   std::set<int> sagas;
   for (const auto& f : script) sagas.insert(f.saga);
   for (int idx : sagas) {
+    std::int64_t held_ms = 0;  // how long a request of this saga may still be held after it settles
     for (const auto& f : script) {
       if (f.saga != idx) continue;
+      if (f.rule.action == sagalab::FaultAction::Hang) held_ms = std::max<std::int64_t>(held_ms, 1500);
+      if (f.rule.action == sagalab::FaultAction::Latency)
+        held_ms = std::max<std::int64_t>(held_ms, f.rule.latency_ms + f.rule.jitter_ms);
       ScenarioStep inj;
       inj.kind = ScenarioStep::Kind::Inject;
       inj.service = f.service;
@@ -130,6 +134,14 @@ Scenario shrunk_scenario(const SimulateOptions& o, const sagalab::SimConfig& cfg
     ScenarioStep quiet;
     quiet.kind = ScenarioStep::Kind::WaitUntilQuiet;
     s.steps.push_back(quiet);
+    if (held_ms > 0) {
+      // A held copy (the hung first attempt) reaches its service after the saga
+      // has settled, as it did in the simulation: the checks must come after it.
+      ScenarioStep sleep;
+      sleep.kind = ScenarioStep::Kind::Sleep;
+      sleep.sleep_ms = held_ms + 500;
+      s.steps.push_back(sleep);
+    }
     ScenarioStep clear;
     clear.kind = ScenarioStep::Kind::ClearFaults;
     s.steps.push_back(clear);
