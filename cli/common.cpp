@@ -75,9 +75,7 @@ std::string base_url(const GlobalOptions& g, const std::string& program) {
     while (!u.empty() && u.back() == '/') u.pop_back();
     return u;
   }
-  bool some_url = false;
-  for (const auto& [p, u] : g.urls) some_url = some_url || !u.empty();
-  if (some_url && g.gateway.empty())
+  if (g.remote() && g.gateway.empty())  // by URLs, and this one is missing
     throw CliError(kExitUnreachable, "no URL for " + program + ": with URLs, give all five (--" + program +
                                          "-url or " + url_variable(program) + ")");
   if (g.gateway == "traefik") {

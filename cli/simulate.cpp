@@ -97,6 +97,10 @@ std::string reproduce_command(const SimulateOptions& o, const sagalab::SimConfig
   return cmd;
 }
 
+// How long a shrunk scenario holds a hung request: past the run's orchestrator's
+// 500 ms call timeout, as the simulator's hang outlasts its 80 ms one.
+constexpr std::int64_t kReplayHangMs = 1500;
+
 Scenario shrunk_scenario(const SimulateOptions& o, const sagalab::SimConfig& cfg, const sagalab::SimResult& r,
                          const std::vector<sagalab::ScriptedFault>& script) {
   Scenario s;
@@ -111,7 +115,7 @@ Scenario shrunk_scenario(const SimulateOptions& o, const sagalab::SimConfig& cfg
     std::int64_t held_ms = 0;  // how long a request of this saga may still be held after it settles
     for (const auto& f : script) {
       if (f.saga != idx) continue;
-      if (f.rule.action == sagalab::FaultAction::Hang) held_ms = std::max<std::int64_t>(held_ms, 1500);
+      if (f.rule.action == sagalab::FaultAction::Hang) held_ms = std::max(held_ms, kReplayHangMs);
       if (f.rule.action == sagalab::FaultAction::Latency)
         held_ms = std::max<std::int64_t>(held_ms, f.rule.latency_ms + f.rule.jitter_ms);
       ScenarioStep inj;
@@ -119,8 +123,7 @@ Scenario shrunk_scenario(const SimulateOptions& o, const sagalab::SimConfig& cfg
       inj.service = f.service;
       inj.rule = sagalab::scenario_rule_json(f.rule);
       inj.rule["times"] = 1;
-      // The simulator's calls time out after 80 ms; the run's orchestrator waits 500 ms.
-      if (f.rule.action == sagalab::FaultAction::Hang) inj.rule["duration_ms"] = 1500;
+      if (f.rule.action == sagalab::FaultAction::Hang) inj.rule["duration_ms"] = kReplayHangMs;
       s.steps.push_back(inj);
     }
     const auto plan = sagalab::plan_of(cfg, idx);

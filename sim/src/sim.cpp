@@ -400,11 +400,11 @@ class Sim {
       if (cfg_.scripted) continue;
       std::int64_t hang = 3 * engine_.definition().steps[0].retry.timeout_ms;
       std::vector<FaultRule> rules;
-      auto add = [&](FaultAction a, double p) {
+      auto add = [&](FaultAction a, double p, int status = 503) {
         FaultRule r;
         r.action = a;
         r.probability = p;
-        if (a == FaultAction::Error) r.status = 503;
+        if (a == FaultAction::Error) r.status = status;
         if (a == FaultAction::Latency) {
           r.latency_ms = 5;
           r.jitter_ms = 40;
@@ -413,13 +413,7 @@ class Sim {
         rules.push_back(r);
       };
       add(FaultAction::Error, mix_.error);
-      if (mix_.refusal > 0) {
-        FaultRule r;
-        r.action = FaultAction::Error;
-        r.probability = mix_.refusal;
-        r.status = 409;
-        rules.push_back(r);
-      }
+      if (mix_.refusal > 0) add(FaultAction::Error, mix_.refusal, 409);  // a refusal: nothing done
       add(FaultAction::Latency, mix_.latency);
       add(FaultAction::Hang, mix_.hang);
       add(FaultAction::CommitThenError, mix_.commit_then_error);
