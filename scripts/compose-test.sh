@@ -51,11 +51,13 @@ COMPOSE+=(-p "$PROJECT" -f "$ROOT/docker-compose.yml")
 # --- the engine ---------------------------------------------------------------
 DOCKERD_PID=""
 UP=0
+# The containers it ran alone (docker run of each program), by their label.
+remove_alone() { docker rm -f $(docker ps -aq --filter "label=sagalab-compose-test") >/dev/null 2>&1 || true; }
 cleanup() {
   if [ "$UP" = 1 ]; then
     SAGA_ADMIN_TOKEN=$TOKEN "${COMPOSE[@]}" down -v >"$WORK/down.log" 2>&1 || true
   fi
-  docker rm -f $(docker ps -aq --filter "label=sagalab-compose-test") >/dev/null 2>&1 || true
+  remove_alone
   if [ -n "$DOCKERD_PID" ]; then
     say "stopping the dockerd it started (pid $DOCKERD_PID)"
     kill "$DOCKERD_PID" 2>/dev/null
@@ -127,7 +129,7 @@ done
 for p in "${PROGRAMS[@]}"; do
   wait_healthy "$PROJECT-alone-$p" 60 || fail "docker run sagalab $p never became healthy (the image's HEALTHCHECK)"
 done
-docker rm -f $(docker ps -aq --filter "label=sagalab-compose-test") >/dev/null
+remove_alone
 say "ok: each program run alone becomes healthy"
 
 # --- the compose stack, without Traefik -----------------------------------------------
@@ -143,12 +145,11 @@ say "ok: every container healthy"
 
 # sagactl reaches the containers by URL (their addresses on the compose network).
 point_sagactl() {
-  for p in "${PROGRAMS[@]}"; do
-    local ip port var
+  local i p ip
+  for i in "${!PROGRAMS[@]}"; do  # the compose file's ports: 5000 for the orchestrator, 5001.. for the services
+    p=${PROGRAMS[$i]}
     ip=$(docker inspect -f '{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}' "$(container "$p")")
-    case $p in orquestador) port=5000 ;; ms-catalogo) port=5001 ;; ms-compras) port=5002 ;; ms-pagos) port=5003 ;; ms-inventario) port=5004 ;; esac
-    var=$(echo "$p" | tr 'a-z-' 'A-Z_')_URL
-    export "$var=http://$ip:$port"
+    export "$(echo "$p" | tr 'a-z-' 'A-Z_')_URL=http://$ip:$((5000 + i))"
   done
 }
 point_sagactl
