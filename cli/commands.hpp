@@ -53,6 +53,8 @@ void setup_simulate(CLI::App& app, GlobalOptions& g);
 void setup_run(CLI::App& app, GlobalOptions& g);
 void setup_bench(CLI::App& app, GlobalOptions& g);
 void setup_top(CLI::App& app, GlobalOptions& g);
+void setup_proxy(CLI::App& app, GlobalOptions& g);
+void setup_check(CLI::App& app, GlobalOptions& g);
 int run_reset(const GlobalOptions& g);
 
 }  // namespace sagactl

@@ -70,6 +70,12 @@ bool GlobalOptions::remote() const {
 }
 
 std::string base_url(const GlobalOptions& g, const std::string& program) {
+  if (program == "proxy") {
+    if (g.proxy.empty()) throw CliError(kExitUnreachable, "no proxy: give --proxy http://127.0.0.1:7070 or SAGACTL_PROXY");
+    auto u = g.proxy;
+    while (!u.empty() && u.back() == '/') u.pop_back();
+    return u;
+  }
   if (auto it = g.urls.find(program); it != g.urls.end() && !it->second.empty()) {
     auto u = it->second;
     while (!u.empty() && u.back() == '/') u.pop_back();

@@ -24,6 +24,9 @@ struct GlobalOptions {
   // True when the stack is reached by --gateway or by URLs, not the local one.
   bool remote() const;
   std::string admin_token;  // --admin-token / SAGA_ADMIN_TOKEN
+  // The admin URL of a `sagactl proxy` (--proxy / SAGACTL_PROXY): inject-fault
+  // and faults then act on the proxy's rules, named by upstream.
+  std::string proxy;
   std::string stack_dir = ".sagalab";  // --stack-dir / SAGACTL_STACK_DIR
   bool json = false;
   std::int64_t timeout_ms = 10000;

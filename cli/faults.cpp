@@ -3,6 +3,7 @@
 
 #include "commands.hpp"
 #include "sagalab/faults.hpp"
+#include "sagalab/proxy.hpp"
 
 namespace sagactl {
 
@@ -13,11 +14,19 @@ void setup_inject_fault(CLI::App& app, GlobalOptions& g) {
       "Actions: error, latency, hang, commit-then-error, commit-then-drop, crash-before, crash-after.\n"
       "Examples:\n  sagactl inject-fault pagos --action commit-then-error --endpoint transaccion --times 1\n"
       "  sagactl inject-fault inventario --action latency --latency-ms 200 --jitter-ms 50 --probability 0.3\n"
-      "  sagactl inject-fault orquestador --action crash --endpoint log:cobrar_pago:after");
+      "  sagactl inject-fault orquestador --action crash --endpoint log:cobrar_pago:after\n"
+      "Through a sagactl proxy (--proxy URL), the service is an upstream's name and the proxy's actions\n"
+      "reset, partition and slow-body are added:\n"
+      "  sagactl --proxy http://127.0.0.1:7070 inject-fault hotels --action commit-then-error --method POST "
+      "--path '/bookings*'");
   auto opt = std::make_shared<std::map<std::string, std::string>>();
-  sub->add_option("service", o->service, "catalogo, compras, pagos, inventario or orquestador")->required();
+  sub->add_option("service", o->service,
+                  "catalogo, compras, pagos, inventario or orquestador; with --proxy an upstream's name or '*'")
+      ->required();
   std::vector<std::string> actions = sagalab::fault_action_names();
   actions.push_back("crash");  // the same as crash-before
+  for (const auto& a : sagalab::proxy::action_names())
+    if (std::find(actions.begin(), actions.end(), a) == actions.end()) actions.push_back(a);
   sub->add_option("--action", (*opt)["action"],
                   "what the fault does: error (answer --status before any effect), latency (delay, then serve), "
                   "hang (hold past the caller's timeout, then serve), commit-then-error (apply, then answer "
@@ -47,7 +56,11 @@ void setup_inject_fault(CLI::App& app, GlobalOptions& g) {
            {"times", "INT", "fire at most this many times (default: no limit)"},
            {"saga", "TEXT", "only requests of this saga id (default: every saga)"},
            {"attempts", "INT,...", "only these attempt numbers, e.g. 1,2 (default: every attempt)"},
-           {"name", "TEXT", "a name for the rule, shown where it fires"}}) {
+           {"name", "TEXT", "a name for the rule, shown where it fires"},
+           {"method", "TEXT", "proxy: only this HTTP method"},
+           {"path", "GLOB", "proxy: only paths matching this glob (* matches any characters)"},
+           {"header", "NAME=VALUE", "proxy: only requests with this header value"},
+           {"body-field", "FIELD=VALUE", "proxy: only JSON bodies whose (dotted) field has this value"}}) {
     sub->add_option(std::string("--") + f.flag, (*opt)[f.flag], f.help)->type_name(f.type);
   }
   sub->callback([&g, o, opt] {
@@ -72,6 +85,19 @@ void setup_inject_fault(CLI::App& app, GlobalOptions& g) {
     if (!(*opt)["message"].empty()) r["message"] = (*opt)["message"];
     if (!(*opt)["name"].empty()) r["name"] = (*opt)["name"];
     if (!(*opt)["saga"].empty()) r["saga_id"] = (*opt)["saga"];
+    if (!(*opt)["method"].empty()) r["method"] = (*opt)["method"];
+    if (!(*opt)["path"].empty()) r["path"] = (*opt)["path"];
+    auto pair = [&](const char* flag, const char* name_key, const char* value_key) {
+      const auto& v = (*opt)[flag];
+      if (v.empty()) return;
+      auto eq = v.find('=');
+      if (eq == std::string::npos || eq == 0)
+        throw CliError(kExitUnreachable, std::string("--") + flag + " takes NAME=VALUE, not '" + v + "'");
+      r[name_key] = v.substr(0, eq);
+      r[value_key] = v.substr(eq + 1);
+    };
+    pair("header", "header_name", "header_value");
+    pair("body-field", "body_field", "body_value");
     num("status", "status");
     num("latency-ms", "latency_ms");
     num("jitter-ms", "jitter_ms");
@@ -96,9 +122,31 @@ void setup_inject_fault(CLI::App& app, GlobalOptions& g) {
 }
 
 int run_inject_fault(const GlobalOptions& g, const InjectOptions& o) {
-  auto program = canonical_program(o.service);
   auto action = o.rule.value("action", std::string());
+  if (!g.proxy.empty()) {
+    // Through the proxy: the rule names its upstream; the proxy checks the action and the upstream.
+    Json rule = o.rule;
+    if (o.service != "*") rule["upstream"] = o.service;
+    auto a = call(g, "proxy", "POST", "/admin/faults", &rule, true);
+    if (a.status != 201) throw CliError(kExitFailed, "the proxy refused the rule: " + a.body.value("error", a.body.dump()));
+    if (g.json) {
+      print_json({{"service", "proxy"}, {"upstream", o.service}, {"ids", a.body["ids"]}, {"rule", rule}});
+    } else {
+      std::cout << "fault rule " << a.body["ids"][0] << " on the proxy, upstream " << o.service << ": " << rule.dump()
+                << "\n";
+    }
+    return kExitOk;
+  }
+  for (const char* k : {"method", "path", "header_name", "body_field"})
+    if (o.rule.contains(k))
+      throw CliError(kExitUnreachable, std::string("--") + (std::string(k) == "header_name" ? "header" : std::string(k) == "body_field" ? "body-field" : k) +
+                                           " matches only through a proxy: give --proxy URL");
+  auto program = canonical_program(o.service);
   if (action != "crash" && !sagalab::fault_action_from_string(action)) {
+    auto& px = sagalab::proxy::action_names();
+    if (std::find(px.begin(), px.end(), action) != px.end())
+      throw CliError(kExitUnreachable, "'" + action + "' is a proxy action: put a sagactl proxy in front of " +
+                                           program + " and give --proxy URL");
     std::string all;
     for (const auto& n : sagalab::fault_action_names()) all += " " + n;
     throw CliError(kExitUnreachable, "unknown action '" + action + "'; expected one of:" + all);
@@ -125,7 +173,9 @@ void setup_faults(CLI::App& app, GlobalOptions& g) {
 
 int run_faults(const GlobalOptions& g, const FaultsOptions& o) {
   std::vector<std::string> which;
-  if (o.service.empty()) {
+  if (!g.proxy.empty()) {
+    which.push_back("proxy");
+  } else if (o.service.empty()) {
     which = programs();
   } else {
     which.push_back(canonical_program(o.service));

@@ -13,7 +13,9 @@ int main(int argc, char** argv) {
   app.footer(
       "Examples:\n  sagactl up\n  sagactl buy --user ana --product laptop\n"
       "  sagactl inject-fault pagos --action commit-then-error --endpoint transaccion --times 1\n"
-      "  sagactl verify\n  sagactl down\n\nEvery read command takes --json.");
+      "  sagactl verify\n  sagactl down\n"
+      "  sagactl proxy --upstream 'pagos=127.0.0.1:7003->http://127.0.0.1:5003' --record x.jsonl\n"
+      "  sagactl check x.jsonl --saga deploy/saga/sagalab.yaml\n\nEvery read command takes --json.");
   GlobalOptions g;
   app.add_option("--gateway", g.gateway, "reach a stack behind Traefik, e.g. http://localhost")
       ->envname("SAGACTL_GATEWAY");
@@ -22,6 +24,8 @@ int main(int argc, char** argv) {
         ->envname(url_variable(p))
         ->group("Stack by URLs");
   }
+  app.add_option("--proxy", g.proxy, "the admin URL of a sagactl proxy: inject-fault and faults act on its rules")
+      ->envname("SAGACTL_PROXY");
   app.add_option("--admin-token", g.admin_token, "bearer token for /admin/*")->envname("SAGA_ADMIN_TOKEN");
   app.add_option("--stack-dir", g.stack_dir, "where the local stack keeps data, logs and its record")
       ->envname("SAGACTL_STACK_DIR")
@@ -43,6 +47,8 @@ int main(int argc, char** argv) {
   setup_simulate(app, g);
   setup_bench(app, g);
   setup_top(app, g);
+  setup_proxy(app, g);
+  setup_check(app, g);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

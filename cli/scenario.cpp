@@ -10,6 +10,30 @@
 
 namespace sagactl {
 
+// YAML -> JSON for free-form data (stock, catalog, fault rule fields).
+Json yaml_to_json(const YAML::Node& n) {
+  if (n.IsMap()) {
+    Json j = Json::object();
+    for (const auto& kv : n) j[kv.first.as<std::string>()] = yaml_to_json(kv.second);
+    return j;
+  }
+  if (n.IsSequence()) {
+    Json j = Json::array();
+    for (const auto& e : n) j.push_back(yaml_to_json(e));
+    return j;
+  }
+  if (n.IsNull()) return nullptr;
+  auto s = n.as<std::string>();
+  if (n.Tag() == "!") return s;  // quoted: a string
+  long long i = 0;
+  double d = 0;
+  bool b = false;
+  if (YAML::convert<long long>::decode(n, i)) return i;
+  if (YAML::convert<double>::decode(n, d)) return d;
+  if (YAML::convert<bool>::decode(n, b)) return b;
+  return s;
+}
+
 namespace {
 
 struct Ctx {
@@ -53,30 +77,6 @@ struct Ctx {
   }
 };
 
-// YAML -> JSON for free-form data (stock, catalog, fault rule fields).
-Json to_json(const YAML::Node& n) {
-  if (n.IsMap()) {
-    Json j = Json::object();
-    for (const auto& kv : n) j[kv.first.as<std::string>()] = to_json(kv.second);
-    return j;
-  }
-  if (n.IsSequence()) {
-    Json j = Json::array();
-    for (const auto& e : n) j.push_back(to_json(e));
-    return j;
-  }
-  if (n.IsNull()) return nullptr;
-  auto s = n.as<std::string>();
-  if (n.Tag() == "!") return s;  // quoted: a string
-  long long i = 0;
-  double d = 0;
-  bool b = false;
-  if (YAML::convert<long long>::decode(n, i)) return i;
-  if (YAML::convert<double>::decode(n, d)) return d;
-  if (YAML::convert<bool>::decode(n, b)) return b;
-  return s;
-}
-
 const std::set<std::string> kRuleKeys = {"action", "endpoint", "status", "message", "latency_ms", "jitter_ms",
                                          "duration_ms", "probability", "times", "attempts", "name"};
 
@@ -94,7 +94,7 @@ Json parse_rule(const Ctx& c, const YAML::Node& n, const std::string& where, std
   Json rule = Json::object();
   for (const auto& kv : n) {
     auto k = kv.first.as<std::string>();
-    if (k != "service") rule[k] = to_json(kv.second);
+    if (k != "service") rule[k] = yaml_to_json(kv.second);
   }
   // The same checks the services make, before anything runs (endpoint names are checked there).
   try {
@@ -147,11 +147,11 @@ Scenario parse_scenario(const std::string& path) {
     if (setup["stock"]) {
       if (!setup["stock"].IsMap()) c.fail(setup["stock"], "setup.stock must map products to quantities");
       for (const auto& kv : setup["stock"]) c.integer(kv.second, "setup.stock." + kv.first.as<std::string>(), 0, 1000000);
-      s.stock = to_json(setup["stock"]);
+      s.stock = yaml_to_json(setup["stock"]);
     }
     if (setup["catalog"]) {
       if (!setup["catalog"].IsSequence()) c.fail(setup["catalog"], "setup.catalog must be a list of products");
-      s.catalog = to_json(setup["catalog"]);
+      s.catalog = yaml_to_json(setup["catalog"]);
     }
   }
   if (auto faults = root["faults"]) {

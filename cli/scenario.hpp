@@ -8,6 +8,8 @@
 #include <string>
 #include <vector>
 
+#include <yaml-cpp/yaml.h>
+
 #include "common.hpp"
 
 namespace sagactl {
@@ -59,6 +61,9 @@ struct Scenario {
   std::vector<ScenarioStep> steps;
   ScenarioExpect expect;
 };
+
+// YAML -> JSON for free-form data (a quoted scalar stays a string).
+Json yaml_to_json(const YAML::Node& n);
 
 // Throws CliError(2) naming file, line and what was expected.
 Scenario load_scenario(const std::string& path);

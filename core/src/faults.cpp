@@ -44,13 +44,14 @@ bool FaultSet::remove(std::int64_t id) {
   return true;
 }
 
-std::optional<FiredFault> FaultSet::match(const FaultContext& ctx) {
+std::optional<FiredFault> FaultSet::match(const FaultContext& ctx, const std::function<bool(const FaultRule&)>& also) {
   for (auto& r : rules_) {
     if (!r.endpoint.empty() && r.endpoint != ctx.endpoint) continue;
     if (r.saga_id && *r.saga_id != ctx.saga_id) continue;
     if (!r.attempts.empty() && std::find(r.attempts.begin(), r.attempts.end(), ctx.attempt) == r.attempts.end())
       continue;
     if (r.times >= 0 && r.fired >= r.times) continue;
+    if (also && !also(r)) continue;
     if (r.probability < 1.0 && !(rng_.unit() < r.probability)) continue;
     ++r.fired;
     FiredFault f;

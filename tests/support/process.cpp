@@ -32,8 +32,12 @@ TempDir::~TempDir() {
   fs::remove_all(path_, ec);
 }
 
-Proc::Proc(std::string program, std::vector<std::string> args, std::string dir, int port)
-    : program_(std::move(program)), args_(std::move(args)), dir_(std::move(dir)), port_(port) {
+Proc::Proc(std::string program, std::vector<std::string> args, std::string dir, int port, std::string subcommand)
+    : program_(std::move(program)),
+      args_(std::move(args)),
+      subcommand_(std::move(subcommand)),
+      dir_(std::move(dir)),
+      port_(port) {
   start();
 }
 
@@ -42,17 +46,24 @@ Proc::~Proc() {
 }
 
 void Proc::start() {
-  auto port_file = dir_ + "/" + program_ + ".port";
+  auto tag = program_ + (subcommand_.empty() ? "" : "-" + subcommand_);
+  for (std::size_t i = 0; i < args_.size(); ++i)
+    if (args_[i] == "--name" && i + 1 < args_.size()) tag += "-" + args_[i + 1];
+  auto port_file = dir_ + "/" + tag + ".port";
+  log_ = dir_ + "/" + tag + ".log";
   fs::remove(port_file);
-  std::vector<std::string> argv = {bin(program_), "--host", "127.0.0.1", "--port", std::to_string(port_),
-                                   "--data-dir", dir_ + "/data-" + program_, "--port-file", port_file};
+  std::vector<std::string> argv = {bin(program_)};
+  if (!subcommand_.empty()) argv.push_back(subcommand_);
+  std::vector<std::string> common = {"--host",     "127.0.0.1",          "--port",      std::to_string(port_),
+                                     "--data-dir", dir_ + "/data-" + tag, "--port-file", port_file};
+  argv.insert(argv.end(), common.begin(), common.end());
   for (const auto& a : args_) argv.push_back(a);
   pid_t pid = fork();
   if (pid < 0) throw std::runtime_error("fork failed");
   if (pid == 0) {
     // If the test process dies (a crash, a failed REQUIRE in a thread), its servers die with it.
     ::prctl(PR_SET_PDEATHSIG, SIGKILL);
-    int fd = ::open((dir_ + "/" + program_ + ".log").c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
+    int fd = ::open(log_.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
     dup2(fd, 1);
     dup2(fd, 2);
     std::vector<char*> cargv;
@@ -123,7 +134,7 @@ void Proc::kill9() {
 }
 
 std::string Proc::log() const {
-  std::ifstream in(dir_ + "/" + program_ + ".log");
+  std::ifstream in(log_);
   std::stringstream ss;
   ss << in.rdbuf();
   auto s = ss.str();
@@ -176,14 +187,20 @@ Stack::Stack(std::vector<std::string> orchestrator_args, std::map<std::string, s
 }
 
 void Stack::restart_orchestrator() {
-  std::vector<std::string> args = {"--catalogo-url", url("ms-catalogo"), "--compras-url", url("ms-compras"),
-                                   "--pagos-url", url("ms-pagos"), "--inventario-url", url("ms-inventario")};
+  auto service = [&](const std::string& p) { return service_urls_.count(p) ? service_urls_[p] : url(p); };
+  std::vector<std::string> args = {"--catalogo-url", service("ms-catalogo"), "--compras-url", service("ms-compras"),
+                                   "--pagos-url", service("ms-pagos"), "--inventario-url", service("ms-inventario")};
   for (const auto& a : orchestrator_args_) args.push_back(a);
   int port = procs.count("orquestador") ? procs["orquestador"]->port() : 0;
   procs["orquestador"].reset();
   procs["orquestador"] = std::make_unique<Proc>("orquestador", args, dir.path(), port);
   if (!procs["orquestador"]->wait_healthy())
     throw std::runtime_error("orquestador not healthy: " + procs["orquestador"]->log());
+}
+
+void Stack::route_services(std::map<std::string, std::string> urls) {
+  service_urls_ = std::move(urls);
+  restart_orchestrator();
 }
 
 Json Stack::states() {

@@ -31,7 +31,9 @@ class TempDir {
 class Proc {
  public:
   // Starts `program` with args; when port is 0 it picks a free one (via --port-file).
-  Proc(std::string program, std::vector<std::string> args, std::string dir, int port = 0);
+  // `subcommand` (sagactl proxy, a fixture's mode) goes before the common flags.
+  Proc(std::string program, std::vector<std::string> args, std::string dir, int port = 0,
+       std::string subcommand = "");
   ~Proc();
   Proc(const Proc&) = delete;
   Proc& operator=(const Proc&) = delete;
@@ -50,8 +52,10 @@ class Proc {
  private:
   std::string program_;
   std::vector<std::string> args_;
+  std::string subcommand_;
   std::string dir_;
   int port_;
+  std::string log_;
   pid_t pid_ = -1;
 };
 
@@ -70,12 +74,15 @@ class Stack {
   std::string url(const std::string& program) const { return procs.at(program)->url(); }
   Proc& operator[](const std::string& program) { return *procs.at(program); }
   void restart_orchestrator();
+  // The orchestrator reaches these URLs instead of the services' own (a proxy); restarts it.
+  void route_services(std::map<std::string, std::string> urls);
   Json states();  // every program's /admin/state, as check_invariants wants them
   // Waits until no saga is en_curso / compensando; returns true when quiet.
   bool wait_quiet(int timeout_ms = 20000);
 
  private:
   std::vector<std::string> orchestrator_args_;
+  std::map<std::string, std::string> service_urls_;
 };
 
 // Runs a shell command; its output (stderr too, unless merge_stderr is false) and exit status.

@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <optional>
 #include <string>
 #include <vector>
@@ -71,7 +72,9 @@ class FaultSet {
   bool empty() const { return rules_.empty(); }
 
   // The first rule that matches and fires for this request, if any; records it.
-  std::optional<FiredFault> match(const FaultContext& ctx);
+  // `also`, when given, is asked last of each rule otherwise matching (the
+  // proxy's matches on upstream, method, path, header and body field).
+  std::optional<FiredFault> match(const FaultContext& ctx, const std::function<bool(const FaultRule&)>& also = {});
 
   const std::vector<FaultRule>& rules() const { return rules_; }
   const std::deque<FiredFault>& fired() const { return fired_; }

@@ -1,0 +1,234 @@
+// sagactl proxy: the fault-injecting, recording HTTP proxy; sagactl check:
+// the saga protocol checked on its recording.
+#include <yaml-cpp/yaml.h>
+
+#include <fstream>
+#include <iostream>
+
+#include "commands.hpp"
+#include "scenario.hpp"
+#include "sagalab/http_server.hpp"
+#include "sagalab/proxy.hpp"
+#include "sagalab/saga_check.hpp"
+
+namespace sagactl {
+
+namespace {
+
+namespace px = sagalab::proxy;
+namespace ck = sagalab::check;
+
+YAML::Node load_yaml(const std::string& path, const std::string& what) {
+  try {
+    return YAML::LoadFile(path);
+  } catch (const YAML::BadFile&) {
+    throw CliError(kExitUnreachable, "cannot read the " + what + " " + path);
+  } catch (const YAML::Exception& e) {
+    throw CliError(kExitUnreachable, path + ": line " + std::to_string(e.mark.line + 1) + ": " + e.msg);
+  }
+}
+
+// The YAML config: admin, record, upstream_timeout_ms, seed, upstreams: [{name, listen, url}].
+void read_proxy_config(const std::string& path, px::Config& cfg, sagalab::ServerConfig& server) {
+  auto j = yaml_to_json(load_yaml(path, "proxy config"));
+  auto fail = [&](const std::string& m) { throw CliError(kExitUnreachable, path + ": " + m); };
+  if (!j.is_object()) fail("must be a mapping with upstreams:");
+  for (const auto& [k, v] : j.items()) {
+    if (k != "admin" && k != "record" && k != "upstream_timeout_ms" && k != "seed" && k != "upstreams")
+      fail("unknown key '" + k + "' (expected admin, record, upstream_timeout_ms, seed, upstreams)");
+  }
+  if (j.contains("admin")) {
+    if (!j["admin"].is_string()) fail("admin must be host:port");
+    auto a = j["admin"].get<std::string>();
+    auto colon = a.rfind(':');
+    if (colon == std::string::npos) fail("admin must be host:port, not '" + a + "'");
+    server.host = a.substr(0, colon);
+    try {
+      server.port = std::stoi(a.substr(colon + 1));
+    } catch (const std::exception&) {
+      fail("admin must be host:port, not '" + a + "'");
+    }
+  }
+  if (j.contains("record")) {
+    if (!j["record"].is_string()) fail("record must be a file path");
+    cfg.record_path = j["record"];
+  }
+  if (j.contains("upstream_timeout_ms")) {
+    if (!j["upstream_timeout_ms"].is_number_integer() || j["upstream_timeout_ms"].get<long long>() < 1)
+      fail("upstream_timeout_ms must be a positive integer");
+    cfg.upstream_timeout_ms = j["upstream_timeout_ms"];
+  }
+  if (j.contains("seed")) {
+    if (!j["seed"].is_number_unsigned()) fail("seed must be a non-negative integer");
+    server.fault_seed = j["seed"];
+  }
+  if (!j.contains("upstreams") || !j["upstreams"].is_array()) fail("upstreams: must be a list of {name, listen, url}");
+  for (const auto& u : j["upstreams"]) {
+    if (!u.is_object() || !u.contains("name") || !u.contains("listen") || !u.contains("url"))
+      fail("each upstream needs name, listen (host:port) and url");
+    auto str = [&](const char* k) {
+      if (!u[k].is_string()) fail(std::string("upstream ") + k + " must be a string");
+      return u[k].get<std::string>();
+    };
+    try {
+      cfg.upstreams.push_back(px::parse_upstream(str("name") + "=" + str("listen") + "->" + str("url")));
+    } catch (const std::invalid_argument& e) {
+      fail(e.what());
+    }
+  }
+}
+
+struct ProxyOptions {
+  std::vector<std::string> upstreams;
+  std::string config;
+  px::Config cfg;
+  sagalab::ServerConfig server;
+};
+
+int run_proxy(ProxyOptions& o) {
+  if (!o.config.empty()) read_proxy_config(o.config, o.cfg, o.server);
+  for (const auto& s : o.upstreams) {
+    try {
+      o.cfg.upstreams.push_back(px::parse_upstream(s));
+    } catch (const std::invalid_argument& e) {
+      throw CliError(kExitUnreachable, std::string("--upstream: ") + e.what());
+    }
+  }
+  if (o.cfg.upstreams.empty())
+    throw CliError(kExitUnreachable,
+                   "no upstream: give --upstream name=127.0.0.1:7001->http://127.0.0.1:5001 (one per service) or "
+                   "--config proxy.yaml");
+  std::vector<std::string> names;
+  for (const auto& u : o.cfg.upstreams) {
+    if (std::find(names.begin(), names.end(), u.name) != names.end())
+      throw CliError(kExitUnreachable, "upstream '" + u.name + "' is given twice");
+    names.push_back(u.name);
+  }
+  sagalab::finish_config(o.server);
+  px::Faults faults(o.server.fault_seed, names);
+  sagalab::HttpServer srv(o.server);
+  px::Server proxy(srv.io(), o.cfg, faults);
+  try {
+    proxy.start();
+  } catch (const std::exception& e) {
+    throw CliError(kExitUnreachable, e.what());
+  }
+  px::register_admin_routes(srv, faults, proxy);
+  for (const auto& u : proxy.upstreams_json())
+    std::cout << sagalab::Json{{"event", "proxying"}, {"upstream", u["name"]}, {"listen", u["listen"]},
+                               {"url", u["url"]}}
+                     .dump()
+              << std::endl;
+  return srv.serve();
+}
+
+std::vector<ck::Recorded> read_recording(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) throw CliError(kExitUnreachable, "cannot read the recording " + path);
+  std::vector<ck::Recorded> out;
+  std::string line;
+  int n = 0;
+  while (std::getline(in, line)) {
+    ++n;
+    if (line.empty()) continue;
+    auto j = sagalab::Json::parse(line, nullptr, false);
+    // A last line cut short by a killed proxy is not an exchange; anything else is an error.
+    if (j.is_discarded()) {
+      if (in.peek() == EOF) break;
+      throw CliError(kExitUnreachable, path + ": line " + std::to_string(n) + " is not JSON");
+    }
+    try {
+      out.push_back(ck::recorded_from_json(j));
+    } catch (const std::invalid_argument& e) {
+      throw CliError(kExitUnreachable, path + ": line " + std::to_string(n) + ": " + e.what());
+    }
+  }
+  std::sort(out.begin(), out.end(), [](const ck::Recorded& a, const ck::Recorded& b) { return a.seq < b.seq; });
+  return out;
+}
+
+struct CheckOptions {
+  std::string recording, saga;
+  bool rules = false;
+};
+
+int run_check(const GlobalOptions& g, const CheckOptions& o) {
+  if (o.rules) {
+    for (const auto& [name, text] : ck::rules()) std::cout << name << ": " << text << "\n";
+    return kExitOk;
+  }
+  if (o.recording.empty() || o.saga.empty())
+    throw CliError(kExitUnreachable, "give the recording and the saga description: sagactl check RECORDING --saga saga.yaml");
+  ck::Description d;
+  try {
+    d = ck::parse_description(yaml_to_json(load_yaml(o.saga, "saga description")));
+  } catch (const std::invalid_argument& e) {
+    throw CliError(kExitUnreachable, o.saga + ": " + e.what());
+  }
+  auto rep = ck::check_recording(d, read_recording(o.recording));
+  if (g.json) {
+    print_json(ck::to_json(rep));
+  } else {
+    std::cout << (d.name.empty() ? "saga" : d.name) << ": " << rep.exchanges << " exchanges, " << rep.sagas
+              << " sagas (" << rep.completed << " completed, " << rep.failed << " failed, " << rep.unknown
+              << " without an outcome)\n";
+    for (const auto& v : rep.violations) {
+      std::cout << paint("VIOLATION", "31;1") << " [" << v.rule << "] saga " << v.saga << ": " << v.message
+                << "\n  exchanges:";
+      for (auto s : v.exchanges) std::cout << " #" << s;
+      std::cout << "\n";
+      for (const auto& f : v.faults) std::cout << "  fault: " << f << "\n";
+    }
+    std::cout << (rep.violations.empty() ? paint("PASS", "32;1") + ": every rule holds\n"
+                                         : paint("FAIL", "31;1") + ": " + std::to_string(rep.violations.size()) +
+                                               " violation(s)\n");
+  }
+  return rep.violations.empty() ? kExitOk : kExitFailed;
+}
+
+}  // namespace
+
+void setup_proxy(CLI::App& app, GlobalOptions&) {
+  auto o = std::make_shared<ProxyOptions>();
+  o->server.program = "proxy";
+  o->server.host = "127.0.0.1";
+  o->server.port = 7070;
+  o->server.workers = 2;
+  auto* sub = app.add_subcommand(
+      "proxy", "An HTTP proxy in front of any saga's services: inject faults, record every exchange");
+  sub->footer(
+      "One listener per upstream; faults through the admin listener's /admin/faults (sagactl --proxy URL "
+      "inject-fault ...).\nActions: error, latency, hang, commit-then-error, commit-then-drop, reset, partition, "
+      "slow-body.\nExamples:\n"
+      "  sagactl proxy --upstream 'compras=127.0.0.1:7002->http://127.0.0.1:5002' --record exchanges.jsonl\n"
+      "  sagactl proxy --config proxy.yaml\n"
+      "  sagactl --proxy http://127.0.0.1:7070 inject-fault compras --action commit-then-error --path /transaccion\n"
+      "  sagactl check exchanges.jsonl --saga deploy/saga/sagalab.yaml");
+  sub->add_option("--upstream", o->upstreams, "name=listen_host:port->http://upstream:port (repeat per service)")
+      ->type_name("SPEC");
+  sub->add_option("--config", o->config, "YAML: admin, record, upstream_timeout_ms, seed, upstreams [{name, listen, url}]")
+      ->check(CLI::ExistingFile);
+  sub->add_option("--record", o->cfg.record_path, "append every exchange to this JSON Lines file");
+  sub->add_option("--upstream-timeout-ms", o->cfg.upstream_timeout_ms,
+                  "how long to wait for an upstream before answering 504")
+      ->check(CLI::Range(1, 3600000))
+      ->capture_default_str();
+  sagalab::add_server_options(*sub, o->server);
+  sub->callback([o] { throw CliError(run_proxy(*o), ""); });
+}
+
+void setup_check(CLI::App& app, GlobalOptions& g) {
+  auto o = std::make_shared<CheckOptions>();
+  auto* sub = app.add_subcommand("check", "Check the saga protocol on a proxy's recording; exit 1 on a violation");
+  sub->footer(
+      "The saga description (YAML) names the steps in order, each one's forward and compensation endpoints,\n"
+      "the field that correlates them, the pivot, and where the saga id and the outcome are read.\n"
+      "See deploy/saga/sagalab.yaml. Rules: sagactl check --rules.\n"
+      "Example:\n  sagactl check exchanges.jsonl --saga deploy/saga/sagalab.yaml --json");
+  sub->add_option("recording", o->recording, "the JSON Lines file written by sagactl proxy --record");
+  sub->add_option("--saga", o->saga, "the saga description (YAML)")->check(CLI::ExistingFile);
+  sub->add_flag("--rules", o->rules, "print the rules checked, one per line");
+  sub->callback([&g, o] { throw CliError(run_check(g, *o), ""); });
+}
+
+}  // namespace sagactl

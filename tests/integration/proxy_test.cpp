@@ -1,0 +1,243 @@
+// sagactl proxy and sagactl check end to end: our own stack through the proxy
+// under every proxy fault (its internal fault gates unused) passes check; a
+// second, independent saga (tests/fixtures/trip_saga.cpp) with a known
+// compensation bug fails check, and its fixed variant passes.
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <catch2/catch.hpp>
+#include <fstream>
+
+#include "process.hpp"
+
+using namespace testsupport;
+
+namespace {
+
+CmdResult sagactl(const std::vector<std::string>& args) {
+  std::string cmd = shell_quote(bin("sagactl"));
+  for (const auto& a : args) cmd += " " + shell_quote(a);
+  return run_command(cmd, false);
+}
+
+std::map<std::string, std::string> upstream_urls(Proc& proxy) {
+  auto r = get(proxy.url(), "/admin/upstreams");
+  REQUIRE(r.ok());
+  std::map<std::string, std::string> out;
+  for (const auto& u : r.answer->body["upstreams"])
+    out[u["name"].get<std::string>()] = "http://127.0.0.1:" + std::to_string(u["port"].get<int>());
+  return out;
+}
+
+// A port free now (the kernel's pick), for a program that must be known before it starts.
+int free_port() {
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
+  socklen_t len = sizeof a;
+  ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
+  ::close(fd);
+  return ntohs(a.sin_port);
+}
+
+std::size_t fired_for(Proc& proxy, const Json& ids) {
+  auto r = get(proxy.url(), "/admin/faults/fired");
+  REQUIRE(r.ok());
+  std::size_t n = 0;
+  for (const auto& f : r.answer->body["fired"])
+    for (const auto& id : ids) n += f["rule_id"] == id;
+  return n;
+}
+
+}  // namespace
+
+TEST_CASE("our stack through sagactl proxy passes sagactl check under every proxy fault action") {
+  Stack stack(fast_orchestrator());
+  auto rec = stack.dir.path() + "/exchanges.jsonl";
+  std::vector<std::string> args = {"--record", rec, "--quiet", "--upstream-timeout-ms", "5000"};
+  for (const auto& [name, prog] : std::vector<std::pair<std::string, std::string>>{{"catalogo", "ms-catalogo"},
+                                                                                  {"compras", "ms-compras"},
+                                                                                  {"pagos", "ms-pagos"},
+                                                                                  {"inventario", "ms-inventario"},
+                                                                                  {"orquestador", "orquestador"}}) {
+    args.push_back("--upstream");
+    args.push_back(name + "=127.0.0.1:0->" + stack.url(prog));
+  }
+  Proc proxy("sagactl", args, stack.dir.path(), 0, "proxy");
+  REQUIRE(proxy.wait_healthy());
+  auto up = upstream_urls(proxy);
+  stack.route_services({{"ms-catalogo", up["catalogo"]},
+                        {"ms-compras", up["compras"]},
+                        {"ms-pagos", up["pagos"]},
+                        {"ms-inventario", up["inventario"]}});
+
+  // Each case: rules on the proxy, then two purchases through it. A refusal
+  // (error 409) at inventario or pagos makes sagas compensate, so that faults
+  // on compensations are exercised too.
+  const Json cases = Json::parse(R"([
+    [{"action":"error","upstream":"compras","path":"/transaccion","status":503,"times":1}],
+    [{"action":"latency","upstream":"pagos","latency_ms":80}],
+    [{"action":"hang","upstream":"inventario","path":"/transaccion","duration_ms":900,"times":1}],
+    [{"action":"commit-then-error","upstream":"pagos","path":"/transaccion","times":1}],
+    [{"action":"commit-then-drop","upstream":"inventario","path":"/transaccion","times":1}],
+    [{"action":"reset","upstream":"compras","path":"/transaccion","times":1}],
+    [{"action":"partition","upstream":"pagos","duration_ms":250,"times":1}],
+    [{"action":"slow-body","upstream":"catalogo","duration_ms":200}],
+    [{"action":"error","upstream":"pagos","path":"/transaccion","status":409},
+     {"action":"commit-then-error","upstream":"compras","path":"/compensacion","times":1},
+     {"action":"commit-then-drop","upstream":"inventario","path":"/compensacion","times":1}],
+    [{"action":"error","upstream":"inventario","path":"/transaccion","status":409},
+     {"action":"reset","upstream":"compras","path":"/compensacion","times":1}]
+  ])");
+  const char* products[] = {"mouse", "auriculares"};
+  int bought = 0;
+  for (const auto& rules : cases) {
+    INFO(rules.dump());
+    auto added = post(proxy.url(), "/admin/faults", rules);
+    REQUIRE(added.answer);
+    REQUIRE(added.answer->status == 201);
+    for (int i = 0; i < 2; ++i) {
+      auto r = post(up["orquestador"], "/compra", {{"usuario_id", "u"}, {"producto", products[bought++ % 2]}}, {},
+                    20000);
+      REQUIRE(r.answer);
+      // 202: the saga goes on past the orchestrator's response timeout (a partition makes it atascada for a while).
+      CHECK((r.answer->status == 200 || r.answer->status == 409 || r.answer->status == 202));
+    }
+    REQUIRE(stack.wait_quiet());
+    // Every rule of the case met a request (a rule that never fired tests nothing).
+    for (const auto& id : added.answer->body["ids"]) CHECK(fired_for(proxy, Json::array({id})) >= 1);
+    REQUIRE(sagalab::http_call(proxy.url(), "DELETE", "/admin/faults", nullptr, {}, 5000).ok());
+  }
+
+  auto r = sagactl({"check", rec, "--saga", std::string(SAGALAB_SOURCE_DIR) + "/deploy/saga/sagalab.yaml", "--json"});
+  INFO(r.out);
+  REQUIRE(r.code == 0);
+  auto rep = Json::parse(r.out);
+  CHECK(rep["passed"] == true);
+  CHECK(rep["sagas"] == bought);
+  CHECK(rep["completed"].get<int>() >= 1);
+  CHECK(rep["failed"].get<int>() >= 4);
+  CHECK(rep["unknown"] == 0);
+
+  // The services agree: our own invariants hold too.
+  auto v = sagactl({"--orquestador-url", stack.url("orquestador"), "--ms-catalogo-url", stack.url("ms-catalogo"),
+                    "--ms-compras-url", stack.url("ms-compras"), "--ms-pagos-url", stack.url("ms-pagos"),
+                    "--ms-inventario-url", stack.url("ms-inventario"), "verify"});
+  INFO(v.out);
+  CHECK(v.code == 0);
+}
+
+namespace {
+
+struct TripStack {
+  TempDir dir;
+  std::unique_ptr<Proc> flights, hotels, payments, proxy, trips;
+  std::map<std::string, std::string> up;
+  std::string rec;
+
+  explicit TripStack(const std::string& variant) : rec(dir.path() + "/trips.jsonl") {
+    flights = std::make_unique<Proc>("trip_saga", std::vector<std::string>{"--name", "flights"}, dir.path(), 0, "service");
+    hotels = std::make_unique<Proc>("trip_saga", std::vector<std::string>{"--name", "hotels"}, dir.path(), 0, "service");
+    payments =
+        std::make_unique<Proc>("trip_saga", std::vector<std::string>{"--name", "payments"}, dir.path(), 0, "service");
+    for (auto* p : {flights.get(), hotels.get(), payments.get()}) REQUIRE(p->wait_healthy());
+    int trips_port = free_port();
+    proxy = std::make_unique<Proc>(
+        "sagactl",
+        std::vector<std::string>{"--record", rec, "--quiet", "--upstream-timeout-ms", "3000", "--upstream",
+                                 "flights=127.0.0.1:0->" + flights->url(), "--upstream",
+                                 "hotels=127.0.0.1:0->" + hotels->url(), "--upstream",
+                                 "payments=127.0.0.1:0->" + payments->url(), "--upstream",
+                                 "trips=127.0.0.1:0->http://127.0.0.1:" + std::to_string(trips_port)},
+        dir.path(), 0, "proxy");
+    REQUIRE(proxy->wait_healthy());
+    up = upstream_urls(*proxy);
+    trips = std::make_unique<Proc>("trip_saga",
+                                   std::vector<std::string>{"--flights", up["flights"], "--hotels", up["hotels"],
+                                                            "--payments", up["payments"], "--variant", variant},
+                                   dir.path(), trips_port, "orchestrator");
+    REQUIRE(trips->wait_healthy());
+  }
+
+  // Three trips: T-1 meets commit-then-error at the hotel (the answer lost, the
+  // booking made), T-2 is refused at payment (its bookings must be undone), T-3 is clean.
+  CmdResult run_and_check() {
+    auto added = post(proxy->url(), "/admin/faults",
+                      Json::parse(R"([{"action":"commit-then-error","upstream":"hotels","method":"POST",
+                                       "path":"/bookings","times":1},
+                                      {"action":"error","upstream":"payments","path":"/charges","status":409,
+                                       "header_name":"X-Trip","header_value":"T-2"}])"));
+    REQUIRE(added.answer);
+    REQUIRE(added.answer->status == 201);
+    for (int i = 0; i < 3; ++i) {
+      auto r = post(up["trips"], "/trips", {{"traveller", "ana"}}, {}, 20000);
+      REQUIRE(r.answer);
+    }
+    CHECK(fired_for(*proxy, added.answer->body["ids"]) == 2);
+    return sagactl({"check", rec, "--saga", std::string(SAGALAB_SOURCE_DIR) + "/tests/fixtures/trip.saga.yaml",
+                    "--json"});
+  }
+};
+
+}  // namespace
+
+TEST_CASE("sagactl check reports a foreign saga's compensation bug and passes its fixed variant") {
+  SECTION("buggy: a 5xx taken as 'nothing happened' leaves the hotel booked") {
+    TripStack s("buggy");
+    auto r = s.run_and_check();
+    INFO(r.out);
+    REQUIRE(r.code == 1);
+    auto rep = Json::parse(r.out);
+    REQUIRE(rep["violations"].size() == 1);
+    const auto& v = rep["violations"][0];
+    CHECK(v["rule"] == "compensated");
+    CHECK(v["saga"] == "T-1");
+    CHECK(v["message"].get<std::string>().find("hotel") != std::string::npos);
+    CHECK(v["faults"].dump().find("commit-then-error") != std::string::npos);
+  }
+  SECTION("fixed: the unknown outcome is retried with the same request id") {
+    TripStack s("fixed");
+    auto r = s.run_and_check();
+    INFO(r.out);
+    REQUIRE(r.code == 0);
+    auto rep = Json::parse(r.out);
+    CHECK(rep["passed"] == true);
+    CHECK(rep["sagas"] == 3);
+    CHECK(rep["completed"] == 2);
+    CHECK(rep["failed"] == 1);
+  }
+}
+
+TEST_CASE("sagactl proxy refuses bad rules with a 400 that names the field, and changes nothing") {
+  TempDir dir;
+  Proc echo("ms-catalogo", {"--quiet"}, dir.path());
+  REQUIRE(echo.wait_healthy());
+  Proc proxy("sagactl", {"--quiet", "--upstream", "catalogo=127.0.0.1:0->" + echo.url()}, dir.path(), 0, "proxy");
+  REQUIRE(proxy.wait_healthy());
+  for (const auto& [body, field] : std::vector<std::pair<std::string, std::string>>{
+           {R"({"action":"crash-after"})", "action"},
+           {R"({"action":"explode"})", "action"},
+           {R"({"action":"error","upstream":"nowhere"})", "upstream"},
+           {R"({"action":"error","path":"transaccion"})", "path"},
+           {R"({"action":"error","header_name":"X-A"})", "header_name"},
+           {R"({"action":"error","times":0})", "times"},
+           {R"({"action":"error","colour":"red"})", "colour"},
+           {R"([{"action":"error"},{"action":"nope"}])", "action"}}) {
+    INFO(body);
+    auto r = post(proxy.url(), "/admin/faults", Json::parse(body));
+    REQUIRE(r.answer);
+    CHECK(r.answer->status == 400);
+    CHECK(r.answer->body["error"].get<std::string>().find(field) != std::string::npos);
+  }
+  auto rules = get(proxy.url(), "/admin/faults");
+  REQUIRE(rules.ok());
+  CHECK(rules.answer->body["rules"].empty());
+  // Proxied requests still pass untouched.
+  auto up = upstream_urls(proxy);
+  auto r = get(up["catalogo"], "/catalogo_completo");
+  REQUIRE(r.ok());
+  CHECK(r.answer->body["total"] == 5);
+}
