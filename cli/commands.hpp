@@ -2,6 +2,7 @@
 #pragma once
 
 #include "common.hpp"
+#include "sagalab/saga_check.hpp"
 
 namespace sagactl {
 
@@ -55,6 +56,9 @@ void setup_bench(CLI::App& app, GlobalOptions& g);
 void setup_top(CLI::App& app, GlobalOptions& g);
 void setup_proxy(CLI::App& app, GlobalOptions& g);
 void setup_check(CLI::App& app, GlobalOptions& g);
+// `sagactl check` on files: throws CliError(2) on an unreadable recording or description.
+sagalab::check::Report check_files(const std::string& recording, const std::string& saga, std::string* name = nullptr);
+std::string describe(const sagalab::check::Violation& v);  // a few lines, ending in a newline
 int run_reset(const GlobalOptions& g);
 
 }  // namespace sagactl

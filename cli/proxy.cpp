@@ -79,6 +79,7 @@ void read_proxy_config(const std::string& path, px::Config& cfg, sagalab::Server
 }
 
 struct ProxyOptions {
+  CLI::App* sub = nullptr;
   std::vector<std::string> upstreams;
   std::string config;
   px::Config cfg;
@@ -86,7 +87,17 @@ struct ProxyOptions {
 };
 
 int run_proxy(ProxyOptions& o) {
-  if (!o.config.empty()) read_proxy_config(o.config, o.cfg, o.server);
+  if (!o.config.empty()) {
+    // The config file, then whatever the command line says explicitly.
+    auto cli_cfg = o.cfg;
+    auto cli_server = o.server;
+    read_proxy_config(o.config, o.cfg, o.server);
+    if (o.sub->count("--record")) o.cfg.record_path = cli_cfg.record_path;
+    if (o.sub->count("--upstream-timeout-ms")) o.cfg.upstream_timeout_ms = cli_cfg.upstream_timeout_ms;
+    if (o.sub->count("--port")) o.server.port = cli_server.port;
+    if (o.sub->count("--host")) o.server.host = cli_server.host;
+    if (o.sub->count("--fault-seed")) o.server.fault_seed = cli_server.fault_seed;
+  }
   for (const auto& s : o.upstreams) {
     try {
       o.cfg.upstreams.push_back(px::parse_upstream(s));
@@ -147,6 +158,29 @@ std::vector<ck::Recorded> read_recording(const std::string& path) {
   return out;
 }
 
+}  // namespace
+
+sagalab::check::Report check_files(const std::string& recording, const std::string& saga, std::string* name) {
+  ck::Description d;
+  try {
+    d = ck::parse_description(yaml_to_json(load_yaml(saga, "saga description")));
+  } catch (const std::invalid_argument& e) {
+    throw CliError(kExitUnreachable, saga + ": " + e.what());
+  }
+  if (name) *name = d.name.empty() ? "saga" : d.name;
+  return ck::check_recording(d, read_recording(recording));
+}
+
+std::string describe(const sagalab::check::Violation& v) {
+  std::string out = "[" + v.rule + "] saga " + v.saga + ": " + v.message + "\n  exchanges:";
+  for (auto s : v.exchanges) out += " #" + std::to_string(s);
+  out += "\n";
+  for (const auto& f : v.faults) out += "  fault: " + f + "\n";
+  return out;
+}
+
+namespace {
+
 struct CheckOptions {
   std::string recording, saga;
   bool rules = false;
@@ -159,26 +193,15 @@ int run_check(const GlobalOptions& g, const CheckOptions& o) {
   }
   if (o.recording.empty() || o.saga.empty())
     throw CliError(kExitUnreachable, "give the recording and the saga description: sagactl check RECORDING --saga saga.yaml");
-  ck::Description d;
-  try {
-    d = ck::parse_description(yaml_to_json(load_yaml(o.saga, "saga description")));
-  } catch (const std::invalid_argument& e) {
-    throw CliError(kExitUnreachable, o.saga + ": " + e.what());
-  }
-  auto rep = ck::check_recording(d, read_recording(o.recording));
+  std::string name;
+  auto rep = check_files(o.recording, o.saga, &name);
   if (g.json) {
     print_json(ck::to_json(rep));
   } else {
-    std::cout << (d.name.empty() ? "saga" : d.name) << ": " << rep.exchanges << " exchanges, " << rep.sagas
+    std::cout << name << ": " << rep.exchanges << " exchanges, " << rep.sagas
               << " sagas (" << rep.completed << " completed, " << rep.failed << " failed, " << rep.unknown
               << " without an outcome)\n";
-    for (const auto& v : rep.violations) {
-      std::cout << paint("VIOLATION", "31;1") << " [" << v.rule << "] saga " << v.saga << ": " << v.message
-                << "\n  exchanges:";
-      for (auto s : v.exchanges) std::cout << " #" << s;
-      std::cout << "\n";
-      for (const auto& f : v.faults) std::cout << "  fault: " << f << "\n";
-    }
+    for (const auto& v : rep.violations) std::cout << paint("VIOLATION", "31;1") << " " << describe(v);
     std::cout << (rep.violations.empty() ? paint("PASS", "32;1") + ": every rule holds\n"
                                          : paint("FAIL", "31;1") + ": " + std::to_string(rep.violations.size()) +
                                                " violation(s)\n");
@@ -204,6 +227,7 @@ void setup_proxy(CLI::App& app, GlobalOptions&) {
       "  sagactl proxy --config proxy.yaml\n"
       "  sagactl --proxy http://127.0.0.1:7070 inject-fault compras --action commit-then-error --path /transaccion\n"
       "  sagactl check exchanges.jsonl --saga deploy/saga/sagalab.yaml");
+  o->sub = sub;
   sub->add_option("--upstream", o->upstreams, "name=listen_host:port->http://upstream:port (repeat per service)")
       ->type_name("SPEC");
   sub->add_option("--config", o->config, "YAML: admin, record, upstream_timeout_ms, seed, upstreams [{name, listen, url}]")

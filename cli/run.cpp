@@ -1,7 +1,9 @@
 // sagactl run: runs scenario files against a stack (its own local one on free
 // ports, or --gateway), prints a line per scenario and a summary, writes
 // JUnit XML and an HTML report, exits non-zero if any scenario fails.
+#include <fcntl.h>
 #include <signal.h>
+#include <sys/wait.h>
 #include <stdlib.h>
 #include <unistd.h>
 
@@ -12,6 +14,7 @@
 #include <fstream>
 #include <iostream>
 #include <mutex>
+#include <sstream>
 #include <thread>
 
 #include "commands.hpp"
@@ -28,6 +31,7 @@ namespace {
 
 struct RunOptions {
   std::vector<std::string> paths;
+  std::string proxy;  // a proxy config for every scenario
   std::string junit;
   std::string report;
   std::vector<std::string> orchestrator_args = {"--step-timeout-ms=500", "--backoff-base-ms=10",
@@ -47,6 +51,7 @@ struct Outcome {
   double seconds = 0;
   Json sagas = Json::array();
   Json fired = Json::array();
+  std::string recording;  // a proxied scenario's exchanges
   bool ok() const {
     return std::all_of(checks.begin(), checks.end(), [](const Check& c) { return c.ok; });
   }
@@ -93,12 +98,73 @@ std::vector<std::string> expand(const std::vector<std::string>& paths) {
   return files;
 }
 
+// The scenario's own `sagactl proxy` (this same program), stopped by pid.
+class ProxyChild {
+ public:
+  ProxyChild(const std::string& config, const std::string& record, const std::string& base) {
+    auto port_file = base + ".port";
+    std::vector<std::string> args = {"/proc/self/exe", "proxy",       "--config", config,   "--record",
+                                     record,           "--port-file", port_file,  "--quiet"};
+    pid_ = fork();
+    if (pid_ < 0) throw CliError(kExitFailed, "cannot start the proxy: fork failed");
+    if (pid_ == 0) {
+      int fd = ::open((base + ".log").c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+      dup2(fd, 1);
+      dup2(fd, 2);
+      std::vector<char*> argv;
+      for (auto& a : args) argv.push_back(a.data());
+      argv.push_back(nullptr);
+      execv(argv[0], argv.data());
+      _exit(127);
+    }
+    auto deadline = sagalab::wall_ms() + 15000;
+    while (sagalab::wall_ms() < deadline) {
+      int port = 0;
+      std::ifstream in(port_file);
+      if (in >> port && port > 0) {
+        url_ = "http://127.0.0.1:" + std::to_string(port);
+        if (sagalab::http_call(url_, "GET", "/health", nullptr, {}, 1000).ok()) return;
+      }
+      int st = 0;
+      if (waitpid(pid_, &st, WNOHANG) == pid_) {
+        pid_ = -1;
+        std::ifstream log(base + ".log");
+        std::stringstream ss;
+        ss << log.rdbuf();
+        throw CliError(kExitFailed, "the proxy (" + config + ") exited at start: " + ss.str());
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    throw CliError(kExitFailed, "the proxy (" + config + ") did not become healthy in 15 s; see " + base + ".log");
+  }
+  ~ProxyChild() {
+    if (pid_ <= 0) return;
+    ::kill(pid_, SIGTERM);
+    for (int i = 0; i < 500; ++i) {
+      int st = 0;
+      if (waitpid(pid_, &st, WNOHANG) == pid_) return;
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    ::kill(pid_, SIGKILL);
+    waitpid(pid_, nullptr, 0);
+  }
+  ProxyChild(const ProxyChild&) = delete;
+  ProxyChild& operator=(const ProxyChild&) = delete;
+  const std::string& url() const { return url_; }
+
+ private:
+  pid_t pid_ = -1;
+  std::string url_;
+};
+
 class Runner {
  public:
-  Runner(const GlobalOptions& g, Outcome& out) : g_(g), out_(out) {}
+  Runner(const GlobalOptions& g, Outcome& out, std::string workdir, std::size_t index)
+      : g_(g), out_(out), workdir_(std::move(workdir)), index_(index) {}
 
   void run(const Scenario& s) {
     out_.scenario = &s;
+    if (!s.proxy.empty()) return run_proxied(s);
     auto t0 = std::chrono::steady_clock::now();
     try {
       prepare(s);
@@ -124,6 +190,76 @@ class Runner {
   }
 
  private:
+  // A scenario against any saga stack behind its own sagactl proxy: request
+  // steps go through the proxy's listeners, faults to its rules, and the
+  // expectation is `sagactl check` on what it recorded.
+  void run_proxied(const Scenario& s) {
+    auto t0 = std::chrono::steady_clock::now();
+    auto base = workdir_ + "/scenario-" + std::to_string(index_ + 1);
+    out_.recording = base + "-exchanges.jsonl";
+    try {
+      ProxyChild proxy(s.proxy, out_.recording, base + "-proxy");
+      GlobalOptions g = g_;
+      g.proxy = proxy.url();
+      std::map<std::string, std::string> upstreams;
+      const auto listed = call_ok(g, "proxy", "GET", "/admin/upstreams", nullptr, true);
+      for (const auto& u : listed["upstreams"]) {
+        auto listen = u["listen"].get<std::string>();
+        if (listen.rfind("0.0.0.0:", 0) == 0) listen = "127.0.0.1:" + listen.substr(8);
+        upstreams[u["name"].get<std::string>()] = "http://" + listen;
+      }
+      Json seed{{"seed", s.seed}};
+      call_ok(g, "proxy", "POST", "/admin/faults/seed", &seed, true);
+      for (const auto& st : s.steps) {
+        line_ = st.line;
+        auto where = "line " + std::to_string(st.line);
+        switch (st.kind) {
+          case ScenarioStep::Kind::Inject: {
+            auto a = call(g, "proxy", "POST", "/admin/faults", &st.rule, true);
+            if (a.status != 201)
+              throw CliError(kExitFailed, "the proxy refused the fault rule " + st.rule.dump() + ": " + a.body.dump());
+            break;
+          }
+          case ScenarioStep::Kind::ClearFaults:
+            call_ok(g, "proxy", "DELETE", "/admin/faults", nullptr, true);
+            break;
+          case ScenarioStep::Kind::Sleep:
+            std::this_thread::sleep_for(std::chrono::milliseconds(st.sleep_ms));
+            break;
+          case ScenarioStep::Kind::Request: {
+            auto it = upstreams.find(st.upstream);
+            if (it == upstreams.end())
+              throw CliError(kExitFailed, "the proxy has no upstream '" + st.upstream + "'");
+            httplib::Headers h;
+            for (const auto& [k, v] : st.headers.items()) h.emplace(k, v.get<std::string>());
+            for (int i = 0; i < st.repeat; ++i) {
+              auto r = sagalab::http_call(it->second, st.method, st.path, st.body.is_null() ? nullptr : &st.body, h,
+                                          60000);
+              if (st.expect_status && (!r.answer || r.answer->status != st.expect_status))
+                fail(where + ": request " + st.method + " " + st.path,
+                     "expected " + std::to_string(st.expect_status) + ", got " +
+                         (r.answer ? std::to_string(r.answer->status) + " " + r.answer->body.dump() : r.error));
+            }
+            break;
+          }
+          default:
+            throw CliError(kExitFailed, "this step needs sagalab's own stack");
+        }
+      }
+      std::string name;
+      auto rep = check_files(out_.recording, s.expect.check, &name);
+      for (const auto& v : rep.violations) fail("expect: check [" + v.rule + "] saga " + v.saga, describe(v));
+      if (rep.violations.empty())
+        pass("expect: check " + name + " (" + std::to_string(rep.sagas) + " sagas: " + std::to_string(rep.completed) +
+             " completed, " + std::to_string(rep.failed) + " failed)");
+      if (rep.sagas == 0) fail("expect: check " + name, "the recording holds no saga: did the requests reach the stack?");
+      out_.fired = call_ok(g, "proxy", "GET", "/admin/faults/fired", nullptr, true)["fired"];
+    } catch (const CliError& e) {
+      fail("run", std::string("line ") + std::to_string(line_) + ": " + e.what());
+    }
+    out_.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  }
+
   // Admin calls wait out a program that a fault just crashed: the supervisor
   // (or the user's orchestration) restarts it. Gives up after 30 s.
   Json admin(const std::string& program, const std::string& method, const std::string& path,
@@ -282,6 +418,8 @@ class Runner {
         wait_quiet(30000);
         for (const auto& p : programs()) admin(p, "POST", "/admin/reset", nullptr);
         return;
+      case ScenarioStep::Kind::Request:  // refused by the parser without a proxy
+        throw CliError(kExitFailed, "a request step needs a proxy");
     }
   }
 
@@ -379,6 +517,8 @@ class Runner {
   Outcome& out_;
   int line_ = 0;
   std::map<std::string, std::string> labels_;
+  std::string workdir_;
+  std::size_t index_ = 0;
 };
 
 void write_junit(const std::string& path, const std::vector<Outcome>& outs, double total) {
@@ -483,14 +623,16 @@ void write_report(const std::string& path, const std::vector<Outcome>& outs) {
 int run_scenarios(const GlobalOptions& g0, const RunOptions& o) {
   auto files = expand(o.paths);
   std::vector<Scenario> scenarios;
-  for (const auto& f : files) scenarios.push_back(load_scenario(f));  // every file checked before anything runs
+  for (const auto& f : files) scenarios.push_back(load_scenario(f, o.proxy));  // every file checked before anything runs
+  bool own_stack = std::any_of(scenarios.begin(), scenarios.end(), [](const Scenario& s) { return s.proxy.empty(); });
 
   GlobalOptions g = g0;
+  std::string tmpl = (fs::temp_directory_path() / "sagactl-run-XXXXXX").string();
+  if (!mkdtemp(tmpl.data())) throw CliError(kExitFailed, "cannot create a temporary directory");
+  const std::string workdir = tmpl;
   std::string tmp;
-  if (!g.remote()) {
-    std::string tmpl = (fs::temp_directory_path() / "sagactl-run-XXXXXX").string();
-    if (!mkdtemp(tmpl.data())) throw CliError(kExitFailed, "cannot create a temporary directory");
-    tmp = tmpl;
+  if (own_stack && !g.remote()) {
+    tmp = workdir;
     g.stack_dir = tmp;
     UpOptions up;
     up.base_port = 0;
@@ -503,7 +645,7 @@ int run_scenarios(const GlobalOptions& g0, const RunOptions& o) {
   std::vector<Outcome> outs(scenarios.size());
   int failed = 0;
   for (std::size_t i = 0; i < scenarios.size(); ++i) {
-    Runner r(g, outs[i]);
+    Runner r(g, outs[i], workdir, i);
     r.run(scenarios[i]);
     const auto& out = outs[i];
     if (!out.ok()) ++failed;
@@ -516,6 +658,9 @@ int run_scenarios(const GlobalOptions& g0, const RunOptions& o) {
       }
       if (!out.ok())
         std::cout << "    seed " << scenarios[i].seed << "; replay: sagactl run " << scenarios[i].file << "\n";
+      if (!out.ok() && !out.recording.empty())
+        std::cout << "    recording: " << out.recording << " (sagactl check " << out.recording << " --saga "
+                  << scenarios[i].expect.check << ")\n";
     }
   }
   double total = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
@@ -528,8 +673,14 @@ int run_scenarios(const GlobalOptions& g0, const RunOptions& o) {
     auto* old = std::cout.rdbuf(sink.rdbuf());
     run_down(quiet);
     std::cout.rdbuf(old);
+  }
+  // A failed proxied scenario keeps its recording for `sagactl check`.
+  bool keep = o.keep_stack || std::any_of(outs.begin(), outs.end(), [](const Outcome& x) {
+                return !x.ok() && !x.recording.empty();
+              });
+  if (!keep) {
     std::error_code ec;
-    fs::remove_all(tmp, ec);
+    fs::remove_all(workdir, ec);
   }
   if (g.json) {
     Json arr = Json::array();
@@ -537,7 +688,8 @@ int run_scenarios(const GlobalOptions& g0, const RunOptions& o) {
       Json checks = Json::array();
       for (const auto& c : out.checks) checks.push_back({{"name", c.name}, {"ok", c.ok}, {"message", c.message}});
       arr.push_back({{"name", out.scenario->name}, {"file", out.scenario->file}, {"ok", out.ok()},
-                     {"seconds", out.seconds}, {"checks", checks}});
+                     {"seconds", out.seconds}, {"checks", checks},
+                     {"recording", out.recording.empty() ? Json(nullptr) : Json(out.recording)}});
     }
     print_json({{"ok", failed == 0}, {"scenarios", arr}, {"failed", failed}});
   } else {
@@ -557,13 +709,18 @@ void setup_run(CLI::App& app, GlobalOptions& g) {
       "Starts its own local stack on free ports unless --gateway is given. Every file is checked\n"
       "before anything runs. See scenarios/README.md for the format.\n\n"
       "Examples:\n  sagactl run scenarios/\n  sagactl run scenarios/pagos-ambiguo.yaml --junit out.xml --report out.html\n"
-      "  sagactl --gateway http://localhost --admin-token T run scenarios/");
+      "  sagactl --gateway http://localhost --admin-token T run scenarios/\n"
+      "  sagactl run --proxy trips-proxy.yaml trips-scenario.yaml   (any saga stack, checked by sagactl check)");
   sub->add_option("paths", o->paths, "scenario files or directories")->required();
   sub->add_option("--junit", o->junit, "write JUnit XML here");
   sub->add_option("--report", o->report, "write an HTML report here");
   sub->add_option("--orchestrator-arg", o->orchestrator_args, "flags for the run's own orchestrator")
       ->capture_default_str();
   sub->add_flag("--keep-stack", o->keep_stack, "leave the run's own stack up afterwards");
+  sub->add_option("--proxy", o->proxy,
+                  "run every scenario against the stack behind this sagactl proxy config (request steps, "
+                  "inject with upstream, expect.check)")
+      ->check(CLI::ExistingFile);
   sub->callback([&g, o] { throw CliError(run_scenarios(g, *o), ""); });
 }
 

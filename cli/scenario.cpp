@@ -3,10 +3,13 @@
 
 #include <yaml-cpp/yaml.h>
 
+#include <algorithm>
+#include <filesystem>
 #include <fstream>
 #include <set>
 
 #include "sagalab/faults.hpp"
+#include "sagalab/proxy.hpp"
 
 namespace sagactl {
 
@@ -106,15 +109,34 @@ Json parse_rule(const Ctx& c, const YAML::Node& n, const std::string& where, std
   return rule;
 }
 
+// A rule for the proxy in front of the scenario's stack: named by upstream.
+Json parse_proxy_rule(const Ctx& c, const YAML::Node& n, const std::string& where) {
+  auto allowed = kRuleKeys;
+  for (const char* k : {"upstream", "method", "path", "header_name", "header_value", "body_field", "body_value"})
+    allowed.insert(k);
+  c.keys(n, where, allowed);
+  if (!n["action"]) c.fail(n, where + " needs 'action'");
+  auto action = c.str(n["action"], where + ".action");
+  const auto& names = sagalab::proxy::action_names();
+  if (std::find(names.begin(), names.end(), action) == names.end()) {
+    std::string all;
+    for (const auto& a : names) all += (all.empty() ? "" : ", ") + a;
+    c.fail(n["action"], where + ".action: '" + action + "' is not a proxy action (" + all + ")");
+  }
+  Json rule = Json::object();
+  for (const auto& kv : n) rule[kv.first.as<std::string>()] = yaml_to_json(kv.second);
+  return rule;
+}
+
 }  // namespace
 
 namespace {
-Scenario parse_scenario(const std::string& path);
+Scenario parse_scenario(const std::string& path, const std::string& proxy);
 }  // namespace
 
-Scenario load_scenario(const std::string& path) {
+Scenario load_scenario(const std::string& path, const std::string& proxy) {
   try {
-    return parse_scenario(path);
+    return parse_scenario(path, proxy);
   } catch (const YAML::Exception& e) {
     // Any shape the checks above did not foresee (a map where a word belongs, ...).
     throw CliError(kExitUnreachable, path + ":" + std::to_string(e.mark.line + 1) + ": " + e.msg);
@@ -123,7 +145,14 @@ Scenario load_scenario(const std::string& path) {
 
 namespace {
 
-Scenario parse_scenario(const std::string& path) {
+// A path in a scenario file is relative to the file.
+std::string relative_to(const std::string& file, const std::string& p) {
+  if (p.empty() || p.front() == '/') return p;
+  auto dir = std::filesystem::path(file).parent_path();
+  return (dir / p).string();
+}
+
+Scenario parse_scenario(const std::string& path, const std::string& proxy) {
   Ctx c{path};
   YAML::Node root;
   try {
@@ -135,7 +164,17 @@ Scenario parse_scenario(const std::string& path) {
   }
   Scenario s;
   s.file = path;
-  c.keys(root, "the scenario", {"name", "description", "seed", "setup", "faults", "steps", "expect"});
+  c.keys(root, "the scenario", {"name", "description", "seed", "setup", "faults", "steps", "expect", "proxy"});
+  s.proxy = proxy;
+  if (root["proxy"]) s.proxy = relative_to(path, c.str(root["proxy"], "proxy"));
+  const bool proxied = !s.proxy.empty();
+  if (proxied) {
+    s.expect.invariants = false;  // sagalab's invariants read sagalab's services; a proxied stack has `check`
+    if (root["setup"] || root["faults"])
+      c.fail(root["setup"] ? root["setup"] : root["faults"],
+             "a proxied scenario has no setup or faults: use inject steps with an upstream");
+  }
+  static const std::set<std::string> own_stack_only = {"buy", "load", "crash", "restart", "wait-until-quiet", "reset"};
   if (!root["name"]) c.fail(root, "the scenario needs a 'name'");
   if (!root["description"]) c.fail(root, "the scenario needs a 'description' saying what saga property it proves");
   s.name = c.str(root["name"], "name");
@@ -175,7 +214,31 @@ Scenario parse_scenario(const std::string& path) {
     const YAML::Node v = n.begin()->second;
     ScenarioStep st;
     st.line = n.Mark().line + 1;
-    if (kind == "buy") {
+    if (proxied && own_stack_only.count(kind))
+      c.fail(n, where + ": '" + kind + "' needs sagalab's own stack; a proxied scenario drives its stack with request steps");
+    if (!proxied && kind == "request")
+      c.fail(n, where + ": 'request' steps need a proxy (proxy: config.yaml, or sagactl run --proxy)");
+    if (proxied && kind == "inject") {
+      st.kind = ScenarioStep::Kind::Inject;
+      st.rule = parse_proxy_rule(c, v, where + ".inject");
+      st.service = "proxy";
+    } else if (kind == "request") {
+      st.kind = ScenarioStep::Kind::Request;
+      c.keys(v, where + ".request", {"upstream", "method", "path", "body", "headers", "repeat", "expect_status"});
+      if (!v["upstream"] || !v["path"]) c.fail(v, where + ".request needs 'upstream' and 'path'");
+      st.upstream = c.str(v["upstream"], where + ".request.upstream");
+      st.path = c.str(v["path"], where + ".request.path");
+      if (st.path.empty() || st.path.front() != '/') c.fail(v["path"], where + ".request.path must start with /");
+      if (v["method"]) st.method = c.str(v["method"], where + ".request.method");
+      if (v["body"]) st.body = yaml_to_json(v["body"]);
+      if (v["headers"]) {
+        if (!v["headers"].IsMap()) c.fail(v["headers"], where + ".request.headers must map names to values");
+        for (const auto& kv : v["headers"]) st.headers[kv.first.as<std::string>()] = c.str(kv.second, where + ".request.headers");
+      }
+      if (v["repeat"]) st.repeat = static_cast<int>(c.integer(v["repeat"], where + ".request.repeat", 1, 100000));
+      if (v["expect_status"])
+        st.expect_status = static_cast<int>(c.integer(v["expect_status"], where + ".request.expect_status", 100, 599));
+    } else if (kind == "buy") {
       st.kind = ScenarioStep::Kind::Buy;
       c.keys(v, where + ".buy", {"user", "product", "qty", "idempotency_key", "expect", "label"});
       if (v["user"]) st.user = c.str(v["user"], where + ".buy.user");
@@ -242,7 +305,8 @@ Scenario parse_scenario(const std::string& path) {
     s.steps.push_back(st);
   }
   if (auto e = root["expect"]) {
-    c.keys(e, "expect", {"invariants", "outcomes", "sagas", "fired"});
+    c.keys(e, "expect", proxied ? std::set<std::string>{"check"} : std::set<std::string>{"invariants", "outcomes", "sagas", "fired", "check"});
+    if (e["check"]) s.expect.check = relative_to(path, c.str(e["check"], "expect.check"));
     if (e["invariants"]) s.expect.invariants = c.boolean(e["invariants"], "expect.invariants");
     if (e["outcomes"]) {
       c.keys(e["outcomes"], "expect.outcomes", {"completada", "compensada", "atascada", "en_curso", "compensando"});
@@ -285,6 +349,10 @@ Scenario parse_scenario(const std::string& path) {
       }
     }
   }
+  if (proxied && s.expect.check.empty())
+    c.fail(root["expect"] ? root["expect"] : root, "a proxied scenario needs expect.check: its saga description (YAML)");
+  if (!s.expect.check.empty() && !proxied)
+    c.fail(root["expect"], "expect.check reads a proxy's recording: give the scenario a proxy (proxy: config.yaml)");
   return s;
 }
 
@@ -379,6 +447,13 @@ std::string emit_scenario(const Scenario& s) {
         out << YAML::Key << "load" << YAML::Value << YAML::Flow << YAML::BeginMap << YAML::Key << "count"
             << YAML::Value << st.count << YAML::Key << "concurrency" << YAML::Value << st.concurrency << YAML::EndMap;
         break;
+      case ScenarioStep::Kind::Request: {
+        Json r = {{"upstream", st.upstream}, {"method", st.method}, {"path", st.path}, {"repeat", st.repeat}};
+        if (!st.body.is_null()) r["body"] = st.body;
+        out << YAML::Key << "request" << YAML::Value;
+        emit_json(out, r);
+        break;
+      }
     }
     out << YAML::EndMap;
   }

@@ -15,7 +15,7 @@
 namespace sagactl {
 
 struct ScenarioStep {
-  enum class Kind { Buy, Load, Inject, ClearFaults, Crash, Restart, WaitUntilQuiet, Reset, Sleep } kind = Kind::Buy;
+  enum class Kind { Buy, Load, Inject, ClearFaults, Crash, Restart, WaitUntilQuiet, Reset, Sleep, Request } kind = Kind::Buy;
   int line = 0;
   // buy
   std::string user = "user123";
@@ -35,6 +35,12 @@ struct ScenarioStep {
   std::int64_t timeout_ms = 30000;
   // sleep
   std::int64_t sleep_ms = 0;
+  // request (a proxied scenario: any HTTP request to an upstream, through the proxy)
+  std::string upstream, method = "POST", path;
+  Json body;                        // null: no body
+  Json headers = Json::object();
+  int repeat = 1;
+  int expect_status = 0;  // 0: any answer
 };
 
 struct ScenarioExpect {
@@ -47,6 +53,7 @@ struct ScenarioExpect {
     int min = 1;
   };
   std::vector<Fired> fired;
+  std::string check;  // a saga description: `sagactl check` on the proxy's recording
 };
 
 struct Scenario {
@@ -60,13 +67,17 @@ struct Scenario {
   std::vector<Json> faults;               // rules with a "service" key, installed first
   std::vector<ScenarioStep> steps;
   ScenarioExpect expect;
+  // A proxy config (sagactl proxy --config): the scenario runs against the
+  // stack behind that proxy, any saga stack, with `check` as its expectation.
+  std::string proxy;
 };
 
 // YAML -> JSON for free-form data (a quoted scalar stays a string).
 Json yaml_to_json(const YAML::Node& n);
 
 // Throws CliError(2) naming file, line and what was expected.
-Scenario load_scenario(const std::string& path);
+// `proxy`, when given (sagactl run --proxy), is the proxy config of every scenario.
+Scenario load_scenario(const std::string& path, const std::string& proxy = "");
 // YAML text of a scenario (used by `simulate` to write shrunk failures).
 std::string emit_scenario(const Scenario& s);
 

@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <catch2/catch.hpp>
+#include <filesystem>
 #include <fstream>
 
 #include "process.hpp"
@@ -240,4 +241,53 @@ TEST_CASE("sagactl proxy refuses bad rules with a 400 that names the field, and 
   auto r = get(up["catalogo"], "/catalogo_completo");
   REQUIRE(r.ok());
   CHECK(r.answer->body["total"] == 5);
+}
+
+TEST_CASE("sagactl run drives a scenario against a proxied foreign stack, with check as its expectation") {
+  for (std::string variant : {"buggy", "fixed"}) {
+    DYNAMIC_SECTION(variant) {
+      TempDir dir;
+      std::vector<std::unique_ptr<Proc>> services;
+      std::map<std::string, int> listen;
+      for (const char* n : {"flights", "hotels", "payments", "trips"}) listen[n] = free_port();
+      for (const char* n : {"flights", "hotels", "payments"}) {
+        services.push_back(std::make_unique<Proc>("trip_saga", std::vector<std::string>{"--name", n}, dir.path(), 0,
+                                                  "service"));
+        REQUIRE(services.back()->wait_healthy());
+      }
+      auto at = [&](const std::string& n) { return "http://127.0.0.1:" + std::to_string(listen[n]); };
+      int trips_port = free_port();
+      Proc trips("trip_saga",
+                 {"--flights", at("flights"), "--hotels", at("hotels"), "--payments", at("payments"), "--variant",
+                  variant},
+                 dir.path(), trips_port, "orchestrator");
+      REQUIRE(trips.wait_healthy());
+      auto cfg = dir.path() + "/trips-proxy.yaml";
+      std::ofstream(cfg) << "admin: 127.0.0.1:0\nupstreams:\n"
+                         << "  - {name: flights, listen: '127.0.0.1:" << listen["flights"] << "', url: '"
+                         << services[0]->url() << "'}\n"
+                         << "  - {name: hotels, listen: '127.0.0.1:" << listen["hotels"] << "', url: '"
+                         << services[1]->url() << "'}\n"
+                         << "  - {name: payments, listen: '127.0.0.1:" << listen["payments"] << "', url: '"
+                         << services[2]->url() << "'}\n"
+                         << "  - {name: trips, listen: '127.0.0.1:" << listen["trips"] << "', url: '" << trips.url()
+                         << "'}\n";
+      auto r = sagactl({"run", "--proxy", cfg, std::string(SAGALAB_SOURCE_DIR) + "/tests/fixtures/trips-scenario.yaml",
+                        "--json"});
+      INFO(r.out);
+      auto out = Json::parse(r.out);
+      const auto& checks = out["scenarios"][0]["checks"];
+      if (variant == "buggy") {
+        CHECK(r.code == 1);
+        CHECK(checks.dump().find("expect: check [compensated] saga T-1") != std::string::npos);
+        // The recording is kept for `sagactl check`.
+        auto rec = out["scenarios"][0]["recording"].get<std::string>();
+        CHECK(std::ifstream(rec).good());
+        std::filesystem::remove_all(std::filesystem::path(rec).parent_path());
+      } else {
+        CHECK(r.code == 0);
+        CHECK(checks.dump().find("3 sagas: 2 completed, 1 failed") != std::string::npos);
+      }
+    }
+  }
 }
