@@ -208,7 +208,10 @@ int run_faults(const GlobalOptions& g, const FaultsOptions& o) {
                   << r["attempt"] << "\n";
       } else {
         std::cout << "  [" << r["id"] << "] " << r["action"].get<std::string>() << " endpoint="
-                  << (r["endpoint"].is_null() ? "*" : r["endpoint"].get<std::string>()) << " p=" << r["probability"]
+                  << (r["endpoint"].is_null() ? "*" : r["endpoint"].get<std::string>());
+        for (const char* k : {"upstream", "method", "path", "header_name", "body_field"})  // a proxy's rule
+          if (r.contains(k) && r[k].is_string()) std::cout << " " << k << "=" << r[k].get<std::string>();
+        std::cout << " p=" << r["probability"]
                   << " times=" << (r["times"].is_null() ? "∞" : r["times"].dump()) << " fired=" << r["fired"] << "\n";
       }
     }
