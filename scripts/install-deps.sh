@@ -18,11 +18,14 @@ PACKAGES=(
   zlib1g-dev
   libbrotli-dev
   prometheus-cpp-dev
+  libpqxx-dev
 )
 # Only for the tests on a developer or CI machine, not for building the image:
 # docker-compose validates docker-compose.yml, xmllint the JUnit output, clang and its
-# runtime build the libFuzzer targets; curl is for people trying the API.
+# runtime build the libFuzzer targets; curl is for people trying the API; postgresql is
+# the server the PostgreSQL tests start (tests/integration/postgres_test.sh).
 TEST_PACKAGES=(
+  postgresql
   docker-compose
   libxml2-utils
   clang

@@ -12,6 +12,7 @@
 #include "sagalab/errors.hpp"
 #include "sagalab/http_server.hpp"
 #include "sagalab/metrics.hpp"
+#include "sagalab/pg_store.hpp"
 #include "sagalab/sqlite_store.hpp"
 
 namespace sagalab {
@@ -73,7 +74,7 @@ class InFlight {
   int n_ = 0;
 };
 
-void register_routes(HttpServer& srv, ServiceLogic& logic, SqliteStore& store, FaultGate& faults) {
+void register_routes(HttpServer& srv, ServiceLogic& logic, AsyncStore& store, FaultGate& faults) {
   auto in_flight = std::make_shared<InFlight>();
   for (const auto& ep : logic.endpoints()) {
     // With a fault to carry out (a delay, a crash, a lie about the answer),
@@ -146,6 +147,15 @@ int run_service(int argc, char** argv, const ServiceSpec& spec) {
   cfg.program = spec.program;
   cfg.port = spec.default_port;
   add_server_options(app, cfg);
+  std::string store_url = "sqlite";
+  app.add_option("--store", store_url,
+                 "where the data lives: sqlite (a file in --data-dir) or a postgresql://user@host:port/db URL, "
+                 "which replicas of this service can share")
+      ->envname("SAGA_STORE")
+      ->check([](const std::string& v) {
+        return v == "sqlite" || is_postgres_url(v) ? std::string() : "must be sqlite or a postgresql:// URL";
+      })
+      ->capture_default_str();
   if (spec.add_options) spec.add_options(app);
   try {
     app.parse(argc, argv);
@@ -156,11 +166,15 @@ int run_service(int argc, char** argv, const ServiceSpec& spec) {
   finish_config(cfg);
 
   std::unique_ptr<ServiceLogic> logic;
-  std::unique_ptr<SqliteStore> store;
+  std::unique_ptr<AsyncStore> store;
   try {
     logic = spec.make_logic();
-    std::filesystem::create_directories(cfg.data_dir);
-    store = std::make_unique<SqliteStore>(cfg.data_dir + "/" + spec.program + ".db", sync_mode_from_string(cfg.sync));
+    if (is_postgres_url(store_url)) {
+      store = std::make_unique<PgStore>(store_url, spec.program, cfg.workers);
+    } else {
+      std::filesystem::create_directories(cfg.data_dir);
+      store = std::make_unique<SqliteStore>(cfg.data_dir + "/" + spec.program + ".db", sync_mode_from_string(cfg.sync));
+    }
     logic->ensure_initialised(*store);
     store->observe_batches([](std::size_t n) { Metrics::get().commit_batch.Observe(static_cast<double>(n)); });
   } catch (const std::exception& e) {

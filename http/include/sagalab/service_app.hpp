@@ -21,7 +21,7 @@ struct ServiceSpec {
 };
 
 // Registers the service's endpoints, /health and the admin routes.
-void register_routes(HttpServer& srv, ServiceLogic& logic, SqliteStore& store, FaultGate& faults);
+void register_routes(HttpServer& srv, ServiceLogic& logic, AsyncStore& store, FaultGate& faults);
 
 int run_service(int argc, char** argv, const ServiceSpec& spec);
 

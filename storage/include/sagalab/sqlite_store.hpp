@@ -10,12 +10,12 @@
 #include <mutex>
 #include <string>
 
+#include "sagalab/async_store.hpp"
 #include "sagalab/sqlite.hpp"
-#include "sagalab/store.hpp"
 
 namespace sagalab {
 
-class SqliteStore final : public Store {
+class SqliteStore final : public AsyncStore {
  public:
   SqliteStore(const std::string& path, SyncMode sync);
   ~SqliteStore() override;
@@ -24,9 +24,9 @@ class SqliteStore final : public Store {
   // commit (transact() calls within it join that batch), and done(error)
   // once the batch is committed: a request waits on a completion, not on a
   // thread. work() must not block.
-  void post(std::function<void()> work, std::function<void(std::exception_ptr)> done);
+  void post(std::function<void()> work, std::function<void(std::exception_ptr)> done) override;
   // Called with the size of each group commit (for metrics); set before use.
-  void observe_batches(std::function<void(std::size_t)> f);
+  void observe_batches(std::function<void(std::size_t)> f) override;
 
   struct Impl;
 
