@@ -140,6 +140,10 @@ class Supervisor {
       a.push_back("--port-file");
       a.push_back(dir_ + "/run/" + c.program + ".port");
     }
+    if (!o_.store.empty() && c.program != "orquestador") {
+      a.push_back("--store");
+      a.push_back(o_.store);
+    }
     if (o_.service_workers > 0 && c.program != "orquestador") {
       a.push_back("--workers");
       a.push_back(std::to_string(o_.service_workers));
@@ -311,6 +315,13 @@ void setup_up(CLI::App& app, GlobalOptions& g) {
   sub->add_flag("--fresh", opts->fresh, "delete the stack's data before starting");
   sub->add_option("--workers", opts->service_workers, "threads of each service that run requests (default: theirs, 16)")
       ->check(CLI::Range(1, 256));
+  sub->add_option("--store", opts->store,
+                  "where the four services keep their data: a postgresql://user@host:port/db URL (default: each "
+                  "one's SQLite file in the stack directory)")
+      ->check([](const std::string& v) {
+        return v.rfind("postgresql://", 0) == 0 || v.rfind("postgres://", 0) == 0 ? std::string()
+                                                                                 : "must be a postgresql:// URL";
+      });
   sub->add_option("--wait-ms", opts->wait_ms, "how long to wait for every /health")->capture_default_str();
   sub->add_option("--orchestrator-arg", opts->orchestrator_args, "extra flag for orquestador (repeatable)")
       ->allow_extra_args(false);

@@ -15,6 +15,7 @@ struct UpOptions {
   std::string catalog_file;
   bool quiet = false;        // no report on stdout (when another command starts the stack)
   int service_workers = 0;  // 0: each program's default
+  std::string store;  // "": each service's SQLite file; a postgresql:// URL: the four services there
 };
 void setup_up(CLI::App& app, GlobalOptions& g);
 int run_up(const GlobalOptions& g, const UpOptions& o);

@@ -6,7 +6,9 @@
 # SAGALAB_TEST_PG_URL set, and stops exactly that server.
 # Exit 77 (skipped, the reason printed) when no server can start here.
 #
-#   tests/integration/postgres_test.sh BIN_DIR
+#   tests/integration/postgres_test.sh BIN_DIR              the tests
+#   tests/integration/postgres_test.sh BIN_DIR COMMAND ...  COMMAND instead, with SAGALAB_TEST_PG_URL set
+#                                                            (benchmarks/store.sh uses it)
 set -uo pipefail
 BIN=$(readlink -f "$1")
 skip() { echo "SKIPPED: $*"; exit 77; }
@@ -41,6 +43,11 @@ done
 [ "$started" = 1 ] || skip "the server did not start: $(tail -5 "$DIR/server.log" 2>/dev/null)"
 export SAGALAB_TEST_PG_URL="postgresql://sagalab@127.0.0.1:$PORT/postgres"
 echo "PostgreSQL $("$PGBIN/postgres" --version | awk '{print $3}') on port $PORT"
+if [ $# -gt 1 ]; then
+  shift
+  "$@"
+  exit $?
+fi
 rc=0
 "$BIN/unit_tests" "[domain],[postgresql]" || rc=1
 "$BIN/integration_tests" "[postgresql]" || rc=1
