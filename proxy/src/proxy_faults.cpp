@@ -4,6 +4,7 @@
 
 #include "sagalab/errors.hpp"
 #include "sagalab/proxy.hpp"
+#include "sagalab/saga_check.hpp"
 
 namespace sagalab::proxy {
 
@@ -30,22 +31,6 @@ bool glob(const std::string& pat, const std::string& s) {
   }
   while (p < pat.size() && pat[p] == '*') ++p;
   return p == pat.size();
-}
-
-std::string field_text(const Json& body, const std::string& dotted) {
-  const Json* cur = &body;
-  std::size_t i = 0;
-  while (i <= dotted.size()) {
-    auto j = dotted.find('.', i);
-    if (j == std::string::npos) j = dotted.size();
-    auto k = dotted.substr(i, j - i);
-    if (!cur->is_object() || !cur->contains(k)) return "";
-    cur = &(*cur)[k];
-    i = j + 1;
-  }
-  if (cur->is_string()) return cur->get<std::string>();
-  if (cur->is_null() || cur->is_object() || cur->is_array()) return "";
-  return cur->dump();
 }
 
 std::string opt_string(const Json& j, const char* k, std::size_t max) {
@@ -204,7 +189,7 @@ std::optional<Hit> Faults::match(const RequestView& r) {
   ctx.endpoint = r.path.size() > 1 ? r.path.substr(1, seg_end == std::string::npos ? std::string::npos : seg_end - 1)
                                    : "";
   auto h = r.headers.find("x-saga-id");
-  ctx.saga_id = h != r.headers.end() ? h->second : (r.body ? field_text(*r.body, "saga_id") : "");
+  ctx.saga_id = h != r.headers.end() ? h->second : (r.body ? check::field_text(*r.body, "saga_id") : "");
   ctx.attempt = r.attempt;
   ctx.now_ms = r.now_ms;
   auto fired = set_.match(ctx, [&](const FaultRule& base) {
@@ -216,7 +201,7 @@ std::optional<Hit> Faults::match(const RequestView& r) {
       auto it = r.headers.find(m.header_name);
       if (it == r.headers.end() || it->second != m.header_value) return false;
     }
-    if (!m.body_field.empty() && (!r.body || field_text(*r.body, m.body_field) != m.body_value)) return false;
+    if (!m.body_field.empty() && (!r.body || check::field_text(*r.body, m.body_field) != m.body_value)) return false;
     return true;
   });
   if (!fired) return std::nullopt;

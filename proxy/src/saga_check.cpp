@@ -98,23 +98,6 @@ std::vector<std::string> strings(const Json& j, const std::string& where) {
   return out;
 }
 
-// The value at a dotted field of a JSON body, as text ("" when absent).
-std::string field(const Json& body, const std::string& dotted) {
-  const Json* cur = &body;
-  std::size_t i = 0;
-  while (i <= dotted.size()) {
-    auto j = dotted.find('.', i);
-    if (j == std::string::npos) j = dotted.size();
-    auto k = dotted.substr(i, j - i);
-    if (!cur->is_object() || !cur->contains(k)) return "";
-    cur = &(*cur)[k];
-    i = j + 1;
-  }
-  if (cur->is_string()) return cur->get<std::string>();
-  if (cur->is_null() || cur->is_object() || cur->is_array()) return "";
-  return cur->dump();
-}
-
 bool route_matches(const Route& r, const Recorded& e, std::map<std::string, std::string>* captures) {
   if (r.upstream != e.upstream || r.method != e.method) return false;
   auto segs = split_path(e.path);
@@ -143,9 +126,9 @@ std::string locate(const Locator& l, const Recorded& e, const std::map<std::stri
     case Locator::From::Header:
       return e.headers.contains(l.name) && e.headers[l.name].is_string() ? e.headers[l.name].get<std::string>() : "";
     case Locator::From::Request:
-      return field(e.request, l.name);
+      return field_text(e.request, l.name);
     case Locator::From::Response:
-      return field(true_response(e), l.name);
+      return field_text(true_response(e), l.name);
     case Locator::From::Path: {
       auto it = caps.find(l.name);
       return it == caps.end() ? "" : it->second;
@@ -174,6 +157,22 @@ struct SagaCalls {
 };
 
 }  // namespace
+
+std::string field_text(const Json& body, const std::string& dotted) {
+  const Json* cur = &body;
+  std::size_t i = 0;
+  while (i <= dotted.size()) {
+    auto j = dotted.find('.', i);
+    if (j == std::string::npos) j = dotted.size();
+    auto k = dotted.substr(i, j - i);
+    if (!cur->is_object() || !cur->contains(k)) return "";
+    cur = &(*cur)[k];
+    i = j + 1;
+  }
+  if (cur->is_string()) return cur->get<std::string>();
+  if (cur->is_null() || cur->is_object() || cur->is_array()) return "";
+  return cur->dump();
+}
 
 Description parse_description(const Json& j) {
   keys(j, "saga description", {"name", "saga_id", "client", "steps"});
@@ -361,7 +360,7 @@ Report check_recording(const Description& d, const std::vector<Recorded>& exchan
     enum class Outcome { Unknown, Success, Failure } outcome = Outcome::Unknown;
     for (const auto* c : sc.client) {
       // What the client saw: its own body, not the upstream's (they differ only under a proxy fault).
-      auto v = c->status ? field(c->response, d.client->outcome.name) : std::string();
+      auto v = c->status ? field_text(c->response, d.client->outcome.name) : std::string();
       bool ok = std::count(d.client->success.begin(), d.client->success.end(), v) > 0;
       bool failed = std::count(d.client->failure.begin(), d.client->failure.end(), v) > 0;
       if (ok) outcome = Outcome::Success;

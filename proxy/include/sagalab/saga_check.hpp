@@ -59,6 +59,10 @@ struct Description {
 // Strict: an unknown key or a bad value throws std::invalid_argument naming it.
 Description parse_description(const Json& j);
 
+// The value at a dotted field of a JSON body ("order.ref"), as text; "" when
+// absent or not a scalar. The proxy's rules match body fields with it too.
+std::string field_text(const Json& body, const std::string& dotted);
+
 // One exchange of a recording (a JSON line written by the proxy).
 struct Recorded {
   std::int64_t seq = 0;
