@@ -113,13 +113,18 @@ if [ "${COMPOSE_IMAGE:-source}" = prebuilt ]; then
   BIN=$(dirname "$(readlink -f "$SAGACTL")")
   CTX="$WORK/context"
   rm -rf "$CTX" && mkdir -p "$CTX/bin" "$CTX/deploy"
-  cp deploy/Dockerfile deploy/healthcheck.sh "$CTX/deploy/"
+  cp deploy/healthcheck.sh "$CTX/deploy/"
+  # The Dockerfile's runtime stage (everything before its build stage), around these binaries.
+  { sed '/^FROM debian:bookworm AS build/,$d' deploy/Dockerfile
+    printf 'FROM runtime-base AS prebuilt\nCOPY bin/ /usr/local/bin/\nUSER sagalab\n'; } >"$CTX/deploy/Dockerfile"
+  grep -q '^FROM debian:bookworm-slim AS runtime-base' "$CTX/deploy/Dockerfile" ||
+    fail "deploy/Dockerfile has no runtime-base stage before its build stage"
   for p in orquestador ms-catalogo ms-compras ms-pagos ms-inventario sagactl; do
     [ -x "$BIN/$p" ] || fail "COMPOSE_IMAGE=prebuilt needs $BIN/$p (build first: make build)"
     cp "$BIN/$p" "$CTX/bin/" && strip "$CTX/bin/$p"
   done
-  say "docker build --target prebuilt (the binaries of $BIN)"
-  docker build --network host --target prebuilt -f "$CTX/deploy/Dockerfile" -t sagalab:latest "$CTX" \
+  say "docker build of the runtime stage around the binaries of $BIN"
+  docker build --network host -f "$CTX/deploy/Dockerfile" -t sagalab:latest "$CTX" \
     >"$WORK/build.log" 2>&1 || fail "docker build failed (see $WORK/build.log)"
 else
   say "docker build (host network; cached layers are reused)"
