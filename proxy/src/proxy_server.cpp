@@ -196,6 +196,7 @@ class Session : public std::enable_shared_from_this<Session> {
       if (ec) return self->stale_or_failed(fresh, "cannot send", ec);
       self->up_parser_.emplace();
       self->up_parser_->body_limit(kMaxResponseBody);
+      if (self->req_.method() == http::verb::head) self->up_parser_->skip(true);  // no body follows
       http::async_read(self->upstream_, self->ubuf_, *self->up_parser_,
                        [self, fresh](beast::error_code ec2, std::size_t) {
                          if (ec2) return self->stale_or_failed(fresh, "no answer", ec2);
