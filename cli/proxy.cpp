@@ -238,6 +238,11 @@ void setup_proxy(CLI::App& app, GlobalOptions&) {
       ->check(CLI::Range(1, 3600000))
       ->capture_default_str();
   sagalab::add_server_options(*sub, o->server);
+  // The flags every sagalab server takes: here they are the admin listener's; the storage ones do not apply.
+  sub->get_option("--port")->description("the admin listener's port (/admin/faults, /admin/upstreams; 0 picks a free one)");
+  sub->get_option("--host")->description("the admin listener's address");
+  sub->get_option("--workers")->description("threads of the admin listener's handlers");
+  for (const char* unused : {"--data-dir", "--sync"}) sub->get_option(unused)->group("");
   sub->callback([o] { throw CliError(run_proxy(*o), ""); });
 }
 
