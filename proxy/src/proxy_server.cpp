@@ -87,6 +87,27 @@ class Session : public std::enable_shared_from_this<Session> {
     parser_->body_limit(kMaxRequestBody);
     parser_->header_limit(16 * 1024);
     client_.expires_after(std::chrono::milliseconds(shared_.cfg.idle_timeout_ms));
+    http::async_read_header(client_, cbuf_, *parser_, [self = shared_from_this()](beast::error_code ec, std::size_t) {
+      self->on_header(ec);
+    });
+  }
+
+  // A client that sends `Expect: 100-continue` (curl, for a body past 1 KiB)
+  // waits for the interim answer before it sends the body.
+  void on_header(beast::error_code ec) {
+    if (ec) return on_read(ec);
+    if (beast::iequals(parser_->get()[http::field::expect], "100-continue")) {
+      static const std::string kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
+      return asio::async_write(client_, asio::buffer(kContinue),
+                               [self = shared_from_this()](beast::error_code ec2, std::size_t) {
+                                 if (ec2) return self->close_all();
+                                 self->read_body();
+                               });
+    }
+    read_body();
+  }
+
+  void read_body() {
     http::async_read(client_, cbuf_, *parser_, [self = shared_from_this()](beast::error_code ec, std::size_t) {
       self->on_read(ec);
     });
@@ -189,6 +210,7 @@ class Session : public std::enable_shared_from_this<Session> {
     up_req_ = req_;
     up_req_.target(target_.prefix + std::string(req_.target()));
     up_req_.set(http::field::host, target_.host + ":" + target_.port);
+    up_req_.erase(http::field::expect);  // the body goes with the headers: no interim answer to read
     up_req_.keep_alive(true);
     up_req_.prepare_payload();
     upstream_.expires_after(std::chrono::milliseconds(shared_.cfg.upstream_timeout_ms));

@@ -291,3 +291,37 @@ TEST_CASE("sagactl run drives a scenario against a proxied foreign stack, with c
     }
   }
 }
+
+TEST_CASE("sagactl proxy answers Expect: 100-continue before the body, and forwards the request whole") {
+  TempDir dir;
+  Proc compras("ms-compras", {"--quiet"}, dir.path());
+  REQUIRE(compras.wait_healthy());
+  Proc proxy("sagactl", {"--quiet", "--upstream", "compras=127.0.0.1:0->" + compras.url()}, dir.path(), 0, "proxy");
+  REQUIRE(proxy.wait_healthy());
+  int port = std::stoi(upstream_urls(proxy)["compras"].substr(std::string("http://127.0.0.1:").size()));
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  timeval tv{5, 0};
+  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_port = htons(static_cast<std::uint16_t>(port));
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  REQUIRE(::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0);
+  std::string body = R"({"usuario_id":"u","producto":"LAPTOP"})";
+  std::string head = "POST /transaccion HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nExpect: 100-continue\r\n"
+                     "Idempotency-Key: expect-1\r\nContent-Length: " + std::to_string(body.size()) + "\r\n\r\n";
+  REQUIRE(::send(fd, head.data(), head.size(), 0) == static_cast<ssize_t>(head.size()));
+  auto read_some = [&] {
+    char buf[4096];
+    auto n = ::recv(fd, buf, sizeof buf, 0);
+    return n > 0 ? std::string(buf, static_cast<std::size_t>(n)) : std::string();
+  };
+  // The interim answer comes before any body is sent (without it, this read times out empty).
+  CHECK(read_some().rfind("HTTP/1.1 100 Continue", 0) == 0);
+  REQUIRE(::send(fd, body.data(), body.size(), 0) == static_cast<ssize_t>(body.size()));
+  std::string answer;
+  for (int i = 0; i < 5 && answer.find("compra_id") == std::string::npos; ++i) answer += read_some();
+  ::close(fd);
+  CHECK(answer.rfind("HTTP/1.1 200", 0) == 0);
+  CHECK(answer.find("compra_id") != std::string::npos);
+}
