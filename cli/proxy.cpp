@@ -87,6 +87,8 @@ struct ProxyOptions {
 };
 
 int run_proxy(ProxyOptions& o) {
+  // As every sagalab server: SIGINT/SIGTERM wait for serve()'s sigwait, in every thread started after this.
+  sagalab::block_stop_signals();
   if (!o.config.empty()) {
     // The config file, then whatever the command line says explicitly.
     auto cli_cfg = o.cfg;
