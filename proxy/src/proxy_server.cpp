@@ -162,7 +162,7 @@ class Session : public std::enable_shared_from_this<Session> {
                          {"rule_id", hit_->fired.rule_id},
                          {"name", hit_->fired.name.empty() ? Json(nullptr) : Json(hit_->fired.name)}}
                   : Json(nullptr);
-    if (!hit_) return forward(false);
+    if (!hit_) return forward();
     switch (hit_->action) {
       case Action::Error:
         return answer_local(hit_->fired.status, hit_->fired.message);
@@ -177,14 +177,15 @@ class Session : public std::enable_shared_from_this<Session> {
       case Action::Latency:
       case Action::Hang:
         timer_.expires_after(std::chrono::milliseconds(hit_->fired.delay_ms));
-        return timer_.async_wait([self = shared_from_this()](beast::error_code) { self->forward(false); });
+        return timer_.async_wait([self = shared_from_this()](beast::error_code) { self->forward(); });
       default:
-        return forward(false);
+        return forward();
     }
   }
 
-  // Sends the request upstream on this connection's own upstream connection.
-  void forward(bool retried) {
+  // Sends the request upstream on this connection's own upstream connection,
+  // opening it first when there is none.
+  void forward() {
     forwarded_ = true;
     if (!up_open_) {
       upstream_.expires_after(std::chrono::milliseconds(shared_.cfg.upstream_timeout_ms));
@@ -197,13 +198,12 @@ class Session : public std::enable_shared_from_this<Session> {
                                       beast::error_code ignored;
                                       self->upstream_.socket().set_option(tcp::no_delay(true), ignored);
                                       self->up_open_ = true;
-                                      self->up_reused_ = false;
                                       self->send_upstream(true);
                                     });
                               });
       return;
     }
-    send_upstream(retried);
+    send_upstream(false);
   }
 
   void send_upstream(bool fresh) {
@@ -222,7 +222,6 @@ class Session : public std::enable_shared_from_this<Session> {
       http::async_read(self->upstream_, self->ubuf_, *self->up_parser_,
                        [self, fresh](beast::error_code ec2, std::size_t) {
                          if (ec2) return self->stale_or_failed(fresh, "no answer", ec2);
-                         self->up_reused_ = true;
                          self->on_upstream();
                        });
     });
@@ -237,7 +236,7 @@ class Session : public std::enable_shared_from_this<Session> {
     ubuf_.consume(ubuf_.size());
     bool stale = !fresh && (ec == http::error::end_of_stream || ec == asio::error::connection_reset ||
                             ec == asio::error::broken_pipe || ec == asio::error::eof);
-    if (stale) return forward(true);
+    if (stale) return forward();
     upstream_failed(what, ec);
   }
 
@@ -263,25 +262,19 @@ class Session : public std::enable_shared_from_this<Session> {
       upstream_.socket().close(ignored);
       up_open_ = false;
     }
-    Action a = hit_ ? hit_->action : Action::Latency;
-    if (hit_ && a == Action::CommitThenError) {
-      upstream_status_ = ustatus;
-      upstream_body_ = ubody;
-      return answer_local(hit_->fired.status, hit_->fired.message);
-    }
-    if (hit_ && a == Action::CommitThenDrop) {
-      upstream_status_ = ustatus;
-      upstream_body_ = ubody;
+    upstream_status_ = ustatus;
+    auto fault_is = [this](Action a) { return hit_ && hit_->action == a; };
+    if (fault_is(Action::CommitThenError) || fault_is(Action::CommitThenDrop)) {
+      upstream_body_ = ubody;  // the caller gets something else
+      if (fault_is(Action::CommitThenError)) return answer_local(hit_->fired.status, hit_->fired.message);
       record(std::nullopt, Json(), true);
       return close_all();
     }
-    upstream_status_ = ustatus;
-    upstream_body_ = nullptr;  // the same as what the caller gets
     res_ = std::move(res);
     res_.keep_alive(keep_alive_);
     res_.prepare_payload();
-    record(ustatus, ubody, true);
-    if (hit_ && a == Action::SlowBody) return slow_body();
+    record(ustatus, ubody, true);  // upstream_body_ stays null: the same as what the caller gets
+    if (fault_is(Action::SlowBody)) return slow_body();
     write_response();
   }
 
@@ -388,7 +381,7 @@ class Session : public std::enable_shared_from_this<Session> {
   std::optional<http::response_serializer<http::string_body>> sr_;
   http::request<http::string_body> req_, up_req_;
   http::response<http::string_body> res_;
-  bool keep_alive_ = true, up_open_ = false, up_reused_ = false, forwarded_ = false;
+  bool keep_alive_ = true, up_open_ = false, forwarded_ = false;
   std::optional<Hit> hit_;
   std::int64_t seq_ = 0, t_us_ = 0;
   int attempt_ = 0;
