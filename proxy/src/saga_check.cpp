@@ -98,6 +98,13 @@ std::vector<std::string> strings(const Json& j, const std::string& where) {
   return out;
 }
 
+// A path.<name> locator needs a {name} segment in its route.
+void require_capture(const Route& r, const Locator& l, const std::string& what) {
+  if (l.from != Locator::From::Path) return;
+  if (std::find(r.segments.begin(), r.segments.end(), "{" + l.name + "}") == r.segments.end())
+    bad(what + " has no {" + l.name + "}");
+}
+
 bool route_matches(const Route& r, const Recorded& e, std::map<std::string, std::string>* captures) {
   if (r.upstream != e.upstream || r.method != e.method) return false;
   auto segs = split_path(e.path);
@@ -153,7 +160,6 @@ struct SagaCalls {
   std::vector<const Recorded*> client;
   std::map<std::size_t, StepCalls> steps;  // by step index
   std::vector<std::string> faults;
-  std::vector<std::int64_t> all;
 };
 
 }  // namespace
@@ -217,16 +223,8 @@ Description parse_description(const Json& j) {
         bad(where + ".id needs both forward and compensation");
       st.forward_id = parse_locator(s["id"]["forward"], where + ".id.forward");
       st.compensation_id = parse_locator(s["id"]["compensation"], where + ".id.compensation");
-      if (st.forward_id->from == Locator::From::Path) {
-        bool found = false;
-        for (const auto& seg : st.forward.segments) found |= seg == "{" + st.forward_id->name + "}";
-        if (!found) bad(where + ".id.forward: the forward path has no {" + st.forward_id->name + "}");
-      }
-      if (st.compensation_id->from == Locator::From::Path) {
-        bool found = false;
-        for (const auto& seg : st.compensation->segments) found |= seg == "{" + st.compensation_id->name + "}";
-        if (!found) bad(where + ".id.compensation: the compensation path has no {" + st.compensation_id->name + "}");
-      }
+      require_capture(st.forward, *st.forward_id, where + ".id.forward: the forward path");
+      require_capture(*st.compensation, *st.compensation_id, where + ".id.compensation: the compensation path");
     }
     if (s.contains("effect")) {
       st.effect = parse_locator(s["effect"], where + ".effect");
@@ -334,7 +332,6 @@ Report check_recording(const Description& d, const std::vector<Recorded>& exchan
     if (saga.empty()) continue;  // not part of a saga (a refused request, an admin call)
     if (!sagas.count(saga)) order.push_back(saga);
     auto& sc = sagas[saga];
-    sc.all.push_back(e.seq);
     if (!e.fault.empty())
       sc.faults.push_back(e.fault + " at " + e.upstream + " " + e.method + " " + e.path + " (#" +
                           std::to_string(e.seq) + ")");
@@ -392,9 +389,9 @@ Report check_recording(const Description& d, const std::vector<Recorded>& exchan
       const auto& st = d.steps[i];
       // Effects: forward calls the upstream answered 2xx (or never answered: maybe an effect).
       std::map<std::string, std::vector<std::int64_t>> effect_ids;
-      std::vector<const Recorded*> effects;
+      std::vector<const Call*> effects;
       for (const auto& c : calls.forward) {
-        if (is2xx(c.e->upstream_status) || (c.e->forwarded && !c.e->upstream_status)) effects.push_back(c.e);
+        if (is2xx(c.e->upstream_status) || (c.e->forwarded && !c.e->upstream_status)) effects.push_back(&c);
         if (is2xx(c.e->upstream_status) && !c.effect.empty()) effect_ids[c.effect].push_back(c.e->seq);
       }
       std::vector<const Call*> done_comps;
@@ -437,10 +434,9 @@ Report check_recording(const Description& d, const std::vector<Recorded>& exchan
       if (outcome == Outcome::Failure && st.compensation && i <= pivot && !effects.empty()) {
         std::set<std::string> compensated;
         for (const auto* c : done_comps) compensated.insert(c->id);
-        for (const auto* e : effects) {
-          std::string id;
-          for (const auto& c : calls.forward)
-            if (c.e == e) id = c.id;
+        for (const auto* c : effects) {
+          const auto* e = c->e;
+          const auto& id = c->id;
           bool ok = st.compensation_id && !id.empty() ? compensated.count(id) > 0 : !done_comps.empty();
           if (!ok)
             add("compensated",
