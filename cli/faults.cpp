@@ -123,41 +123,39 @@ void setup_inject_fault(CLI::App& app, GlobalOptions& g) {
 
 int run_inject_fault(const GlobalOptions& g, const InjectOptions& o) {
   auto action = o.rule.value("action", std::string());
+  Json rule = o.rule;
+  std::string program, where;
   if (!g.proxy.empty()) {
     // Through the proxy: the rule names its upstream; the proxy checks the action and the upstream.
-    Json rule = o.rule;
     if (o.service != "*") rule["upstream"] = o.service;
-    auto a = call(g, "proxy", "POST", "/admin/faults", &rule, true);
-    if (a.status != 201) throw CliError(kExitFailed, "the proxy refused the rule: " + a.body.value("error", a.body.dump()));
-    if (g.json) {
-      print_json({{"service", "proxy"}, {"upstream", o.service}, {"ids", a.body["ids"]}, {"rule", rule}});
-    } else {
-      std::cout << "fault rule " << a.body["ids"][0] << " on the proxy, upstream " << o.service << ": " << rule.dump()
-                << "\n";
-    }
-    return kExitOk;
-  }
-  for (const char* k : {"method", "path", "header_name", "body_field"})
-    if (o.rule.contains(k))
-      throw CliError(kExitUnreachable, std::string("--") + (std::string(k) == "header_name" ? "header" : std::string(k) == "body_field" ? "body-field" : k) +
-                                           " matches only through a proxy: give --proxy URL");
-  auto program = canonical_program(o.service);
-  if (action != "crash" && !sagalab::fault_action_from_string(action)) {
-    auto& px = sagalab::proxy::action_names();
-    if (std::find(px.begin(), px.end(), action) != px.end())
-      throw CliError(kExitUnreachable, "'" + action + "' is a proxy action: put a sagactl proxy in front of " +
-                                           program + " and give --proxy URL");
-    std::string all;
-    for (const auto& n : sagalab::fault_action_names()) all += " " + n;
-    throw CliError(kExitUnreachable, "unknown action '" + action + "'; expected one of:" + all);
-  }
-  auto a = call(g, program, "POST", "/admin/faults", &o.rule, true);
-  if (a.status != 201)
-    throw CliError(kExitFailed, program + " refused the rule: " + a.body.value("error", a.body.dump()));
-  if (g.json) {
-    print_json({{"service", program}, {"ids", a.body["ids"]}, {"rule", o.rule}});
+    program = "proxy";
+    where = "the proxy, upstream " + o.service;
   } else {
-    std::cout << "fault rule " << a.body["ids"][0] << " on " << program << ": " << o.rule.dump() << "\n";
+    for (const auto& [key, flag] : std::initializer_list<std::pair<const char*, const char*>>{
+             {"method", "method"}, {"path", "path"}, {"header_name", "header"}, {"body_field", "body-field"}})
+      if (o.rule.contains(key))
+        throw CliError(kExitUnreachable, std::string("--") + flag + " matches only through a proxy: give --proxy URL");
+    program = where = canonical_program(o.service);
+    if (action != "crash" && !sagalab::fault_action_from_string(action)) {
+      auto& px = sagalab::proxy::action_names();
+      if (std::find(px.begin(), px.end(), action) != px.end())
+        throw CliError(kExitUnreachable, "'" + action + "' is a proxy action: put a sagactl proxy in front of " +
+                                             program + " and give --proxy URL");
+      std::string all;
+      for (const auto& n : sagalab::fault_action_names()) all += " " + n;
+      throw CliError(kExitUnreachable, "unknown action '" + action + "'; expected one of:" + all);
+    }
+  }
+  auto a = call(g, program, "POST", "/admin/faults", &rule, true);
+  if (a.status != 201)
+    throw CliError(kExitFailed, (program == "proxy" ? std::string("the proxy") : program) +
+                                    " refused the rule: " + a.body.value("error", a.body.dump()));
+  if (g.json) {
+    Json out = {{"service", program}, {"ids", a.body["ids"]}, {"rule", rule}};
+    if (program == "proxy") out["upstream"] = o.service;
+    print_json(out);
+  } else {
+    std::cout << "fault rule " << a.body["ids"][0] << " on " << where << ": " << rule.dump() << "\n";
   }
   return kExitOk;
 }
