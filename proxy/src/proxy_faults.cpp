@@ -112,16 +112,12 @@ std::vector<std::int64_t> Faults::add(const Json& body) {
                                                "header_value", "body_field", "body_value", "endpoint"};
   for (const auto& j : items) {
     extra.push_back(parse(j));
+    const auto endpoint = opt_string(j, "endpoint", 100);
     Json rest = j;
-    std::string endpoint;
-    for (const auto& k : own) {
-      if (k == "endpoint") endpoint = opt_string(j, "endpoint", 100);
-      rest.erase(k);
-    }
+    for (const auto& k : own) rest.erase(k);
     // The shared parser knows the services' actions only; the proxy's own ride as "error".
     rest["action"] = "error";
     auto r = parse_fault_rule(rest, {});
-    r.action = FaultAction::Error;
     r.endpoint = endpoint == "*" ? "" : endpoint;
     base.push_back(std::move(r));
   }
