@@ -1,10 +1,21 @@
 // orquestador: runs purchases as sagas over the four services, port 5000.
 #include <filesystem>
+#include <unistd.h>
 #include <iostream>
 
 #include "sagalab/http_server.hpp"
 #include "sagalab/metrics.hpp"
 #include "sagalab/orchestrator.hpp"
+#include "sagalab/pg_saga_log.hpp"
+#include "sagalab/pg_store.hpp"
+
+namespace {
+std::string host_name() {
+  char buf[256] = {};
+  if (gethostname(buf, sizeof buf - 1) != 0) return "orquestador";
+  return buf;
+}
+}  // namespace
 
 int main(int argc, char** argv) {
   using namespace sagalab;
@@ -31,6 +42,28 @@ int main(int argc, char** argv) {
   app.add_option("--max-in-flight", opts.max_in_flight, "running sagas before POST /compra answers 503")
       ->envname("SAGA_MAX_IN_FLIGHT")
       ->check(CLI::Range(1, 10000000))
+      ->capture_default_str();
+  std::string store_url = "sqlite";
+  app.add_option("--store", store_url,
+                 "where the saga log lives: sqlite (a file in --data-dir, one orchestrator) or a "
+                 "postgresql://user@host:port/db URL, which several orchestrators can share")
+      ->envname("SAGA_STORE")
+      ->check([](const std::string& v) {
+        return v == "sqlite" || is_postgres_url(v) ? std::string() : "must be sqlite or a postgresql:// URL";
+      })
+      ->capture_default_str();
+  std::string replica_id;
+  app.add_option("--replica-id", replica_id,
+                 "this orchestrator's name among those sharing a PostgreSQL log (default: host name and port, or pid "
+                 "with --port 0); "
+                 "unique per replica, and kept across its restarts to take its sagas back at once")
+      ->envname("SAGA_REPLICA_ID");
+  std::int64_t lease_ms = 5000;
+  app.add_option("--lease-ms", lease_ms,
+                 "with a shared log: how long a saga stays leased to an orchestrator that stopped renewing; "
+                 "another takes it over within 1.25 times this")
+      ->envname("SAGA_LEASE_MS")
+      ->check(CLI::Range(100, 3600000))
       ->capture_default_str();
   app.add_option("--seed", opts.seed, "seed of product picks and retry jitter")->envname("SAGA_SEED");
   SagaDefinition def = SagaDefinition::default_purchase();
@@ -65,8 +98,17 @@ int main(int argc, char** argv) {
   opts.service_urls = {{"ms-catalogo", catalogo}, {"ms-compras", compras}, {"ms-pagos", pagos},
                        {"ms-inventario", inventario}};
   try {
-    std::filesystem::create_directories(cfg.data_dir);
-    SagaLog log(cfg.data_dir + "/orquestador.db", sync_mode_from_string(cfg.sync));
+    std::unique_ptr<SagaLog> owned_log;
+    if (is_postgres_url(store_url)) {
+      if (replica_id.empty())  // a port chosen by the kernel names nothing: the pid then
+        replica_id = host_name() + ":" + (cfg.port != 0 ? std::to_string(cfg.port) : "pid" + std::to_string(getpid()));
+      owned_log = std::make_unique<PgSagaLog>(store_url, replica_id, lease_ms);
+      opts.claim_every_ms = std::max<std::int64_t>(1, lease_ms / 4);
+    } else {
+      std::filesystem::create_directories(cfg.data_dir);
+      owned_log = std::make_unique<SqliteSagaLog>(cfg.data_dir + "/orquestador.db", sync_mode_from_string(cfg.sync));
+    }
+    auto& log = *owned_log;
     log.observe_batches([](std::size_t n) { Metrics::get().commit_batch.Observe(static_cast<double>(n)); });
     FaultGate faults(orchestrator_fault_endpoints(def), cfg.fault_seed);
     HttpServer srv(cfg);
@@ -74,6 +116,11 @@ int main(int argc, char** argv) {
     auto recovered = orch.recover();
     if (recovered > 0)
       std::cout << Json{{"ts", wall_ms()}, {"program", cfg.program}, {"event", "recovering"}, {"sagas", recovered}}.dump()
+                << std::endl;
+    if (log.shared())
+      std::cout << Json{{"ts", wall_ms()}, {"program", cfg.program}, {"event", "shared-log"}, {"replica_id", replica_id},
+                        {"lease_ms", lease_ms}}
+                       .dump()
                 << std::endl;
     register_routes(srv, orch, log, faults, ropts);
     int rc = srv.serve([&] { orch.stop(); });

@@ -25,6 +25,8 @@ struct Orchestrator::Run {
   SplitMix64 rng{0};
   std::unique_ptr<asio::steady_timer> timer;
   bool settled = false;  // terminal or atascada
+  bool dropped = false;  // another orchestrator drives it now: nothing more happens here
+  Started on_start;      // create()'s caller, told once the start is durable
   // Waiters of POST /compra: called once, with the snapshot, when the saga settles.
   std::vector<std::function<void(const Json&)>> waiters;
 };
@@ -44,8 +46,12 @@ Orchestrator::Orchestrator(SagaDefinition def, SagaLog& log, FaultGate& faults, 
 Orchestrator::~Orchestrator() { stop(); }
 
 void Orchestrator::stop() {
-  std::lock_guard lock(mutex_);
-  stopped_ = true;
+  {
+    std::lock_guard lock(mutex_);
+    stopped_ = true;
+  }
+  stop_cv_.notify_all();
+  if (keeper_.joinable() && keeper_.get_id() != std::this_thread::get_id()) keeper_.join();
 }
 
 std::uint64_t Orchestrator::random() {
@@ -64,27 +70,102 @@ std::shared_ptr<Orchestrator::Run> Orchestrator::find(const std::string& id) {
   return it == runs_.end() ? nullptr : it->second;
 }
 
-std::size_t Orchestrator::recover() {
-  auto ids = log_.unfinished();
-  for (const auto& id : ids) {
-    auto run = std::make_shared<Run>(io_);
-    run->id = id;
-    run->rng = SplitMix64(opts_.seed ^ std::hash<std::string>{}(id));
-    auto events = log_.events(id);
-    run->state = engine_.replay(events, run->rng);
-    run->seq = static_cast<int>(events.size());
-    run->settled = run->state.estado == Estado::Atascada;
-    if (run->settled) Metrics::get().stuck.Increment();
-    {
-      std::lock_guard lock(mutex_);
-      runs_[id] = run;
-    }
-    Event e;
-    e.type = Event::Type::Recovered;
-    e.now_ms = wall_ms();
-    asio::post(run->strand, [this, run, e] { deliver(run, e); });
+bool Orchestrator::adopt(const std::string& id) {
+  if (find(id)) return false;
+  auto run = std::make_shared<Run>(io_);
+  run->id = id;
+  run->rng = SplitMix64(opts_.seed ^ std::hash<std::string>{}(id));
+  auto events = log_.events(id);
+  run->state = engine_.replay(events, run->rng);
+  run->seq = static_cast<int>(events.size());
+  run->settled = run->state.estado == Estado::Atascada;
+  if (run->settled) Metrics::get().stuck.Increment();
+  {
+    std::lock_guard lock(mutex_);
+    if (stopped_ || runs_.count(id)) return false;
+    runs_[id] = run;
   }
-  return ids.size();
+  Event e;
+  e.type = Event::Type::Recovered;
+  e.now_ms = wall_ms();
+  asio::post(run->strand, [this, run, e] { deliver(run, e); });
+  return true;
+}
+
+std::size_t Orchestrator::adopt_all(const std::vector<std::string>& ids) {
+  std::size_t n = 0;
+  for (const auto& id : ids) {
+    try {
+      n += adopt(id) ? 1 : 0;
+    } catch (const std::exception& e) {
+      // Held but not driven would be forgotten: give it back for the next claim.
+      std::cerr << Json{{"event", "adopt-failed"}, {"saga_id", id}, {"error", e.what()}}.dump() << std::endl;
+      log_.release(id);
+    }
+  }
+  return n;
+}
+
+std::size_t Orchestrator::recover() {
+  auto n = adopt_all(log_.claim(true));
+  if (log_.shared() && !keeper_.joinable()) keeper_ = std::thread([this] { keep_leases(); });
+  return n;
+}
+
+// With a shared log: renews this orchestrator's leases and takes over the
+// sagas of orchestrators that stopped renewing theirs.
+void Orchestrator::keep_leases() {
+  std::unique_lock lock(mutex_);
+  while (!stop_cv_.wait_for(lock, std::chrono::milliseconds(opts_.claim_every_ms), [this] { return stopped_; })) {
+    lock.unlock();
+    try {
+      log_.renew();
+      auto n = adopt_all(log_.claim(false));
+      if (n > 0)
+        std::cout << Json{{"ts", wall_ms()}, {"program", "orquestador"}, {"event", "took-over"}, {"sagas", n}}.dump()
+                  << std::endl;
+    } catch (const std::exception& e) {
+      // The log is unreachable for now: leases lapse and someone else may take
+      // these sagas; their next append here then fails and drops them.
+      std::cerr << Json{{"event", "lease-renewal-failed"}, {"error", e.what()}}.dump() << std::endl;
+    }
+    lock.lock();
+  }
+}
+
+void Orchestrator::drop(const std::shared_ptr<Run>& run, SagaLogConflict::Kind kind, const std::string& why) {
+  run->dropped = true;
+  if (run->timer) run->timer->cancel();
+  {
+    std::lock_guard lock(mutex_);
+    if (auto it = runs_.find(run->id); it != runs_.end() && it->second == run) runs_.erase(it);
+    if (auto it = idem_.find(run->idem); !run->idem.empty() && it != idem_.end() && it->second == run->id)
+      idem_.erase(it);
+  }
+  if (run->settled && run->state.estado == Estado::Atascada) Metrics::get().stuck.Decrement();
+  std::cout << Json{{"ts", wall_ms()}, {"program", "orquestador"}, {"event", "saga-dropped"}, {"saga_id", run->id},
+                    {"reason", why}}
+                   .dump()
+            << std::endl;
+  if (kind == SagaLogConflict::Kind::IdemTaken) {
+    // A replica started a saga with this key first: that one is the answer.
+    log_.find_by_idem(run->idem, [started = std::move(run->on_start), key = run->idem](
+                                     std::optional<std::string> id, std::exception_ptr error) {
+      if (!started) return;
+      if (error) return started("", false, error);
+      if (!id) return started("", false, std::make_exception_ptr(ClientError(409, "idempotency key '" + key +
+                                                                                   "' is taken; retry the request")));
+      started(*id, true, nullptr);
+    });
+    return;
+  }
+  log_.release(run->id);  // the next claim, here or elsewhere, replays it from the log
+  if (!run->waiters.empty()) {
+    auto snap = to_json(run->state, engine_.definition());
+    auto waiters = std::move(run->waiters);
+    run->waiters.clear();
+    for (auto& w : waiters) w(snap);
+  }
 }
 
 void Orchestrator::start(SagaContext ctx, const std::string& idem_key, Started done) {
@@ -136,8 +217,11 @@ void Orchestrator::create(SagaContext ctx, const std::string& idem_key, Started 
   e.saga_id = run->id;
   e.ctx = std::move(ctx);
   // The id goes to the client only once the start is durable.
-  asio::post(run->strand, [this, run, e = std::move(e), done = std::move(done)]() mutable {
-    deliver(run, e, [run, done = std::move(done)] { done(run->id, false, nullptr); });
+  run->on_start = std::move(done);
+  asio::post(run->strand, [this, run, e = std::move(e)]() mutable {
+    deliver(run, e, [run] {
+      if (auto started = std::exchange(run->on_start, {})) started(run->id, false, nullptr);
+    });
   });
 }
 
@@ -203,7 +287,7 @@ void Orchestrator::crash_point(const Run& run, const Event& e, const char* when)
 void Orchestrator::deliver(const std::shared_ptr<Run>& run, const Event& e, std::function<void()> after_log) {
   {
     std::lock_guard lock(mutex_);
-    if (stopped_) return;
+    if (stopped_ || run->dropped) return;
   }
   auto append = [this, run](const Event& ev, Estado before, const SagaState& next, auto durable) {
     crash_point(*run, ev, "before");
@@ -216,6 +300,12 @@ void Orchestrator::deliver(const std::shared_ptr<Run>& run, const Event& e, std:
                     std::string what = "unknown error";
                     try {
                       std::rethrow_exception(error);
+                    } catch (const SagaLogConflict& c) {
+                      // Another orchestrator drives it: nothing of this event was written.
+                      asio::post(run->strand, [this, run, kind = c.kind, why = std::string(c.what())] {
+                        drop(run, kind, why);
+                      });
+                      return;
                     } catch (const std::exception& ex) {
                       what = ex.what();
                     } catch (...) {

@@ -199,7 +199,7 @@ class Sim {
         logged_try_(static_cast<std::size_t>(cfg.sagas), 0) {}
 
   SimResult run() {
-    if (mix_.sqlite_log) sqlite_log_ = std::make_unique<SagaLog>(":memory:", SyncMode::Normal);
+    if (mix_.sqlite_log) sqlite_log_ = std::make_unique<SqliteSagaLog>(":memory:", SyncMode::Normal);
     setup_nodes();
     if (cfg_.scripted) {
       std::set<int> named;

@@ -1,4 +1,4 @@
-// SagaLog on SQLite: table `events` (append-only) and table `sagas` (one row
+// SqliteSagaLog: table `events` (append-only) and table `sagas` (one row
 // per saga: state, idempotency key and its snapshot at the latest change of
 // state, for queries).
 #include "sagalab/saga_log.hpp"
@@ -7,7 +7,7 @@
 
 namespace sagalab {
 
-struct SagaLog::Impl {
+struct SqliteSagaLog::Impl {
   Db db;
   Stmt ins_event, upsert, unfinished, events, snapshot, by_idem, list_all, list_state;
   GroupCommit group{db};  // every statement runs inside one of its batches
@@ -38,8 +38,8 @@ struct SagaLog::Impl {
                    "SELECT snapshot FROM sagas WHERE estado = ?1 ORDER BY created_ms, saga_id LIMIT ?2") {}
 };
 
-SagaLog::SagaLog(const std::string& path, SyncMode sync) : impl_(std::make_unique<Impl>(path, sync)) {}
-SagaLog::~SagaLog() = default;
+SqliteSagaLog::SqliteSagaLog(const std::string& path, SyncMode sync) : impl_(std::make_unique<Impl>(path, sync)) {}
+SqliteSagaLog::~SqliteSagaLog() = default;
 
 namespace {
 std::vector<std::string> encode(const std::vector<Event>& events) {
@@ -57,7 +57,7 @@ std::optional<SagaLog::Row> SagaLog::row_of(const SagaDefinition& def, const Eve
 }
 
 // The one writer of a saga's events and row, inside a batch of the group commit.
-bool SagaLog::Impl::write(const std::string& saga_id, int seq, const std::vector<std::string>& bodies,
+bool SqliteSagaLog::Impl::write(const std::string& saga_id, int seq, const std::vector<std::string>& bodies,
                           const std::optional<Row>& row, std::int64_t now_ms) {
   int n = seq;
   for (const auto& body : bodies) {
@@ -75,7 +75,7 @@ bool SagaLog::Impl::write(const std::string& saga_id, int seq, const std::vector
   return true;
 }
 
-void SagaLog::append(const std::string& saga_id, int seq, std::vector<Event> events, std::optional<Row> row,
+void SqliteSagaLog::append(const std::string& saga_id, int seq, std::vector<Event> events, std::optional<Row> row,
                      std::int64_t now_ms, Done done) {
   // Group commit: concurrent sagas' events share one COMMIT (one fsync), and
   // each saga hears back only once its own are durable. Encoded here, on the
@@ -86,7 +86,7 @@ void SagaLog::append(const std::string& saga_id, int seq, std::vector<Event> eve
                std::move(done));
 }
 
-void SagaLog::append_now(const std::string& saga_id, int seq, const std::vector<Event>& events,
+void SqliteSagaLog::append_now(const std::string& saga_id, int seq, const std::vector<Event>& events,
                          const std::optional<Row>& row, std::int64_t now_ms) {
   auto bodies = encode(events);
   impl_->group.run([&] { return impl_->write(saga_id, seq, bodies, row, now_ms); });
@@ -109,7 +109,7 @@ void read_one(GroupCommit& group, Stmt& s, const std::string& key,
 }
 }  // namespace
 
-void SagaLog::snapshot(const std::string& saga_id, std::function<void(std::optional<Json>)> done) {
+void SqliteSagaLog::snapshot(const std::string& saga_id, std::function<void(std::optional<Json>)> done) {
   read_one(impl_->group, impl_->snapshot, saga_id,
            [done = std::move(done)](std::optional<std::string> text, std::exception_ptr) {
              if (!text) return done(std::nullopt);
@@ -117,12 +117,12 @@ void SagaLog::snapshot(const std::string& saga_id, std::function<void(std::optio
            });
 }
 
-void SagaLog::find_by_idem(const std::string& key,
+void SqliteSagaLog::find_by_idem(const std::string& key,
                            std::function<void(std::optional<std::string>, std::exception_ptr)> done) {
   read_one(impl_->group, impl_->by_idem, key, std::move(done));
 }
 
-std::vector<std::string> SagaLog::unfinished() {
+std::vector<std::string> SqliteSagaLog::unfinished() {
   // Reads go through the group commit too: one connection, one thread at a time,
   // and the answer leaves only after the batch it saw is committed.
   std::vector<std::string> out;
@@ -136,7 +136,7 @@ std::vector<std::string> SagaLog::unfinished() {
   return out;
 }
 
-std::vector<Event> SagaLog::events(const std::string& saga_id) {
+std::vector<Event> SqliteSagaLog::events(const std::string& saga_id) {
   // Reads go through the group commit too: one connection, one thread at a time,
   // and the answer leaves only after the batch it saw is committed.
   std::vector<Event> out;
@@ -158,7 +158,7 @@ std::vector<Event> SagaLog::events(const std::string& saga_id) {
   return out;
 }
 
-std::vector<Json> SagaLog::list(const std::string& estado, int limit) {
+std::vector<Json> SqliteSagaLog::list(const std::string& estado, int limit) {
   // Reads go through the group commit too: one connection, one thread at a time,
   // and the answer leaves only after the batch it saw is committed.
   std::vector<Json> out;
@@ -177,7 +177,7 @@ std::vector<Json> SagaLog::list(const std::string& estado, int limit) {
   return out;
 }
 
-void SagaLog::reset() {
+void SqliteSagaLog::reset() {
   impl_->group.run([&] {
     impl_->db.exec("DELETE FROM events; DELETE FROM sagas;");
     return true;
@@ -187,6 +187,6 @@ void SagaLog::reset() {
 }  // namespace sagalab
 
 namespace sagalab {
-void SagaLog::close() { impl_->group.shutdown(); }
-void SagaLog::observe_batches(std::function<void(std::size_t)> f) { impl_->group.on_batch = std::move(f); }
+void SqliteSagaLog::close() { impl_->group.shutdown(); }
+void SqliteSagaLog::observe_batches(std::function<void(std::size_t)> f) { impl_->group.on_batch = std::move(f); }
 }  // namespace sagalab

@@ -49,6 +49,6 @@ if [ $# -gt 1 ]; then
   exit $?
 fi
 rc=0
-"$BIN/unit_tests" "[domain],[postgresql]" || rc=1
+"$BIN/unit_tests" "[domain],[saga-log],[postgresql]" || rc=1
 "$BIN/integration_tests" "[postgresql]" || rc=1
 exit $rc

@@ -9,6 +9,7 @@
 #include <utility>  // before Boost 1.74 asio, which uses std::exchange without it
 
 #include <boost/asio.hpp>
+#include <condition_variable>
 #include <exception>
 #include <functional>
 #include <map>
@@ -16,6 +17,7 @@
 #include <mutex>
 #include <optional>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "sagalab/async_client.hpp"
@@ -32,6 +34,9 @@ struct OrchestratorOptions {
   std::size_t pool_size = 64;                       // keep-alive connections per service, at most
   std::uint64_t seed = 0;
   std::size_t max_in_flight = 10000;  // running sagas; past it POST /compra answers 503
+  // With a shared log (several orchestrators): how often this one renews its
+  // leases and takes over the sagas whose leases expired.
+  std::int64_t claim_every_ms = 1000;
 };
 
 class Orchestrator {
@@ -43,7 +48,10 @@ class Orchestrator {
                boost::asio::io_context& io);
   ~Orchestrator();
 
-  // Reloads every unfinished saga from the log and drives it on. Returns how many.
+  // Reloads the unfinished sagas this orchestrator may drive (with a log of
+  // its own: all of them) and drives them on. Returns how many. With a shared
+  // log it then renews its leases and takes over expired ones every
+  // claim_every_ms, on a thread of its own, until stop().
   std::size_t recover();
   // Starts a saga (or finds the one that already has this idempotency key);
   // done() runs once the saga's start is durable.
@@ -61,6 +69,12 @@ class Orchestrator {
 
  private:
   struct Run;
+  // Loads one saga from the log and drives it on; false when it is already running here.
+  bool adopt(const std::string& id);
+  std::size_t adopt_all(const std::vector<std::string>& ids);
+  void keep_leases();
+  // Another writer owns the saga now (or its idempotency key): forget it without acting.
+  void drop(const std::shared_ptr<Run>& run, SagaLogConflict::Kind kind, const std::string& why);
   void create(SagaContext ctx, const std::string& idem_key, Started done);
   void deliver(const std::shared_ptr<Run>& run, const Event& e, std::function<void()> after_log = {});
   void logged(const std::shared_ptr<Run>& run, const Event& e, SagaState next, std::vector<Command> commands);
@@ -80,6 +94,8 @@ class Orchestrator {
   std::map<std::string, std::string> idem_;           // idempotency key -> saga id (unfinished)
   SplitMix64 rng_;
   bool stopped_ = false;
+  std::condition_variable stop_cv_;
+  std::thread keeper_;  // keep_leases(), with a shared log
 };
 
 // Routes of the orchestrator: /compra, /sagas, /health, /admin/*.

@@ -1,0 +1,182 @@
+// The saga log on both stores (SQLite always; PostgreSQL when
+// SAGALAB_TEST_PG_URL names a server, as tests/integration/postgres_test.sh
+// arranges): what is appended reads back in order, the row follows the saga's
+// state, unfinished sagas are found; on PostgreSQL, the leases and fences that
+// let several orchestrators share one log.
+#include <unistd.h>
+
+#include <catch2/catch.hpp>
+#include <chrono>
+#include <filesystem>
+#include <future>
+#include <thread>
+
+#include "sagalab/pg_saga_log.hpp"
+#include "sagalab/saga_log.hpp"
+
+using namespace sagalab;
+
+namespace {
+
+std::vector<std::string> log_kinds() {
+  std::vector<std::string> k = {"sqlite"};
+  if (std::getenv("SAGALAB_TEST_PG_URL")) k.push_back("postgresql");
+  return k;
+}
+
+std::unique_ptr<SagaLog> open_log(const std::string& kind, const std::string& owner = "a",
+                                  std::int64_t lease_ms = 60000) {
+  if (kind == "postgresql") return std::make_unique<PgSagaLog>(std::getenv("SAGALAB_TEST_PG_URL"), owner, lease_ms);
+  return std::make_unique<SqliteSagaLog>(":memory:", SyncMode::Normal);
+}
+
+// Saga ids of this process only: the PostgreSQL tables outlive a test run.
+std::string sid(const std::string& name) { return "t" + std::to_string(::getpid()) + "-" + name; }
+
+Event start_event(const std::string& id) {
+  Event e;
+  e.type = Event::Type::Start;
+  e.saga_id = id;
+  e.now_ms = 1000;
+  e.ctx.usuario_id = "ana";
+  e.ctx.producto_solicitado = "MOUSE";
+  return e;
+}
+
+Event result_event(int step, Outcome o, const std::string& reserva = "") {
+  Event e;
+  e.type = Event::Type::Result;
+  e.step = step;
+  e.attempt = 1;
+  e.outcome = o;
+  e.now_ms = 2000 + step;
+  if (!reserva.empty()) e.data.reserva_id = reserva;
+  return e;
+}
+
+SagaLog::Row row(const std::string& id, const std::string& estado, const std::string& key = "") {
+  return SagaLog::Row{estado, key, Json{{"saga_id", id}, {"estado", estado}}.dump()};
+}
+
+std::exception_ptr append_async(SagaLog& log, const std::string& id, int seq, std::vector<Event> events,
+                                std::optional<SagaLog::Row> r) {
+  std::promise<std::exception_ptr> p;
+  log.append(id, seq, std::move(events), std::move(r), 5000, [&p](std::exception_ptr e) { p.set_value(e); });
+  return p.get_future().get();
+}
+
+bool contains(const std::vector<std::string>& v, const std::string& x) {
+  return std::find(v.begin(), v.end(), x) != v.end();
+}
+
+SagaLogConflict::Kind conflict_of(std::exception_ptr e) {
+  REQUIRE(e);
+  try {
+    std::rethrow_exception(e);
+  } catch (const SagaLogConflict& c) {
+    return c.kind;
+  } catch (const std::exception& other) {
+    FAIL("not a conflict: " << other.what());
+  }
+  return SagaLogConflict::Kind::LeaseLost;
+}
+
+}  // namespace
+
+TEST_CASE("the saga log reads back what was appended, in order, with the saga's row", "[saga-log]") {
+  for (const auto& kind : log_kinds()) {
+    SECTION(kind) {
+      auto log = open_log(kind);
+      const auto id = sid("order-" + kind);
+      log->append_now(id, 1, {start_event(id)}, row(id, "en_curso", sid("key-" + kind)), 1000);
+      REQUIRE(append_async(*log, id, 2, {result_event(0, Outcome::Ok), result_event(3, Outcome::Ok, "R-7")},
+                           std::nullopt) == nullptr);
+      auto events = log->events(id);
+      REQUIRE(events.size() == 3);
+      CHECK(events[0].type == Event::Type::Start);
+      CHECK(events[0].saga_id == id);
+      CHECK(events[0].ctx.usuario_id == "ana");
+      CHECK(events[1].step == 0);
+      CHECK(events[2].step == 3);
+      CHECK(events[2].data.reserva_id == "R-7");  // what a step returned survives the log
+      CHECK(contains(log->unfinished(), id));
+
+      std::promise<std::optional<std::string>> by_key;
+      log->find_by_idem(sid("key-" + kind),
+                        [&](std::optional<std::string> found, std::exception_ptr) { by_key.set_value(found); });
+      CHECK(by_key.get_future().get() == std::optional<std::string>(id));
+
+      // A change of state rewrites the row; a terminal saga is no longer unfinished.
+      log->append_now(id, 4, {result_event(4, Outcome::Ok)}, row(id, "completada"), 3000);
+      CHECK_FALSE(contains(log->unfinished(), id));
+      std::promise<std::optional<Json>> snap;
+      log->snapshot(id, [&](std::optional<Json> s) { snap.set_value(s); });
+      auto s = snap.get_future().get();
+      REQUIRE(s);
+      CHECK((*s)["estado"] == "completada");
+      bool listed = false;
+      for (const auto& j : log->list("completada", 1000000)) listed = listed || j["saga_id"] == id;
+      CHECK(listed);
+      log->close();
+    }
+  }
+}
+
+TEST_CASE("a saga log that is one orchestrator's hands it every unfinished saga at start-up only", "[saga-log]") {
+  SqliteSagaLog log(":memory:", SyncMode::Normal);
+  for (const char* n : {"one", "two"}) log.append_now(n, 1, {start_event(n)}, row(n, "compensando"), 1000);
+  CHECK_FALSE(log.shared());
+  CHECK(log.claim(true) == std::vector<std::string>{"one", "two"});
+  CHECK(log.claim(false).empty());
+  log.close();
+}
+
+TEST_CASE("PostgreSQL saga log: a second start with a taken idempotency key is refused, nothing written",
+          "[.postgresql][saga-log]") {
+  REQUIRE(std::getenv("SAGALAB_TEST_PG_URL"));
+  auto a = open_log("postgresql", "a"), b = open_log("postgresql", "b");
+  const auto key = sid("same-key"), first = sid("idem-1"), second = sid("idem-2");
+  REQUIRE(append_async(*a, first, 1, {start_event(first)}, row(first, "en_curso", key)) == nullptr);
+  auto e = append_async(*b, second, 1, {start_event(second)}, row(second, "en_curso", key));
+  CHECK(conflict_of(e) == SagaLogConflict::Kind::IdemTaken);
+  CHECK(b->events(second).empty());
+  CHECK_FALSE(contains(b->unfinished(), second));
+}
+
+TEST_CASE("PostgreSQL saga log: only the lease holder appends; an expired lease passes to a claimer",
+          "[.postgresql][saga-log]") {
+  REQUIRE(std::getenv("SAGALAB_TEST_PG_URL"));
+  auto a = open_log("postgresql", sid("owner-a"), 300), b = open_log("postgresql", sid("owner-b"), 300);
+  const auto id = sid("lease");
+  a->append_now(id, 1, {start_event(id)}, row(id, "en_curso"), 1000);
+
+  // b may not write a saga that a holds, nor take it while a renews.
+  CHECK(conflict_of(append_async(*b, id, 2, {result_event(0, Outcome::Ok)}, std::nullopt)) ==
+        SagaLogConflict::Kind::LeaseLost);
+  CHECK(a->renew() >= 1);
+  CHECK_FALSE(contains(b->claim(false), id));
+  CHECK(b->events(id).size() == 1);
+
+  // a stops renewing: once its lease expires, b takes the saga, and a's writes are refused.
+  std::this_thread::sleep_for(std::chrono::milliseconds(450));
+  auto taken = b->claim(false);
+  CHECK(contains(taken, id));
+  CHECK_FALSE(contains(a->claim(false), id));  // taken once
+  CHECK(conflict_of(append_async(*a, id, 2, {result_event(0, Outcome::Ok)}, std::nullopt)) ==
+        SagaLogConflict::Kind::LeaseLost);
+  REQUIRE(append_async(*b, id, 2, {result_event(0, Outcome::Ok)}, row(id, "compensando")) == nullptr);
+  CHECK(b->events(id).size() == 2);
+
+  // A sequence number already written is a conflict too (two writers that both thought they held it).
+  CHECK(conflict_of(append_async(*b, id, 2, {result_event(1, Outcome::Ok)}, std::nullopt)) ==
+        SagaLogConflict::Kind::LeaseLost);
+  CHECK(b->events(id).size() == 2);
+
+  // A released saga is claimable at once; at start-up an owner takes back its own.
+  b->release(id);
+  b->renew();  // a barrier: the release was queued first, so it is committed when this returns
+  CHECK(contains(a->claim(false), id));
+  auto a_again = open_log("postgresql", sid("owner-a"), 300);
+  CHECK(contains(a_again->claim(true), id));
+  CHECK_FALSE(contains(b->claim(true), id));
+}
