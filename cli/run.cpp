@@ -37,6 +37,8 @@ struct RunOptions {
   std::vector<std::string> orchestrator_args = {"--step-timeout-ms=500", "--backoff-base-ms=10",
                                                 "--backoff-max-ms=200"};
   bool keep_stack = false;
+  int replicas = 1;   // of every program in the run's own stack
+  std::string store;  // the run's own stack's store ("": SQLite files)
 };
 
 struct Check {
@@ -638,6 +640,8 @@ int run_scenarios(const GlobalOptions& g0, const RunOptions& o) {
     up.base_port = 0;
     up.quiet = true;
     for (const auto& a : o.orchestrator_args) up.orchestrator_args.push_back(a);
+    up.replicas = o.replicas;
+    up.store = o.store;
     run_up(g, up);
     if (!g.json) std::cout << "started a local stack for the run (" << tmp << ")\n";
   }
@@ -717,6 +721,13 @@ void setup_run(CLI::App& app, GlobalOptions& g) {
   sub->add_option("--orchestrator-arg", o->orchestrator_args, "flags for the run's own orchestrator")
       ->capture_default_str();
   sub->add_flag("--keep-stack", o->keep_stack, "leave the run's own stack up afterwards");
+  sub->add_option("--replicas", o->replicas,
+                  "processes of every program in the run's own stack (as 'sagactl up --replicas'; needs --store)")
+      ->check(CLI::Range(1, 16))
+      ->capture_default_str();
+  sub->add_option("--store", o->store,
+                  "the run's own stack's store: 'postgresql' (a server it starts) or a postgresql:// URL "
+                  "(default: SQLite files)");
   sub->add_option("--proxy", o->proxy,
                   "run every scenario against the stack behind this sagactl proxy config (request steps, "
                   "inject with upstream, expect.check)")

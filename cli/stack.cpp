@@ -10,6 +10,7 @@
 #include <signal.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <pwd.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -34,7 +35,9 @@ std::string bin_dir() {
 }
 
 struct Child {
-  std::string program;
+  std::string name;     // its key, log and port file: the program, or program-N for replica N > 1
+  std::string program;  // the binary
+  int replica = 1;
   int port = 0;
   pid_t pid = -1;
   int restarts = 0;
@@ -55,17 +58,26 @@ class Supervisor {
     sigaddset(&set, SIGCHLD);
     sigprocmask(SIG_BLOCK, &set, nullptr);
 
-    // Services first: the orchestrator needs their ports.
-    for (const auto& p : programs()) {
-      if (p == "orquestador") continue;
-      children_[p].program = p;
-      children_[p].port = o_.base_port == 0 ? 0 : default_port(p) - 5000 + o_.base_port;
-      if (!spawn(children_[p])) return fail("cannot start " + p);
+    store_url_ = o_.store;
+    if (o_.store == "postgresql") {
+      // The stack's own PostgreSQL, first: every program keeps its data there.
+      if (auto why = start_postgres(); !why.empty()) return fail(why);
     }
-    auto& orq = children_["orquestador"];
-    orq.program = "orquestador";
-    orq.port = o_.base_port;
-    if (!spawn(orq)) return fail("cannot start orquestador");
+    // Services first: the orchestrators need their ports. Replica 1 of each
+    // program keeps its usual port and name; the others take free ports.
+    for (int r = 1; r <= o_.replicas; ++r) {
+      for (const auto& p : programs()) {
+        if (p == "orquestador") continue;
+        auto& c = child(p, r);
+        c.port = r > 1 || o_.base_port == 0 ? 0 : default_port(p) - 5000 + o_.base_port;
+        if (!spawn(c)) return fail("cannot start " + c.name);
+      }
+    }
+    for (int r = 1; r <= o_.replicas; ++r) {
+      auto& orq = child("orquestador", r);
+      orq.port = r > 1 ? 0 : o_.base_port;
+      if (!spawn(orq)) return fail("cannot start " + orq.name);
+    }
     if (g_.gateway == "traefik") {
       auto& tr = children_["traefik"];
       tr.program = "traefik";
@@ -90,6 +102,63 @@ class Supervisor {
     std::ofstream(dir_ + "/supervisor.err") << why << "\n";
     stop_all();
     return 1;
+  }
+
+  Child& child(const std::string& program, int replica) {
+    auto name = replica == 1 ? program : program + "-" + std::to_string(replica);
+    auto& c = children_[name];
+    c.name = name;
+    c.program = program;
+    c.replica = replica;
+    return c;
+  }
+
+  // initdb (once) and a postgres server child on a free port, in <stack>/postgres;
+  // as the postgres user when the stack runs as root (PostgreSQL refuses root).
+  // Returns why it could not, or "".
+  std::string start_postgres() {
+    std::string bin;
+    for (const auto& e : fs::directory_iterator("/usr/lib/postgresql", fs::directory_options::skip_permission_denied))
+      if (fs::exists(e.path() / "bin/postgres") && e.path().string() > bin) bin = e.path().string();
+    if (bin.empty()) return "--store postgresql needs a PostgreSQL server (apt-get install postgresql)";
+    pg_bin_ = bin + "/bin";
+    auto data = dir_ + "/postgres";
+    fs::create_directories(data);
+    if (getuid() == 0) {
+      auto* pw = getpwnam("postgres");
+      if (!pw) return "running as root, and there is no postgres user to run PostgreSQL as";
+      pg_uid_ = pw->pw_uid;
+      pg_gid_ = pw->pw_gid;
+      if (chown(data.c_str(), pg_uid_, pg_gid_) != 0) return "cannot hand " + data + " to the postgres user";
+      // The postgres user must pass through the stack directory (search, not list).
+      std::error_code ec;
+      fs::permissions(dir_, fs::perms::others_exec, fs::perm_options::add, ec);
+    }
+    chmod(data.c_str(), 0700);
+    if (!fs::exists(data + "/PG_VERSION")) {
+      Child init;
+      init.name = "initdb";
+      init.program = "initdb";
+      if (!spawn(init)) return "cannot run initdb";
+      int st = 0;
+      waitpid(init.pid, &st, 0);
+      if (!WIFEXITED(st) || WEXITSTATUS(st) != 0)
+        return "initdb failed (the postgres user must be able to reach " + data + "); see " + dir_ + "/logs/initdb.log";
+    }
+    auto& pg = children_["postgres"];
+    pg.name = pg.program = "postgres";
+    pg.port = free_port();
+    if (pg.port <= 0 || !spawn(pg)) return "cannot start postgres";
+    store_url_ = "postgresql://sagalab@127.0.0.1:" + std::to_string(pg.port) + "/postgres";
+    // Ready when it accepts a session (pg_isready), not merely the socket.
+    for (int i = 0; i < 300; ++i) {
+      auto cmd = pg_bin_ + "/pg_isready -q -h 127.0.0.1 -p " + std::to_string(pg.port);
+      if (std::system(cmd.c_str()) == 0) return "";
+      int st = 0;
+      if (waitpid(pg.pid, &st, WNOHANG) == pg.pid) return "postgres exited; see " + dir_ + "/logs/postgres.log";
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+    return "postgres did not become ready within 30 s; see " + dir_ + "/logs/postgres.log";
   }
 
   static int free_port() {
@@ -118,8 +187,11 @@ class Supervisor {
                        {"middlewares", {name + "-strip"}},
                        {"service", name}};
       middlewares[name + "-strip"] = {{"stripPrefix", {{"prefixes", {prefix}}}}};
+      Json servers = Json::array();
+      for (const auto& [key, c] : children_)
+        if (c.program == p) servers.push_back({{"url", "http://127.0.0.1:" + std::to_string(c.port)}});
       services[name] = {{"loadBalancer",
-                         {{"servers", {{{"url", "http://127.0.0.1:" + std::to_string(children_[p].port)}}}},
+                         {{"servers", servers},
                           {"healthCheck", {{"path", "/health"}, {"interval", "10s"}}}}}};
     }
     Json cfg{{"http", {{"routers", routers}, {"middlewares", middlewares}, {"services", services}}}};
@@ -134,15 +206,24 @@ class Supervisor {
               "--providers.file.filename=" + dir_ + "/traefik-dynamic.yml", "--ping=true",
               "--ping.entryPoint=web", "--log.level=ERROR"};
     }
+    if (c.program == "initdb")
+      return {pg_bin_ + "/initdb", "-D", dir_ + "/postgres", "-U", "sagalab", "--auth=trust", "-E", "UTF8"};
+    if (c.program == "postgres")
+      return {pg_bin_ + "/postgres", "-D", dir_ + "/postgres", "-p", std::to_string(c.port), "-k", dir_ + "/postgres",
+              "-c", "listen_addresses=127.0.0.1", "-c", "max_connections=300"};
     std::vector<std::string> a = {bin_dir() + "/" + c.program, "--host", "127.0.0.1", "--port",
                                   std::to_string(c.port), "--data-dir", dir_ + "/data", "--sync", o_.sync};
     if (c.port == 0) {
       a.push_back("--port-file");
-      a.push_back(dir_ + "/run/" + c.program + ".port");
+      a.push_back(dir_ + "/run/" + c.name + ".port");
     }
-    if (!o_.store.empty() && c.program != "orquestador") {
+    if (!store_url_.empty()) {  // the services' data and the orchestrators' saga log
       a.push_back("--store");
-      a.push_back(o_.store);
+      a.push_back(store_url_);
+    }
+    if (c.program == "orquestador" && !store_url_.empty()) {
+      a.push_back("--replica-id");
+      a.push_back(c.name);
     }
     if (o_.service_workers > 0 && c.program != "orquestador") {
       a.push_back("--workers");
@@ -155,9 +236,10 @@ class Supervisor {
     if (c.program == "orquestador") {
       for (const auto& p : programs()) {
         if (p == "orquestador") continue;
+        // Orchestrator N calls replica N of each service (no balancer without a gateway).
         auto flag = "--" + p.substr(3) + "-url";
         a.push_back(flag);
-        a.push_back("http://127.0.0.1:" + std::to_string(children_[p].port));
+        a.push_back("http://127.0.0.1:" + std::to_string(child(p, c.replica).port));
       }
       for (const auto& x : o_.orchestrator_args) a.push_back(x);
     }
@@ -175,7 +257,7 @@ class Supervisor {
   bool spawn(Child& c) {
     fs::create_directories(dir_ + "/logs");
     fs::create_directories(dir_ + "/run");
-    auto port_file = dir_ + "/run/" + c.program + ".port";
+    auto port_file = dir_ + "/run/" + c.name + ".port";
     fs::remove(port_file);
     auto args = args_for(c);
     pid_t pid = fork();
@@ -184,11 +266,14 @@ class Supervisor {
       sigset_t none;
       sigemptyset(&none);
       sigprocmask(SIG_SETMASK, &none, nullptr);
-      int fd = ::open((dir_ + "/logs/" + c.program + ".log").c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
+      int fd = ::open((dir_ + "/logs/" + c.name + ".log").c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
       if (fd >= 0) {
         dup2(fd, 1);
         dup2(fd, 2);
         close(fd);
+      }
+      if ((c.program == "postgres" || c.program == "initdb") && pg_uid_ != 0) {
+        if (setgid(pg_gid_) != 0 || setuid(pg_uid_) != 0) _exit(126);
       }
       std::vector<char*> argv;
       for (auto& s : args) argv.push_back(s.data());
@@ -202,7 +287,7 @@ class Supervisor {
     }
     c.pid = pid;
     c.started_ms = now_ms();
-    if (c.port == 0 && c.program != "traefik") {
+    if (c.port == 0 && c.program != "traefik" && c.program != "initdb") {
       // Learn the port it picked; later restarts reuse it, so URLs stay valid.
       for (int i = 0; i < 200; ++i) {
         std::ifstream in(port_file);
@@ -242,11 +327,17 @@ class Supervisor {
   }
 
   void stop_all() {
+    // PostgreSQL last, once the programs that write to it have stopped.
+    for (bool pg : {false, true}) stop_children(pg);
+  }
+
+  void stop_children(bool postgres) {
     for (auto& [name, c] : children_) {
-      if (c.pid > 0) kill(c.pid, SIGTERM);
+      if (c.pid > 0 && (c.program == "postgres") == postgres) kill(c.pid, postgres ? SIGINT : SIGTERM);
     }
-    auto deadline = now_ms() + 5000;
+    auto deadline = now_ms() + (postgres ? 15000 : 5000);
     for (auto& [name, c] : children_) {
+      if ((c.program == "postgres") != postgres) continue;
       while (c.pid > 0) {
         int st = 0;
         pid_t r = waitpid(c.pid, &st, WNOHANG);
@@ -269,13 +360,17 @@ class Supervisor {
     Json services = Json::object();
     for (const auto& [name, c] : children_) {
       services[name] = {{"pid", c.pid},
+                        {"program", c.program},
+                        {"replica", c.replica},
                         {"port", c.port},
                         {"restarts", c.restarts},
                         {"started_ms", c.started_ms},
                         {"last_exit_status", c.last_status},
                         {"log", dir_ + "/logs/" + name + ".log"}};
     }
-    Json j{{"supervisor_pid", getpid()}, {"started_ms", started_}, {"dir", dir_}, {"services", services}};
+    Json j{{"supervisor_pid", getpid()}, {"started_ms", started_}, {"dir", dir_}, {"services", services},
+           {"replicas", o_.replicas}};
+    if (!store_url_.empty()) j["store"] = store_url_;
     if (children_.count("traefik")) j["gateway"] = "http://127.0.0.1:" + std::to_string(children_["traefik"].port);
     auto tmp = dir_ + "/stack.json.tmp";
     std::ofstream(tmp) << j.dump(2) << "\n";
@@ -287,6 +382,10 @@ class Supervisor {
   std::string dir_;
   std::int64_t started_ = now_ms();
   std::map<std::string, Child> children_;
+  std::string store_url_;  // "" (SQLite files) or the PostgreSQL every program uses
+  std::string pg_bin_;
+  uid_t pg_uid_ = 0;
+  gid_t pg_gid_ = 0;
 };
 
 bool supervisor_alive(const Json& stack) {
@@ -307,7 +406,8 @@ void setup_up(CLI::App& app, GlobalOptions& g) {
   sub->footer(
       "Examples:\n  sagactl up                      # ports 5000-5004, data in .sagalab/\n"
       "  sagactl up --base-port 0        # free ports (see 'sagactl status')\n"
-      "  sagactl up --fresh --orchestrator-arg=--step-timeout-ms=500");
+      "  sagactl up --fresh --orchestrator-arg=--step-timeout-ms=500\n"
+      "  sagactl up --replicas 2 --store postgresql   # two of each, sharing a PostgreSQL the stack starts");
   sub->add_option("--base-port", opts->base_port, "port of the orchestrator; services take the next four (0: free ports)")
       ->check(CLI::Range(0, 65530))
       ->capture_default_str();
@@ -316,12 +416,19 @@ void setup_up(CLI::App& app, GlobalOptions& g) {
   sub->add_option("--workers", opts->service_workers, "threads of each service that run requests (default: theirs, 16)")
       ->check(CLI::Range(1, 256));
   sub->add_option("--store", opts->store,
-                  "where the four services keep their data: a postgresql://user@host:port/db URL (default: each "
+                  "where the programs keep their data and the saga log: 'postgresql' (a server the stack starts "
+                  "in its directory, on a free port) or a postgresql://user@host:port/db URL (default: each "
                   "one's SQLite file in the stack directory)")
       ->check([](const std::string& v) {
-        return v.rfind("postgresql://", 0) == 0 || v.rfind("postgres://", 0) == 0 ? std::string()
-                                                                                 : "must be a postgresql:// URL";
+        return v == "postgresql" || v.rfind("postgresql://", 0) == 0 || v.rfind("postgres://", 0) == 0
+                   ? std::string()
+                   : "must be 'postgresql' or a postgresql:// URL";
       });
+  sub->add_option("--replicas", opts->replicas,
+                  "processes of every program (orchestrator and services); more than one share PostgreSQL "
+                  "(--store); orchestrator N calls replica N of each service, Traefik balances over all")
+      ->check(CLI::Range(1, 16))
+      ->capture_default_str();
   sub->add_option("--wait-ms", opts->wait_ms, "how long to wait for every /health")->capture_default_str();
   sub->add_option("--orchestrator-arg", opts->orchestrator_args, "extra flag for orquestador (repeatable)")
       ->allow_extra_args(false);
@@ -338,13 +445,19 @@ int run_up(const GlobalOptions& g, const UpOptions& o) {
       throw CliError(kExitUnreachable, "'up' starts a local stack, but " + url_variable(p) + " / --" + p +
                                            "-url points at another (" + u + "); unset it");
   }
+  if (o.replicas > 1 && o.store.empty())
+    throw CliError(kExitFailed, "--replicas " + std::to_string(o.replicas) +
+                                    " needs a store the replicas share: add --store postgresql (or a URL)");
   if (g.gateway == "traefik" && std::system("command -v traefik >/dev/null 2>&1") != 0)
     throw CliError(kExitFailed, "--gateway traefik needs a 'traefik' binary on PATH");
   if (auto stack = read_stack(g); stack && supervisor_alive(*stack))
     throw CliError(kExitFailed, "a stack is already running from " + g.stack_dir + " (supervisor pid " +
                                     std::to_string(stack->value("supervisor_pid", 0)) + "); run 'sagactl down' first");
   fs::create_directories(g.stack_dir);
-  if (o.fresh) fs::remove_all(fs::path(g.stack_dir) / "data");
+  if (o.fresh) {
+    fs::remove_all(fs::path(g.stack_dir) / "data");
+    fs::remove_all(fs::path(g.stack_dir) / "postgres");
+  }
   fs::remove(stack_file(g));
   fs::remove(fs::path(g.stack_dir) / "supervisor.err");
   auto start = now_ms();
@@ -382,6 +495,17 @@ int run_up(const GlobalOptions& g, const UpOptions& o) {
         }
       }
     }
+    if (all) {  // the other replicas too
+      for (const auto& [name, s] : (*stack)["services"].items()) {
+        if (s.value("replica", 1) > 1 &&
+            !sagalab::http_call("http://127.0.0.1:" + std::to_string(s.value("port", 0)), "GET", "/health", nullptr,
+                                {}, 1000)
+                 .ok()) {
+          all = false;
+          break;
+        }
+      }
+    }
     if (all) break;
     std::ifstream err(fs::path(g.stack_dir) / "supervisor.err");
     std::string why;
@@ -402,12 +526,12 @@ int run_up(const GlobalOptions& g, const UpOptions& o) {
     std::cout << "stack up in " << elapsed << " ms (data and logs in " << g.stack_dir << "/)\n";
     if (stack.contains("gateway"))
       std::cout << "  traefik gateway: " << stack["gateway"].get<std::string>() << " (use --gateway traefik)\n";
-    for (const auto& p : programs()) {
-      const auto& s = stack["services"][p];
-      if (s.is_null()) continue;
-      std::cout << "  " << paint("●", "32") << " " << p << std::string(15 - p.size(), ' ') << "http://127.0.0.1:"
-                << s["port"].get<int>() << "  pid " << s["pid"].get<int>() << "\n";
+    for (const auto& [p, s] : stack["services"].items()) {
+      std::cout << "  " << paint("●", "32") << " " << p << std::string(p.size() < 16 ? 16 - p.size() : 1, ' ')
+                << (p == "postgres" ? "postgresql://127.0.0.1:" : "http://127.0.0.1:") << s["port"].get<int>()
+                << "  pid " << s["pid"].get<int>() << "\n";
     }
+    if (stack.contains("store")) std::cout << "  store: " << stack["store"].get<std::string>() << "\n";
   }
   return kExitOk;
 }
@@ -458,13 +582,25 @@ int run_status(const GlobalOptions& g) {
     all_ok = all_ok && row["healthy"].get<bool>();
     out.push_back(row);
   }
+  if (stack) {  // the other replicas, and the stack's own PostgreSQL
+    for (const auto& [name, s] : (*stack)["services"].items()) {
+      if (s.value("replica", 1) == 1 && s.value("program", "") != "postgres") continue;
+      const bool pg = s.value("program", "") == "postgres";
+      auto url = (pg ? "postgresql://127.0.0.1:" : "http://127.0.0.1:") + std::to_string(s.value("port", 0));
+      bool ok = pg ? kill(s.value("pid", 0), 0) == 0 : sagalab::http_call(url, "GET", "/health", nullptr, {}, 1000).ok();
+      Json row{{"program", name}, {"url", url}, {"healthy", ok}, {"pid", s["pid"]}, {"port", s["port"]},
+               {"restarts", s["restarts"]}, {"uptime_s", (now_ms() - s.value("started_ms", now_ms())) / 1000}};
+      all_ok = all_ok && ok;
+      out.push_back(row);
+    }
+  }
   if (g.json) {
     print_json({{"programs", out}, {"healthy", all_ok}});
   } else {
-    std::printf("%-15s %-8s %-7s %-6s %-9s %s\n", "PROGRAM", "HEALTH", "PID", "PORT", "UPTIME", "RESTARTS");
+    std::printf("%-16s %-8s %-7s %-6s %-9s %s\n", "PROGRAM", "HEALTH", "PID", "PORT", "UPTIME", "RESTARTS");
     for (const auto& r : out) {
       std::string health = r["healthy"].get<bool>() ? paint("ok     ", "32") : paint("down   ", "31");
-      std::printf("%-15s %s  %-7s %-6s %-9s %s\n", r["program"].get<std::string>().c_str(), health.c_str(),
+      std::printf("%-16s %s  %-7s %-6s %-9s %s\n", r["program"].get<std::string>().c_str(), health.c_str(),
                   r.contains("pid") ? std::to_string(r["pid"].get<int>()).c_str() : "-",
                   r.contains("port") ? std::to_string(r["port"].get<int>()).c_str() : "-",
                   r.contains("uptime_s") ? (std::to_string(r["uptime_s"].get<long long>()) + "s").c_str() : "-",

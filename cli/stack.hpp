@@ -15,7 +15,8 @@ struct UpOptions {
   std::string catalog_file;
   bool quiet = false;        // no report on stdout (when another command starts the stack)
   int service_workers = 0;  // 0: each program's default
-  std::string store;  // "": each service's SQLite file; a postgresql:// URL: the four services there
+  std::string store;  // "": SQLite files; a postgresql:// URL, or "postgresql": one the stack starts itself
+  int replicas = 1;   // of every program (more than one needs PostgreSQL)
 };
 void setup_up(CLI::App& app, GlobalOptions& g);
 int run_up(const GlobalOptions& g, const UpOptions& o);

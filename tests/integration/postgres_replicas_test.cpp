@@ -1,9 +1,12 @@
 // Services on PostgreSQL (--store postgresql://...): replicas of one service
 // share its data. Run by tests/integration/postgres_test.sh, which starts the
 // server and names it in SAGALAB_TEST_PG_URL (hidden tag: not in the default run).
+#include <signal.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <filesystem>
+#include <functional>
 #include <atomic>
 #include <catch2/catch.hpp>
 #include <mutex>
@@ -211,4 +214,65 @@ TEST_CASE("two orchestrators share a PostgreSQL saga log while one of them is ki
   auto v = run_command(cmd + " --timeout-ms 30000 verify --wait-ms 20000");
   INFO(v.out);
   CHECK(v.code == 0);
+}
+
+TEST_CASE("sagactl up --replicas 2 --store postgresql: its own PostgreSQL, two of every program, one saga log",
+          "[.postgresql]") {
+  TempDir dir;
+  // As root the server runs as the postgres user, which must pass through the test's directory.
+  std::filesystem::permissions(dir.path(), std::filesystem::perms::others_exec, std::filesystem::perm_options::add);
+  const std::string stack = dir.path() + "/stack";
+  auto sagactl = [&](const std::string& args) {
+    return run_command(shell_quote(bin("sagactl")) + " --stack-dir " + shell_quote(stack) + " " + args);
+  };
+  auto down = [&] { return sagactl("down"); };
+  struct Down {
+    std::function<CmdResult()> f;
+    ~Down() { f(); }
+  } always{down};
+  auto up = sagactl("up --base-port 0 --replicas 2 --store postgresql");
+  INFO(up.out);
+  REQUIRE(up.code == 0);
+  auto st = sagactl("status --json");
+  INFO(st.out);
+  REQUIRE(st.code == 0);
+  auto status = Json::parse(st.out);
+  std::map<std::string, Json> programs;
+  for (const auto& p : status["programs"]) programs[p["program"].get<std::string>()] = p;
+  CHECK(programs.size() == 11);  // five programs twice, and postgres
+  for (const auto& [name, p] : programs) {
+    INFO(name);
+    CHECK(p["healthy"] == true);
+  }
+  REQUIRE(programs.count("orquestador-2"));
+  REQUIRE(programs.count("postgres"));
+
+  // A saga started on the second orchestrator is in the log the first one reads.
+  auto r = post(programs["orquestador-2"]["url"].get<std::string>(), "/compra",
+                {{"usuario_id", "ana"}, {"producto", "mouse"}}, {}, 15000);
+  REQUIRE(r.answer);
+  CHECK(r.answer->status == 200);
+  auto id = r.answer->body.value("saga_id", std::string());
+  auto seen = get(programs["orquestador"]["url"].get<std::string>(), "/sagas/" + id);
+  REQUIRE(seen.ok());
+  CHECK(seen.answer->body["estado"] == "completada");
+  auto v = sagactl("verify");
+  INFO(v.out);
+  CHECK(v.code == 0);
+
+  // down stops PostgreSQL too (after the programs that use it).
+  const int pg_pid = programs["postgres"]["pid"].get<int>();
+  REQUIRE(down().code == 0);
+  CHECK(::kill(pg_pid, 0) != 0);
+}
+
+TEST_CASE("sagactl run --replicas 2 --store postgresql runs scenarios against the replicated stack", "[.postgresql]") {
+  const std::string dir = std::string(SAGALAB_SOURCE_DIR) + "/scenarios/";
+  auto r = run_command(shell_quote(bin("sagactl")) + " run --replicas 2 --store postgresql " +
+                       shell_quote(dir + "orquestador-crash-durante-compensacion.yaml") + " " +
+                       shell_quote(dir + "ultima-unidad-disputada.yaml") + " " +
+                       shell_quote(dir + "compra-duplicada-misma-clave.yaml"));
+  INFO(r.out);
+  CHECK(r.code == 0);
+  CHECK(r.out.find("all 3 scenarios passed") != std::string::npos);
 }

@@ -2,7 +2,8 @@
 # The tests on PostgreSQL: starts a real server (initdb and pg_ctl from
 # Debian's postgresql package, in a temporary directory, on a free port; as the
 # postgres user when run as root, since PostgreSQL refuses to run as root),
-# runs the store and domain suites and the replica tests against it with
+# runs the store, domain and saga-log suites and the replica tests (services,
+# orchestrators killed -9 in turn, `sagactl up --replicas`) against it with
 # SAGALAB_TEST_PG_URL set, and stops exactly that server.
 # Exit 77 (skipped, the reason printed) when no server can start here.
 #
