@@ -10,7 +10,9 @@
 # healthy, the admin token enforced, a purchase completes, a fault injected
 # with `sagactl inject-fault` compensates one, `sagactl verify` passes, a
 # crash-after fault kills a container that Docker restarts with nothing lost,
-# and `compose down -v` leaves nothing behind.
+# and `compose down -v` leaves nothing behind. Then the `scale` profile
+# (deploy/scale.env): PostgreSQL and two of every program, all healthy, a
+# purchase through each orchestrator replica, verify passes, down -v.
 #
 # Exit 0: passed; 1: a check failed; 77: skipped (no engine can start here;
 # the reason is printed). Routing through Traefik is not checked: no Traefik
@@ -47,6 +49,7 @@ if [ ${#need[@]} -gt 0 ]; then
     skip "cannot install ${need[*]} (see $WORK/apt.log)"
 fi
 if docker compose version >/dev/null 2>&1; then COMPOSE=(docker compose); else COMPOSE=(docker-compose); fi
+SCALE=("${COMPOSE[@]}" --env-file "$ROOT/deploy/scale.env" -p "$PROJECT" -f "$ROOT/docker-compose.yml")
 COMPOSE+=(-p "$PROJECT" -f "$ROOT/docker-compose.yml")
 
 # --- the engine ---------------------------------------------------------------
@@ -56,7 +59,7 @@ UP=0
 remove_alone() { docker rm -f $(docker ps -aq --filter "label=sagalab-compose-test") >/dev/null 2>&1 || true; }
 cleanup() {
   if [ "$UP" = 1 ]; then
-    SAGA_ADMIN_TOKEN=$TOKEN "${COMPOSE[@]}" down -v >"$WORK/down.log" 2>&1 || true
+    SAGA_ADMIN_TOKEN=$TOKEN "${SCALE[@]}" down -v >"$WORK/down.log" 2>&1 || true
   fi
   remove_alone
   if [ -n "$DOCKERD_PID" ]; then
@@ -113,7 +116,7 @@ if [ "${COMPOSE_IMAGE:-source}" = prebuilt ]; then
   BIN=$(dirname "$(readlink -f "$SAGACTL")")
   CTX="$WORK/context"
   rm -rf "$CTX" && mkdir -p "$CTX/bin" "$CTX/deploy"
-  cp deploy/healthcheck.sh "$CTX/deploy/"
+  cp deploy/healthcheck.sh deploy/postgres.sh "$CTX/deploy/"
   # The Dockerfile's runtime stage (everything before its build stage), around these binaries.
   { sed '/^FROM debian:bookworm AS build/,$d' deploy/Dockerfile
     printf 'FROM runtime-base AS prebuilt\nCOPY bin/ /usr/local/bin/\nUSER sagalab\n'; } >"$CTX/deploy/Dockerfile"
@@ -126,10 +129,14 @@ if [ "${COMPOSE_IMAGE:-source}" = prebuilt ]; then
   say "docker build of the runtime stage around the binaries of $BIN"
   docker build --network host -f "$CTX/deploy/Dockerfile" -t sagalab:latest "$CTX" \
     >"$WORK/build.log" 2>&1 || fail "docker build failed (see $WORK/build.log)"
+  docker build --network host -f "$CTX/deploy/Dockerfile" --target postgres -t sagalab-postgres:latest "$CTX" \
+    >>"$WORK/build.log" 2>&1 || fail "docker build of the postgres stage failed (see $WORK/build.log)"
 else
   say "docker build (host network; cached layers are reused)"
   docker build --network host -f deploy/Dockerfile -t sagalab:latest . >"$WORK/build.log" 2>&1 ||
     fail "docker build failed (see $WORK/build.log)"
+  docker build --network host -f deploy/Dockerfile --target postgres -t sagalab-postgres:latest . >>"$WORK/build.log" 2>&1 ||
+    fail "docker build of the postgres stage failed (see $WORK/build.log)"
 fi
 say "image sagalab:latest, $(docker image inspect -f '{{.Size}}' sagalab:latest | awk '{printf "%.0f MB", $1/1e6}')"
 
@@ -220,4 +227,29 @@ UP=0
 left=$(docker ps -aq --filter "label=com.docker.compose.project=$PROJECT"; docker volume ls -q --filter "label=com.docker.compose.project=$PROJECT")
 [ -z "$left" ] || fail "compose down -v left: $left"
 say "ok: compose down -v removed every container and volume"
+
+# --- the scale profile: PostgreSQL and two of every program ------------------------------
+UP=1
+"${SCALE[@]}" up -d --no-build postgres "${PROGRAMS[@]}" >"$WORK/scale-up.log" 2>&1 || fail "compose up of the scale profile failed (see $WORK/scale-up.log)"
+ids=$("${SCALE[@]}" ps -q)
+[ "$(echo "$ids" | wc -l)" = 11 ] || fail "the scale profile runs $(echo "$ids" | wc -l) containers, not 11 (postgres and 2 x 5)"
+for c in $ids; do wait_healthy "$c" 120 || fail "a container of the scale profile never became healthy ($(docker inspect -f '{{.Name}}' "$c"))"; done
+say "ok: the scale profile: postgres and two of every program, all healthy"
+ip_of() { docker inspect -f '{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}' "$1"; }
+n=0
+for c in $("${SCALE[@]}" ps -q orquestador); do
+  r=$(curl -s -X POST -H 'Content-Type: application/json' -d "{\"usuario_id\":\"u$n\",\"producto\":\"mouse\"}" "http://$(ip_of "$c"):5000/compra")
+  [ "$(echo "$r" | jq -r '.estado // .respuesta.estado // empty')" = completada ] || fail "a purchase through orchestrator replica $c: $r"
+  n=$((n + 1))
+done
+[ "$n" = 2 ] || fail "expected two orchestrator replicas, found $n"
+for i in "${!PROGRAMS[@]}"; do  # sagactl reads replica 1 of each: the data is shared
+  p=${PROGRAMS[$i]}
+  export "$(echo "$p" | tr 'a-z-' 'A-Z_')_URL=http://$(ip_of "$("${SCALE[@]}" ps -q "$p" | head -1)"):$((5000 + i))"
+done
+"${S[@]}" verify >"$WORK/verify3.txt" 2>&1 || fail "sagactl verify on the scale profile: $(cat "$WORK/verify3.txt")"
+grep -q "completada" <<<"$("${S[@]}" --json sagas 2>/dev/null)" || fail "the shared saga log does not list the purchases"
+say "ok: a purchase through each orchestrator replica; verify passes on the shared data"
+"${SCALE[@]}" down -v >"$WORK/down.log" 2>&1 || fail "compose down -v of the scale profile failed (see $WORK/down.log)"
+UP=0
 say "PASSED in $(($(date +%s) - T0)) s"

@@ -39,7 +39,8 @@ TEST_CASE("docker-compose.yml: routers, middlewares, ports, health checks, volum
   auto text = run("cd '" + kSrc + "' && docker-compose -f docker-compose.yml config 2>/dev/null");
   YAML::Node cfg = YAML::Load(text);
   auto services = cfg["services"];
-  REQUIRE(services.size() == 6);
+  REQUIRE(services.size() == 7);  // traefik, the five programs, and the scale profile's postgres
+  CHECK(services["postgres"]["profiles"][0].as<std::string>() == "scale");
 
   auto traefik = services["traefik"];
   auto image = traefik["image"].as<std::string>();
@@ -76,6 +77,8 @@ TEST_CASE("docker-compose.yml: routers, middlewares, ports, health checks, volum
     CHECK(svc["volumes"][0].as<std::string>() == s.name + "-data:/data:rw");
     CHECK(svc["networks"]["carlosred"]);
     CHECK(svc["build"]["dockerfile"].as<std::string>() == "deploy/Dockerfile");
+    CHECK(svc["environment"]["SAGA_STORE"].as<std::string>() == "sqlite");  // without the scale profile
+    CHECK(svc["deploy"]["replicas"].as<int>() == 1);
   }
   auto orq = services["orquestador"];
   CHECK(orq["environment"]["MS_CATALOGO_URL"].as<std::string>() == "http://ms-catalogo:5001");
@@ -90,6 +93,21 @@ TEST_CASE("docker-compose.yml: routers, middlewares, ports, health checks, volum
   CHECK(net["name"].as<std::string>() == "carlosred");
   CHECK_FALSE(net["external"]);
   for (const auto& s : kServices) CHECK(cfg["volumes"][s.name + "-data"]);
+}
+
+TEST_CASE("the scale profile (deploy/scale.env): PostgreSQL, and two of every program sharing it", "[deploy]") {
+  auto text = run("cd '" + kSrc + "' && docker-compose --env-file deploy/scale.env -f docker-compose.yml config 2>/dev/null");
+  YAML::Node cfg = YAML::Load(text);
+  auto services = cfg["services"];
+  REQUIRE(services["postgres"]);
+  CHECK(services["postgres"]["build"]["target"].as<std::string>() == "postgres");
+  CHECK(services["postgres"]["healthcheck"]["test"][1].as<std::string>() == "pg_isready");
+  for (const auto& s : kServices) {
+    INFO(s.name);
+    CHECK(services[s.name]["environment"]["SAGA_STORE"].as<std::string>() ==
+          "postgresql://sagalab@postgres:5432/sagalab");
+    CHECK(services[s.name]["deploy"]["replicas"].as<int>() == 2);
+  }
 }
 
 TEST_CASE("the Dockerfile's build stage installs exactly the install script's packages", "[deploy]") {
