@@ -41,11 +41,6 @@ std::string opt_string(const Json& j, const char* k, std::size_t max) {
   return j[k].get<std::string>();
 }
 
-std::string lower(std::string s) {
-  for (auto& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return s;
-}
-
 }  // namespace
 
 const std::vector<std::string>& action_names() {
@@ -87,7 +82,7 @@ Rule Faults::parse(const Json& j) {
   r.match.path = opt_string(j, "path", 300);
   if (!r.match.path.empty() && r.match.path.front() != '/' && r.match.path.front() != '*')
     throw bad_request("fault rule field 'path' must start with / (a glob: * matches any characters)");
-  r.match.header_name = lower(opt_string(j, "header_name", 100));
+  r.match.header_name = check::header_key(opt_string(j, "header_name", 100));
   r.match.header_value = opt_string(j, "header_value", 300);
   r.match.body_field = opt_string(j, "body_field", 100);
   r.match.body_value = opt_string(j, "body_value", 300);

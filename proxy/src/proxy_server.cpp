@@ -15,6 +15,7 @@
 #include "sagalab/http_client.hpp"
 #include "sagalab/http_common.hpp"
 #include "sagalab/proxy.hpp"
+#include "sagalab/saga_check.hpp"
 
 namespace sagalab::proxy {
 
@@ -120,8 +121,8 @@ class Session : public std::enable_shared_from_this<Session> {
       path_ = std::string(parser_->get().target());
       seq_ = shared_.recorder.next_seq();
       t_us_ = now_us();
+      keep_alive_ = false;  // the rest of the body is unread: the answer says so, and the connection closes
       answer_local(413, "request too large for the proxy (body at most 1 MiB)");
-      keep_alive_ = false;
       return;
     }
     if (ec) return close_all();
@@ -141,8 +142,7 @@ class Session : public std::enable_shared_from_this<Session> {
     view.method = std::string(req_.method_string());
     view.path = path_;
     for (const auto& f : req_) {
-      std::string name(f.name_string());
-      for (auto& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+      auto name = check::header_key(std::string(f.name_string()));
       std::string value(f.value());
       headers_[name] = value;
       view.headers[name] = value;

@@ -12,11 +12,6 @@ namespace {
 
 [[noreturn]] void bad(const std::string& m) { throw std::invalid_argument(m); }
 
-std::string lower(std::string s) {
-  for (auto& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return s;
-}
-
 std::vector<std::string> split_path(const std::string& path) {
   std::vector<std::string> out;
   std::size_t i = 0;
@@ -60,7 +55,7 @@ Locator parse_locator(const Json& j, const std::string& where) {
   l.name = s.substr(dot + 1);
   if (from == "header") {
     l.from = Locator::From::Header;
-    l.name = lower(l.name);
+    l.name = header_key(l.name);
   } else if (from == "request") {
     l.from = Locator::From::Request;
   } else if (from == "response") {
@@ -266,7 +261,7 @@ Recorded recorded_from_json(const Json& j) {
   r.method = need_str("method");
   r.path = need_str("path");
   if (j.contains("headers") && j["headers"].is_object())
-    for (const auto& [k, v] : j["headers"].items()) r.headers[lower(k)] = v;
+    for (const auto& [k, v] : j["headers"].items()) r.headers[header_key(k)] = v;
   r.request = j.value("request", Json());
   r.status = opt_status("status");
   r.response = j.value("response", Json());
@@ -486,6 +481,11 @@ Json to_json(const Report& r) {
   return {{"exchanges", r.exchanges}, {"sagas", r.sagas},         {"completed", r.completed},
           {"failed", r.failed},       {"unknown", r.unknown},     {"violations", vs},
           {"passed", r.violations.empty()}};
+}
+
+std::string header_key(std::string name) {
+  for (auto& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return name;
 }
 
 }  // namespace sagalab::check

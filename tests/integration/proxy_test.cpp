@@ -328,3 +328,32 @@ TEST_CASE("sagactl proxy answers Expect: 100-continue before the body, and forwa
   CHECK(answer.rfind("HTTP/1.1 200", 0) == 0);
   CHECK(answer.find("compra_id") != std::string::npos);
 }
+
+TEST_CASE("sagactl proxy refuses a body past 1 MiB with a 413 that says it closes the connection") {
+  TempDir dir;
+  Proc compras("ms-compras", {"--quiet"}, dir.path());
+  REQUIRE(compras.wait_healthy());
+  Proc proxy("sagactl", {"--quiet", "--upstream", "compras=127.0.0.1:0->" + compras.url()}, dir.path(), 0, "proxy");
+  REQUIRE(proxy.wait_healthy());
+  int port = std::stoi(upstream_urls(proxy)["compras"].substr(std::string("http://127.0.0.1:").size()));
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  timeval tv{5, 0};
+  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  sockaddr_in a = loopback(port);
+  REQUIRE(::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0);
+  // A declared 2 MiB body, of which the first 64 KiB are sent: the proxy answers without waiting for the rest.
+  std::string head = "POST /transaccion HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: " +
+                     std::to_string(2 * 1024 * 1024) + "\r\n\r\n" + std::string(64 * 1024, 'x');
+  REQUIRE(::send(fd, head.data(), head.size(), MSG_NOSIGNAL) == static_cast<ssize_t>(head.size()));
+  std::string answer;
+  char buf[4096];
+  for (ssize_t n; (n = ::recv(fd, buf, sizeof buf, 0)) > 0;) answer.append(buf, static_cast<std::size_t>(n));
+  ::close(fd);
+  INFO(answer);
+  CHECK(answer.rfind("HTTP/1.1 413", 0) == 0);
+  // The rest of the body is never read, so the connection cannot be reused: the answer must say so.
+  CHECK(answer.find("Connection: close") != std::string::npos);
+  auto state = get(compras.url(), "/admin/state");
+  REQUIRE(state.ok());
+  CHECK(state.answer->body["compras"].empty());  // nothing reached the service
+}

@@ -62,6 +62,8 @@ Description parse_description(const Json& j);
 // The value at a dotted field of a JSON body ("order.ref"), as text; "" when
 // absent or not a scalar. The proxy's rules match body fields with it too.
 std::string field_text(const Json& body, const std::string& dotted);
+// A header name as recordings, rules and locators keep it: lower case (HTTP names are case-insensitive).
+std::string header_key(std::string name);
 
 // One exchange of a recording (a JSON line written by the proxy).
 struct Recorded {
