@@ -23,7 +23,7 @@ SECS=${SECONDS_EACH:-10}
 LEASE=${LEASE_MS:-2000}
 WORK=$(mktemp -d); chmod 711 "$WORK"
 S="$BIN/sagactl --stack-dir $WORK/stack"
-trap '$S down >/dev/null 2>&1; rm -rf "$WORK"' EXIT
+trap '$S down >/dev/null 2>&1; [ -n "${KEEP:-}" ] || rm -rf "$WORK"' EXIT
 echo '{"LAPTOP":10000000,"MOUSE":10000000,"TECLADO":10000000,"AURICULARES":10000000,"MONITOR":10000000}' > "$WORK/stock.json"
 fresh_db() {  # a database of its own per configuration
   PGOPTIONS="-c client_min_messages=warning" psql "$SAGALAB_TEST_PG_URL" -qc "DROP DATABASE IF EXISTS bench_$1" -c "CREATE DATABASE bench_$1" >/dev/null
@@ -65,7 +65,8 @@ $BIN/sagactl $L2 bench --duration 6 --concurrency 16 --no-verify --json > /dev/n
 sleep 3
 T0=$(date +%s%3N); kill -STOP "$PID2"
 wait || true
-took() { (grep '"took-over"' "$WORK/stack/logs/orquestador.log" || true) | jq -s --argjson t0 "$T0" "map(select(.ts >= \$t0)) | $1"; }
+took() { (grep '"took-over"' "$WORK/stack/logs/orquestador.log" || true) |
+         jq -R 'fromjson? // empty' | jq -s --argjson t0 "$T0" "map(select(.ts >= \$t0)) | $1"; }
 for _ in $(seq 1 600); do [ "$(took length)" -gt 0 ] && break; sleep 0.05; done
 T1=$(took '.[0].ts // 0')
 N=$(took 'map(.sagas) | add // 0')

@@ -14,6 +14,12 @@ namespace sagalab {
 
 namespace asio = boost::asio;
 
+namespace {
+// One JSON line, written by one call: lines from several threads (the lease
+// keeper, the strands) never interleave.
+void log_line(std::ostream& out, const Json& j) { out << (j.dump() + "\n") << std::flush; }
+}  // namespace
+
 struct Orchestrator::Run {
   explicit Run(asio::io_context& io) : strand(asio::make_strand(io)) {}
   // Everything below is touched only on the strand.
@@ -99,7 +105,7 @@ std::size_t Orchestrator::adopt_all(const std::vector<std::string>& ids) {
       n += adopt(id) ? 1 : 0;
     } catch (const std::exception& e) {
       // Held but not driven would be forgotten: give it back for the next claim.
-      std::cerr << Json{{"event", "adopt-failed"}, {"saga_id", id}, {"error", e.what()}}.dump() << std::endl;
+      log_line(std::cerr, {{"event", "adopt-failed"}, {"saga_id", id}, {"error", e.what()}});
       log_.release(id);
     }
   }
@@ -122,12 +128,11 @@ void Orchestrator::keep_leases() {
       log_.renew();
       auto n = adopt_all(log_.claim(false));
       if (n > 0)
-        std::cout << Json{{"ts", wall_ms()}, {"program", "orquestador"}, {"event", "took-over"}, {"sagas", n}}.dump()
-                  << std::endl;
+        log_line(std::cout, {{"ts", wall_ms()}, {"program", "orquestador"}, {"event", "took-over"}, {"sagas", n}});
     } catch (const std::exception& e) {
       // The log is unreachable for now: leases lapse and someone else may take
       // these sagas; their next append here then fails and drops them.
-      std::cerr << Json{{"event", "lease-renewal-failed"}, {"error", e.what()}}.dump() << std::endl;
+      log_line(std::cerr, {{"event", "lease-renewal-failed"}, {"error", e.what()}});
     }
     lock.lock();
   }
@@ -143,10 +148,8 @@ void Orchestrator::drop(const std::shared_ptr<Run>& run, SagaLogConflict::Kind k
       idem_.erase(it);
   }
   if (run->settled && run->state.estado == Estado::Atascada) Metrics::get().stuck.Decrement();
-  std::cout << Json{{"ts", wall_ms()}, {"program", "orquestador"}, {"event", "saga-dropped"}, {"saga_id", run->id},
-                    {"reason", why}}
-                   .dump()
-            << std::endl;
+  log_line(std::cout,
+           {{"ts", wall_ms()}, {"program", "orquestador"}, {"event", "saga-dropped"}, {"saga_id", run->id}, {"reason", why}});
   if (kind == SagaLogConflict::Kind::IdemTaken) {
     // A replica started a saga with this key first: that one is the answer.
     log_.find_by_idem(run->idem, [started = std::move(run->on_start), key = run->idem](
@@ -310,8 +313,7 @@ void Orchestrator::deliver(const std::shared_ptr<Run>& run, const Event& e, std:
                       what = ex.what();
                     } catch (...) {
                     }
-                    std::cerr << Json{{"event", "log-write-failed"}, {"saga_id", run->id}, {"error", what}}.dump()
-                              << std::endl;
+                    log_line(std::cerr, {{"event", "log-write-failed"}, {"saga_id", run->id}, {"error", what}});
                     crash_now("saga log write failed");
                   }
                   asio::post(run->strand, std::move(durable));

@@ -62,6 +62,14 @@ struct PgSagaLog::Impl {
 
   std::unique_ptr<pqxx::connection> connect() {
     auto c = std::make_unique<pqxx::connection>(url);
+    // A writer that stops mid-transaction (frozen, partitioned) would keep its
+    // rows locked, and claim()'s SKIP LOCKED would pass them over for as long
+    // as it stays away: PostgreSQL ends such a session after half a lease.
+    // The committer never waits inside a transaction, so this never cuts a live one.
+    {
+      pqxx::nontransaction n(*c);
+      n.exec("SET idle_in_transaction_session_timeout = " + std::to_string(std::max<std::int64_t>(lease_ms / 2, 200)));
+    }
     prepare(*c);
     return c;
   }

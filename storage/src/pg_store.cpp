@@ -9,6 +9,8 @@
 #include <optional>
 #include <pqxx/pqxx>
 #include <random>
+#include <set>
+#include <cctype>
 #include <thread>
 #include <vector>
 
@@ -29,9 +31,27 @@ void prepare(pqxx::connection& c) {
   c.prepare("clear", "DELETE FROM sagalab_docs WHERE service = $1");
 }
 
+// A service's id counters are PostgreSQL sequences, not a document: every
+// transaction that creates a record would otherwise update one shared row,
+// and under SERIALIZABLE all of them would conflict on it. nextval() is
+// outside any transaction's snapshot (a retried transaction leaves a gap).
+std::string sequence_name(const std::string& service, const std::string& counter) {
+  std::string out = "sagalab_seq_" + service + "_" + counter;
+  for (auto& c : out) {
+    if (!std::isalnum(static_cast<unsigned char>(c))) c = '_';
+  }
+  return out;
+}
+
 class PgTx final : public Tx {
  public:
-  PgTx(pqxx::transaction_base& w, const std::string& service) : w_(w), service_(service) {}
+  PgTx(pqxx::transaction_base& w, const std::string& service, std::function<void(const std::string&)> ensure)
+      : w_(w), service_(service), ensure_sequence_(std::move(ensure)) {}
+  std::int64_t next_id(const std::string& name) override {
+    auto seq = sequence_name(service_, name);
+    ensure_sequence_(seq);
+    return w_.exec_params1("SELECT nextval($1::regclass)", seq)[0].as<std::int64_t>();
+  }
   const Record* find(Table t, const std::string& key) override {
     auto k = std::make_pair(t, key);
     if (auto it = cache_.find(k); it != cache_.end()) return it->second ? &*it->second : nullptr;
@@ -54,12 +74,17 @@ class PgTx final : public Tx {
   }
   void clear_all() override {
     w_.exec_prepared("clear", service_);
+    // The counters start again at 1, as they do in a store whose documents hold them.
+    w_.exec_params("SELECT setval(c.oid::regclass, 1, false) FROM pg_class c WHERE c.relkind = 'S' AND "
+                   "starts_with(c.relname::text, $1)",
+                   sequence_name(service_, ""));
     cache_.clear();
   }
 
  private:
   pqxx::transaction_base& w_;
   const std::string& service_;
+  std::function<void(const std::string&)> ensure_sequence_;
   std::map<std::pair<Table, std::string>, std::optional<Record>> cache_;
 };
 
@@ -79,6 +104,29 @@ struct PgStore::Impl {
   bool stopping = false;
   std::atomic<std::int64_t> retries{0};
   std::function<void(std::size_t)> on_batch;
+  std::set<std::string> sequences;  // created (or found) already; under mutex
+
+  // Creates a counter's sequence the first time this process uses it, on a
+  // connection of its own (the caller's transaction stays as it is).
+  void ensure_sequence(const std::string& name) {
+    {
+      std::lock_guard lock(mutex);
+      if (sequences.count(name)) return;
+    }
+    for (int attempt = 1;; ++attempt) {
+      try {
+        pqxx::connection c(url);
+        pqxx::nontransaction n(c);
+        n.exec("CREATE SEQUENCE IF NOT EXISTS " + n.quote_name(name));
+        break;
+      } catch (const pqxx::sql_error&) {
+        // Two processes creating it at once: one of them fails; the sequence exists.
+        if (attempt >= 3) throw;
+      }
+    }
+    std::lock_guard lock(mutex);
+    sequences.insert(name);
+  }
 
   std::unique_ptr<pqxx::connection> connect() {
     auto c = std::make_unique<pqxx::connection>(url);
@@ -165,7 +213,7 @@ void PgStore::transact(FunctionRef<bool(Tx&)> fn) {
   for (int attempt = 1;; ++attempt) {
     try {
       pqxx::transaction<pqxx::isolation_level::serializable> w(*conn);
-      PgTx tx(w, impl_->service);
+      PgTx tx(w, impl_->service, [this](const std::string& seq) { impl_->ensure_sequence(seq); });
       if (fn(tx)) {
         w.commit();
       } else {

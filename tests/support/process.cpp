@@ -133,11 +133,15 @@ void Proc::kill9() {
   pid_ = -1;
 }
 
-std::string Proc::log() const {
+std::string Proc::full_log() const {
   std::ifstream in(log_);
   std::stringstream ss;
   ss << in.rdbuf();
-  auto s = ss.str();
+  return ss.str();
+}
+
+std::string Proc::log() const {
+  auto s = full_log();
   return s.size() > 4000 ? s.substr(s.size() - 4000) : s;
 }
 

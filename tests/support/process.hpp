@@ -47,7 +47,8 @@ class Proc {
   int port() const { return port_; }
   pid_t pid() const { return pid_; }
   std::string url() const { return "http://127.0.0.1:" + std::to_string(port_); }
-  std::string log() const;
+  std::string log() const;       // its last 4,000 characters (for messages)
+  std::string full_log() const;
 
  private:
   std::string program_;

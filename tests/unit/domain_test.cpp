@@ -223,15 +223,24 @@ TEST_CASE("inventario reserves, releases, and never goes negative", "[domain]") 
   }
 }
 
-TEST_CASE("reset brings a service back to its initial data", "[domain]") {
-  Fixture f("sqlite");
-  auto logic = make_inventario(default_catalog(), default_stock());
-  logic->ensure_initialised(*f.store);
-  call(*logic, *f.store, req("transaccion", {{"producto", "LAPTOP"}, {"cantidad", 5}}));
-  logic->reset(*f.store);
-  auto s = state(*logic, *f.store);
-  CHECK(s["stock"]["LAPTOP"]["stock"] == 5);
-  CHECK(s["reservas"].empty());
+TEST_CASE("reset brings a service back to its initial data, its ids starting again", "[domain]") {
+  for (const auto& kind : store_kinds()) {
+    SECTION(kind) {
+      Fixture f(kind);
+      auto logic = make_inventario(default_catalog(), default_stock());
+      logic->ensure_initialised(*f.store);
+      auto first = call(*logic, *f.store, req("transaccion", {{"producto", "LAPTOP"}, {"cantidad", 5}}));
+      CHECK(first.body["reserva_id"] == "reserva_000001");
+      CHECK(call(*logic, *f.store, req("transaccion", {{"producto", "MOUSE"}, {"cantidad", 1}})).body["reserva_id"] ==
+            "reserva_000002");
+      logic->reset(*f.store);
+      auto s = state(*logic, *f.store);
+      CHECK(s["stock"]["LAPTOP"]["stock"] == 5);
+      CHECK(s["reservas"].empty());
+      auto again = call(*logic, *f.store, req("transaccion", {{"producto", "MOUSE"}, {"cantidad", 1}}));
+      CHECK(again.body["reserva_id"] == "reserva_000001");
+    }
+  }
 }
 
 TEST_CASE("SqliteStore keeps what was committed across a reopen, and nothing of a rollback", "[store]") {

@@ -64,8 +64,9 @@ class Tx {
     const Record* r = find(t, key);
     return r ? std::get_if<T>(r) : nullptr;
   }
-  // A counter kept in the store: returns 1, 2, 3, ... per name.
-  std::int64_t next_id(const std::string& name);
+  // A counter kept in the store: returns 1, 2, 3, ... per name (a store may
+  // skip numbers after a transaction it retried: PostgreSQL's sequences).
+  virtual std::int64_t next_id(const std::string& name);
 };
 
 class Store {
