@@ -230,7 +230,8 @@ say "ok: compose down -v removed every container and volume"
 
 # --- the scale profile: PostgreSQL and two of every program ------------------------------
 UP=1
-"${SCALE[@]}" up -d --no-build postgres "${PROGRAMS[@]}" >"$WORK/scale-up.log" 2>&1 || fail "compose up of the scale profile failed (see $WORK/scale-up.log)"
+"${SCALE[@]}" up -d --no-build postgres "${PROGRAMS[@]}" >"$WORK/scale-up.log" 2>&1 ||
+  fail "compose up of the scale profile failed (see $WORK/scale-up.log; $(tail -3 "$WORK/scale-up.log" | tr '\n' ' '))"
 ids=$("${SCALE[@]}" ps -q)
 [ "$(echo "$ids" | wc -l)" = 11 ] || fail "the scale profile runs $(echo "$ids" | wc -l) containers, not 11 (postgres and 2 x 5)"
 for c in $ids; do wait_healthy "$c" 120 || fail "a container of the scale profile never became healthy ($(docker inspect -f '{{.Name}}' "$c"))"; done

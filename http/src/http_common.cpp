@@ -1,6 +1,8 @@
 // Shared server plumbing for the four services and the orchestrator.
 #include "sagalab/http_common.hpp"
 
+#include "sagalab/pg_store.hpp"
+
 #include <signal.h>
 #include <netdb.h>
 #include <sys/socket.h>
@@ -54,6 +56,16 @@ std::string random_hex(int digits) {
 
 std::string new_trace_id() { return random_hex(32); }
 std::string new_span_id() { return random_hex(16); }
+
+void add_store_option(CLI::App& app, std::string& store_url, const std::string& what) {
+  store_url = "sqlite";
+  app.add_option("--store", store_url, what)
+      ->envname("SAGA_STORE")
+      ->check([](const std::string& v) {
+        return v == "sqlite" || is_postgres_url(v) ? std::string() : "must be sqlite or a postgresql:// URL";
+      })
+      ->capture_default_str();
+}
 
 void add_server_options(CLI::App& app, ServerConfig& cfg) {
   app.add_option("--port", cfg.port, "TCP port to listen on (0 picks a free one)")

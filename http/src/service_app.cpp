@@ -147,15 +147,10 @@ int run_service(int argc, char** argv, const ServiceSpec& spec) {
   cfg.program = spec.program;
   cfg.port = spec.default_port;
   add_server_options(app, cfg);
-  std::string store_url = "sqlite";
-  app.add_option("--store", store_url,
-                 "where the data lives: sqlite (a file in --data-dir) or a postgresql://user@host:port/db URL, "
-                 "which replicas of this service can share")
-      ->envname("SAGA_STORE")
-      ->check([](const std::string& v) {
-        return v == "sqlite" || is_postgres_url(v) ? std::string() : "must be sqlite or a postgresql:// URL";
-      })
-      ->capture_default_str();
+  std::string store_url;
+  add_store_option(app, store_url,
+                   "where the data lives: sqlite (a file in --data-dir) or a postgresql://user@host:port/db URL, "
+                   "which replicas of this service can share");
   if (spec.add_options) spec.add_options(app);
   try {
     app.parse(argc, argv);

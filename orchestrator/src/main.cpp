@@ -43,15 +43,10 @@ int main(int argc, char** argv) {
       ->envname("SAGA_MAX_IN_FLIGHT")
       ->check(CLI::Range(1, 10000000))
       ->capture_default_str();
-  std::string store_url = "sqlite";
-  app.add_option("--store", store_url,
-                 "where the saga log lives: sqlite (a file in --data-dir, one orchestrator) or a "
-                 "postgresql://user@host:port/db URL, which several orchestrators can share")
-      ->envname("SAGA_STORE")
-      ->check([](const std::string& v) {
-        return v == "sqlite" || is_postgres_url(v) ? std::string() : "must be sqlite or a postgresql:// URL";
-      })
-      ->capture_default_str();
+  std::string store_url;
+  add_store_option(app, store_url,
+                   "where the saga log lives: sqlite (a file in --data-dir, one orchestrator) or a "
+                   "postgresql://user@host:port/db URL, which several orchestrators can share");
   std::string replica_id;
   app.add_option("--replica-id", replica_id,
                  "this orchestrator's name among those sharing a PostgreSQL log (default: host name and port, or pid "

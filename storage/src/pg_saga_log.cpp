@@ -1,6 +1,8 @@
 // PgSagaLog (see pg_saga_log.hpp).
 #include "sagalab/pg_saga_log.hpp"
 
+#include "sagalab/pg_store.hpp"
+
 #include <algorithm>
 #include <condition_variable>
 #include <deque>
@@ -187,27 +189,15 @@ PgSagaLog::PgSagaLog(const std::string& url, std::string owner, std::int64_t lea
   impl_->owner = std::move(owner);
   impl_->lease_ms = lease_ms;
   try {
-    // Orchestrators starting together may race on the catalog: a second try sees the tables.
-    for (int attempt = 1;; ++attempt) {
-      try {
-        pqxx::connection c(url);
-        pqxx::work w(c);
-        w.exec(
-            "CREATE TABLE IF NOT EXISTS sagalab_events (saga_id TEXT NOT NULL, seq INTEGER NOT NULL, "
-            "body TEXT NOT NULL, PRIMARY KEY (saga_id, seq));"
-            "CREATE TABLE IF NOT EXISTS sagalab_sagas (saga_id TEXT PRIMARY KEY, estado TEXT NOT NULL, "
-            "idem_key TEXT NOT NULL, created_ms BIGINT NOT NULL, updated_ms BIGINT NOT NULL, snapshot TEXT NOT NULL, "
-            "owner TEXT NOT NULL, lease_until_ms BIGINT NOT NULL);"
-            "CREATE UNIQUE INDEX IF NOT EXISTS sagalab_sagas_idem ON sagalab_sagas(idem_key) WHERE idem_key <> '';"
-            "CREATE INDEX IF NOT EXISTS sagalab_sagas_estado ON sagalab_sagas(estado, created_ms);"
-            "CREATE INDEX IF NOT EXISTS sagalab_sagas_owner ON sagalab_sagas(owner) WHERE " UNFINISHED ";");
-        w.commit();
-        break;
-      } catch (const pqxx::sql_error&) {
-        if (attempt >= 5) throw;
-        std::this_thread::sleep_for(std::chrono::milliseconds(50 * attempt));
-      }
-    }
+    create_schema(url,
+                  "CREATE TABLE IF NOT EXISTS sagalab_events (saga_id TEXT NOT NULL, seq INTEGER NOT NULL, "
+                  "body TEXT NOT NULL, PRIMARY KEY (saga_id, seq));"
+                  "CREATE TABLE IF NOT EXISTS sagalab_sagas (saga_id TEXT PRIMARY KEY, estado TEXT NOT NULL, "
+                  "idem_key TEXT NOT NULL, created_ms BIGINT NOT NULL, updated_ms BIGINT NOT NULL, snapshot TEXT NOT NULL, "
+                  "owner TEXT NOT NULL, lease_until_ms BIGINT NOT NULL);"
+                  "CREATE UNIQUE INDEX IF NOT EXISTS sagalab_sagas_idem ON sagalab_sagas(idem_key) WHERE idem_key <> '';"
+                  "CREATE INDEX IF NOT EXISTS sagalab_sagas_estado ON sagalab_sagas(estado, created_ms);"
+                  "CREATE INDEX IF NOT EXISTS sagalab_sagas_owner ON sagalab_sagas(owner) WHERE " UNFINISHED ";");
     impl_->conn = impl_->connect();
   } catch (const std::exception& e) {
     throw std::runtime_error("cannot use PostgreSQL at " + url + " for the saga log: " + e.what());
@@ -227,12 +217,6 @@ void PgSagaLog::close() {
 }
 
 namespace {
-std::vector<std::string> encode(const std::vector<Event>& events) {
-  std::vector<std::string> bodies;
-  bodies.reserve(events.size());
-  for (const auto& e : events) bodies.push_back(to_json(e).dump());
-  return bodies;
-}
 bool starts(const std::vector<Event>& events) { return !events.empty() && events.front().type == Event::Type::Start; }
 }  // namespace
 

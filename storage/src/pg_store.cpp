@@ -90,6 +90,28 @@ class PgTx final : public Tx {
 
 }  // namespace
 
+void create_schema(const std::string& url, const std::string& ddl) {
+  // Replicas starting together may race on the catalog: a second try sees the tables.
+  // A server that is still starting (a compose stack starts everything at once)
+  // is waited for, up to 30 s, instead of failing the program's start.
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  for (int attempt = 1;; ++attempt) {
+    try {
+      pqxx::connection c(url);
+      pqxx::work w(c);
+      w.exec(ddl);
+      w.commit();
+      return;
+    } catch (const pqxx::sql_error&) {
+      if (attempt >= 5) throw;
+      std::this_thread::sleep_for(std::chrono::milliseconds(50 * attempt));
+    } catch (const pqxx::broken_connection&) {
+      if (std::chrono::steady_clock::now() > deadline) throw;
+      std::this_thread::sleep_for(std::chrono::milliseconds(500));
+    }
+  }
+}
+
 bool is_postgres_url(const std::string& url) {
   return url.rfind("postgresql://", 0) == 0 || url.rfind("postgres://", 0) == 0;
 }
@@ -176,21 +198,9 @@ PgStore::PgStore(const std::string& url, const std::string& service, int threads
   impl_->url = url;
   impl_->service = service;
   try {
-    // Replicas starting together may race on the catalog: a second try sees the table.
-    for (int attempt = 1;; ++attempt) {
-      try {
-        pqxx::connection c(url);
-        pqxx::work w(c);
-        w.exec(
-            "CREATE TABLE IF NOT EXISTS sagalab_docs (service TEXT NOT NULL, coll TEXT NOT NULL, key TEXT NOT NULL, "
-            "value TEXT NOT NULL, PRIMARY KEY (service, coll, key))");
-        w.commit();
-        break;
-      } catch (const pqxx::sql_error&) {
-        if (attempt >= 5) throw;
-        std::this_thread::sleep_for(std::chrono::milliseconds(50 * attempt));
-      }
-    }
+    create_schema(url,
+                  "CREATE TABLE IF NOT EXISTS sagalab_docs (service TEXT NOT NULL, coll TEXT NOT NULL, key TEXT NOT "
+                  "NULL, value TEXT NOT NULL, PRIMARY KEY (service, coll, key))");
     impl_->give_back(impl_->connect());
   } catch (const std::exception& e) {
     throw std::runtime_error("cannot use PostgreSQL at " + url + ": " + e.what());

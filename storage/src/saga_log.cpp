@@ -41,14 +41,12 @@ struct SqliteSagaLog::Impl {
 SqliteSagaLog::SqliteSagaLog(const std::string& path, SyncMode sync) : impl_(std::make_unique<Impl>(path, sync)) {}
 SqliteSagaLog::~SqliteSagaLog() = default;
 
-namespace {
-std::vector<std::string> encode(const std::vector<Event>& events) {
+std::vector<std::string> SagaLog::encode(const std::vector<Event>& events) {
   std::vector<std::string> bodies;
   bodies.reserve(events.size());
   for (const auto& e : events) bodies.push_back(to_json(e).dump());
   return bodies;
 }
-}  // namespace
 
 std::optional<SagaLog::Row> SagaLog::row_of(const SagaDefinition& def, const Event& e, Estado before,
                                             const SagaState& next, const std::string& idem_key) {

@@ -39,6 +39,30 @@ sockaddr_in loopback(int port) {
   return a;
 }
 
+// ms-compras behind a sagactl proxy of its own, for tests that speak raw HTTP to the proxy.
+struct ComprasBehindProxy {
+  TempDir dir;
+  Proc compras{"ms-compras", {"--quiet"}, dir.path()};
+  std::unique_ptr<Proc> proxy;  // started once compras' port is known
+  ComprasBehindProxy() {
+    REQUIRE(compras.wait_healthy());
+    proxy = std::make_unique<Proc>("sagactl", std::vector<std::string>{"--quiet", "--upstream",
+                                                                       "compras=127.0.0.1:0->" + compras.url()},
+                                   dir.path(), 0, "proxy");
+    REQUIRE(proxy->wait_healthy());
+  }
+  // A socket connected to the proxy's compras listener, reads timing out after 5 s.
+  int connect_raw() {
+    int port = std::stoi(upstream_urls(*proxy)["compras"].substr(std::string("http://127.0.0.1:").size()));
+    int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    timeval tv{5, 0};
+    ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    sockaddr_in a = loopback(port);
+    REQUIRE(::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0);
+    return fd;
+  }
+};
+
 // A port free now (the kernel's pick), for a program that must be known before it starts.
 int free_port() {
   int fd = ::socket(AF_INET, SOCK_STREAM, 0);
@@ -299,17 +323,8 @@ TEST_CASE("sagactl run drives a scenario against a proxied foreign stack, with c
 }
 
 TEST_CASE("sagactl proxy answers Expect: 100-continue before the body, and forwards the request whole") {
-  TempDir dir;
-  Proc compras("ms-compras", {"--quiet"}, dir.path());
-  REQUIRE(compras.wait_healthy());
-  Proc proxy("sagactl", {"--quiet", "--upstream", "compras=127.0.0.1:0->" + compras.url()}, dir.path(), 0, "proxy");
-  REQUIRE(proxy.wait_healthy());
-  int port = std::stoi(upstream_urls(proxy)["compras"].substr(std::string("http://127.0.0.1:").size()));
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  timeval tv{5, 0};
-  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-  sockaddr_in a = loopback(port);
-  REQUIRE(::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0);
+  ComprasBehindProxy p;
+  const int fd = p.connect_raw();
   std::string body = R"({"usuario_id":"u","producto":"LAPTOP"})";
   std::string head = "POST /transaccion HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nExpect: 100-continue\r\n"
                      "Idempotency-Key: expect-1\r\nContent-Length: " + std::to_string(body.size()) + "\r\n\r\n";
@@ -330,17 +345,8 @@ TEST_CASE("sagactl proxy answers Expect: 100-continue before the body, and forwa
 }
 
 TEST_CASE("sagactl proxy refuses a body past 1 MiB with a 413 that says it closes the connection") {
-  TempDir dir;
-  Proc compras("ms-compras", {"--quiet"}, dir.path());
-  REQUIRE(compras.wait_healthy());
-  Proc proxy("sagactl", {"--quiet", "--upstream", "compras=127.0.0.1:0->" + compras.url()}, dir.path(), 0, "proxy");
-  REQUIRE(proxy.wait_healthy());
-  int port = std::stoi(upstream_urls(proxy)["compras"].substr(std::string("http://127.0.0.1:").size()));
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  timeval tv{5, 0};
-  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-  sockaddr_in a = loopback(port);
-  REQUIRE(::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0);
+  ComprasBehindProxy p;
+  const int fd = p.connect_raw();
   // A declared 2 MiB body, of which the first 64 KiB are sent: the proxy answers without waiting for the rest.
   std::string head = "POST /transaccion HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: " +
                      std::to_string(2 * 1024 * 1024) + "\r\n\r\n" + std::string(64 * 1024, 'x');
@@ -353,7 +359,7 @@ TEST_CASE("sagactl proxy refuses a body past 1 MiB with a 413 that says it close
   CHECK(answer.rfind("HTTP/1.1 413", 0) == 0);
   // The rest of the body is never read, so the connection cannot be reused: the answer must say so.
   CHECK(answer.find("Connection: close") != std::string::npos);
-  auto state = get(compras.url(), "/admin/state");
+  auto state = get(p.compras.url(), "/admin/state");
   REQUIRE(state.ok());
   CHECK(state.answer->body["compras"].empty());  // nothing reached the service
 }

@@ -36,6 +36,9 @@ struct ServerConfig {
 
 // Adds the flags every server takes, each with its environment variable.
 void add_server_options(CLI::App& app, ServerConfig& cfg);
+// Adds --store (SAGA_STORE): "sqlite" (the default: a file in --data-dir) or a
+// postgresql:// URL; `what` says what lives there and who can share it.
+void add_store_option(CLI::App& app, std::string& store_url, const std::string& what);
 // Resolves defaults (data dir) and checks values; throws CLI::ValidationError.
 void finish_config(ServerConfig& cfg);
 

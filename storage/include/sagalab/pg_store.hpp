@@ -35,6 +35,11 @@ class PgStore final : public AsyncStore {
   std::unique_ptr<Impl> impl_;
 };
 
+// Runs `ddl` (CREATE ... IF NOT EXISTS statements) on the server at url, tried
+// again when another process creating the same objects at once makes it fail,
+// and waiting up to 30 s for a server that does not accept connections yet.
+void create_schema(const std::string& url, const std::string& ddl);
+
 // True for a store URL that names PostgreSQL (postgresql:// or postgres://).
 bool is_postgres_url(const std::string& url);
 

@@ -86,6 +86,9 @@ class SagaLog {
   // Gives a saga up at once, so that the next claim() (anyone's) takes it;
   // does not wait for the write.
   virtual void release(const std::string& saga_id) { (void)saga_id; }
+ protected:
+  // The events as every log stores them: one JSON text each.
+  static std::vector<std::string> encode(const std::vector<Event>& events);
 };
 
 // The saga log on SQLite: a file (or ":memory:") of one orchestrator.
