@@ -85,12 +85,12 @@ bool Orchestrator::adopt(const std::string& id) {
   run->state = engine_.replay(events, run->rng);
   run->seq = static_cast<int>(events.size());
   run->settled = run->state.estado == Estado::Atascada;
-  if (run->settled) Metrics::get().stuck.Increment();
   {
     std::lock_guard lock(mutex_);
     if (stopped_ || runs_.count(id)) return false;
     runs_[id] = run;
   }
+  if (run->settled) Metrics::get().stuck.Increment();
   Event e;
   e.type = Event::Type::Recovered;
   e.now_ms = wall_ms();
@@ -163,12 +163,15 @@ void Orchestrator::drop(const std::shared_ptr<Run>& run, SagaLogConflict::Kind k
     return;
   }
   log_.release(run->id);  // the next claim, here or elsewhere, replays it from the log
-  if (!run->waiters.empty()) {
-    auto snap = to_json(run->state, engine_.definition());
-    auto waiters = std::move(run->waiters);
-    run->waiters.clear();
-    for (auto& w : waiters) w(snap);
-  }
+  answer_waiters(*run);
+}
+
+void Orchestrator::answer_waiters(Run& run) {
+  if (run.waiters.empty()) return;
+  auto snap = to_json(run.state, engine_.definition());
+  auto waiters = std::move(run.waiters);
+  run.waiters.clear();
+  for (auto& w : waiters) w(snap);
 }
 
 void Orchestrator::start(SagaContext ctx, const std::string& idem_key, Started done) {
@@ -349,12 +352,7 @@ void Orchestrator::logged(const std::shared_ptr<Run>& run, const Event& e, SagaS
     runs_.erase(run->id);
     if (!run->idem.empty()) idem_.erase(run->idem);
   }
-  if (run->settled && !run->waiters.empty()) {
-    auto snap = to_json(run->state, engine_.definition());
-    auto waiters = std::move(run->waiters);
-    run->waiters.clear();
-    for (auto& w : waiters) w(snap);
-  }
+  if (run->settled) answer_waiters(*run);
   for (const auto& c : commands) execute(run, c);
 }
 

@@ -75,6 +75,8 @@ class Orchestrator {
   void keep_leases();
   // Another writer owns the saga now (or its idempotency key): forget it without acting.
   void drop(const std::shared_ptr<Run>& run, SagaLogConflict::Kind kind, const std::string& why);
+  // On the run's strand: calls every waiter of POST /compra with the saga's snapshot, once.
+  void answer_waiters(Run& run);
   void create(SagaContext ctx, const std::string& idem_key, Started done);
   void deliver(const std::shared_ptr<Run>& run, const Event& e, std::function<void()> after_log = {});
   void logged(const std::shared_ptr<Run>& run, const Event& e, SagaState next, std::vector<Command> commands);
