@@ -123,9 +123,11 @@ std::size_t Orchestrator::recover() {
 void Orchestrator::keep_leases() {
   std::unique_lock lock(mutex_);
   while (!stop_cv_.wait_for(lock, std::chrono::milliseconds(opts_.claim_every_ms), [this] { return stopped_; })) {
+    std::vector<std::string> driving;
+    for (const auto& [id, run] : runs_) driving.push_back(id);
     lock.unlock();
     try {
-      log_.renew();
+      log_.renew(driving);
       auto n = adopt_all(log_.claim(false));
       if (n > 0)
         log_line(std::cout, {{"ts", wall_ms()}, {"program", "orquestador"}, {"event", "took-over"}, {"sagas", n}});

@@ -31,7 +31,8 @@ void prepare(pqxx::connection& c) {
             "UPDATE sagalab_sagas SET owner = $1, lease_until_ms = " NOW_MS " + $2 WHERE saga_id IN ("
             "SELECT saga_id FROM sagalab_sagas WHERE " UNFINISHED " AND (lease_until_ms < " NOW_MS
             " OR ($3 AND owner = $1)) FOR UPDATE SKIP LOCKED) RETURNING saga_id, created_ms");
-  c.prepare("renew", "UPDATE sagalab_sagas SET lease_until_ms = " NOW_MS " + $2 WHERE owner = $1 AND " UNFINISHED);
+  c.prepare("renew", "UPDATE sagalab_sagas SET lease_until_ms = " NOW_MS " + $2 WHERE owner = $1 AND " UNFINISHED
+                     " AND saga_id = ANY(string_to_array($3, ','))");
   c.prepare("release", "UPDATE sagalab_sagas SET owner = '', lease_until_ms = 0 WHERE saga_id = $1 AND owner = $2");
   c.prepare("unfinished", "SELECT saga_id FROM sagalab_sagas WHERE " UNFINISHED " ORDER BY created_ms");
   c.prepare("events", "SELECT body FROM sagalab_events WHERE saga_id = $1 ORDER BY seq");
@@ -44,39 +45,47 @@ void prepare(pqxx::connection& c) {
 
 constexpr std::size_t kMaxBatch = 256;
 
-}  // namespace
-
-struct PgSagaLog::Impl {
+// One connection and its thread, running queued jobs in batches: a
+// transaction per batch, a savepoint per job (a job that throws is undone alone).
+struct Lane {
   using Work = std::function<void(pqxx::dbtransaction&)>;
   struct Job {
     Work work;
-    Done done;
+    SagaLog::Done done;
   };
-  std::string url, owner;
-  std::int64_t lease_ms;
-  std::unique_ptr<pqxx::connection> conn;  // the committer thread's
+  std::string url;
+  // The writers' lane: its sessions end after this long idle in a transaction
+  // (0: never); reads on the other lane are repeated after a lost connection.
+  std::int64_t idle_timeout_ms = 0;
+  bool reads_only = false;
+  std::unique_ptr<pqxx::connection> conn;
   std::mutex mutex;
   std::condition_variable cv;
   std::deque<Job> queue;
   bool stopping = false;
   std::function<void(std::size_t)> on_batch;
-  std::thread committer;
+  std::thread thread;
 
   std::unique_ptr<pqxx::connection> connect() {
     auto c = std::make_unique<pqxx::connection>(url);
-    // A writer that stops mid-transaction (frozen, partitioned) would keep its
-    // rows locked, and claim()'s SKIP LOCKED would pass them over for as long
-    // as it stays away: PostgreSQL ends such a session after half a lease.
-    // The committer never waits inside a transaction, so this never cuts a live one.
-    {
+    if (idle_timeout_ms > 0) {
       pqxx::nontransaction n(*c);
-      n.exec("SET idle_in_transaction_session_timeout = " + std::to_string(std::max<std::int64_t>(lease_ms / 2, 200)));
+      n.exec("SET idle_in_transaction_session_timeout = " + std::to_string(idle_timeout_ms));
     }
     prepare(*c);
     return c;
   }
+  void start() { thread = std::thread([this] { loop(); }); }
+  void stop() {
+    {
+      std::lock_guard lock(mutex);
+      stopping = true;
+    }
+    cv.notify_all();
+    if (thread.joinable()) thread.join();
+  }
 
-  void post(Work work, Done done) {
+  void post(Work work, SagaLog::Done done) {
     {
       std::lock_guard lock(mutex);
       if (stopping) throw std::runtime_error("the saga log is closed");
@@ -84,7 +93,7 @@ struct PgSagaLog::Impl {
     }
     cv.notify_one();
   }
-  // Runs work in the next batch and waits for its commit (not from the committer thread).
+  // Runs work in the next batch and waits for its commit (not from the lane's thread).
   void run(Work work) {
     std::promise<void> p;
     auto f = p.get_future();
@@ -98,9 +107,10 @@ struct PgSagaLog::Impl {
     f.get();
   }
 
-  // One batch: a transaction, a savepoint per job; a job that throws is undone
-  // alone. A batch whose connection broke is tried again on a new one (nothing
-  // of it was committed); any other failure of the COMMIT fails every job.
+  // A batch whose connection broke before its COMMIT is tried again on a new
+  // one (nothing of it was committed). A connection lost during the COMMIT
+  // leaves the writes in doubt and fails every job; a batch of reads is
+  // simply repeated. Any other failure of the COMMIT fails every job.
   void commit(std::vector<Job>& batch) {
     std::vector<std::exception_ptr> errors(batch.size());
     for (int attempt = 1;; ++attempt) {
@@ -121,7 +131,13 @@ struct PgSagaLog::Impl {
         }
         w.commit();
         break;
-      } catch (const pqxx::broken_connection&) {
+      } catch (const pqxx::failure& e) {
+        const bool lost = dynamic_cast<const pqxx::broken_connection*>(&e) != nullptr ||
+                          (reads_only && dynamic_cast<const pqxx::in_doubt_error*>(&e) != nullptr);
+        if (!lost) {
+          std::fill(errors.begin(), errors.end(), std::current_exception());
+          break;
+        }
         conn.reset();
         if (attempt < 3) {
           std::this_thread::sleep_for(std::chrono::milliseconds(100 * attempt));
@@ -153,6 +169,22 @@ struct PgSagaLog::Impl {
       commit(batch);
     }
   }
+};
+
+}  // namespace
+
+struct PgSagaLog::Impl {
+  std::string owner;
+  std::int64_t lease_ms;
+  // Appends, claims, renewals and releases: they lock rows. A writer that
+  // stops mid-transaction (frozen, partitioned) would keep its rows locked,
+  // and claim()'s SKIP LOCKED would pass them over for as long as it stays
+  // away: PostgreSQL ends such a session after half a lease. No job of this
+  // lane does more than SQL inside its transaction, so a live one is never cut.
+  Lane writes;
+  // Reads for the HTTP API and for replays: they lock nothing, may parse a lot,
+  // and never wait behind a batch of appends.
+  Lane reads;
 
   // The one writer of a saga's events and row, inside a job's savepoint.
   void write(pqxx::dbtransaction& w, const std::string& saga_id, int seq, const std::vector<std::string>& bodies,
@@ -185,9 +217,12 @@ struct PgSagaLog::Impl {
 
 PgSagaLog::PgSagaLog(const std::string& url, std::string owner, std::int64_t lease_ms)
     : impl_(std::make_unique<Impl>()) {
-  impl_->url = url;
-  impl_->owner = std::move(owner);
-  impl_->lease_ms = lease_ms;
+  auto& i = *impl_;
+  i.owner = std::move(owner);
+  i.lease_ms = lease_ms;
+  i.writes.url = i.reads.url = url;
+  i.writes.idle_timeout_ms = std::max<std::int64_t>(lease_ms / 2, 200);
+  i.reads.reads_only = true;
   try {
     create_schema(url,
                   "CREATE TABLE IF NOT EXISTS sagalab_events (saga_id TEXT NOT NULL, seq INTEGER NOT NULL, "
@@ -198,22 +233,20 @@ PgSagaLog::PgSagaLog(const std::string& url, std::string owner, std::int64_t lea
                   "CREATE UNIQUE INDEX IF NOT EXISTS sagalab_sagas_idem ON sagalab_sagas(idem_key) WHERE idem_key <> '';"
                   "CREATE INDEX IF NOT EXISTS sagalab_sagas_estado ON sagalab_sagas(estado, created_ms);"
                   "CREATE INDEX IF NOT EXISTS sagalab_sagas_owner ON sagalab_sagas(owner) WHERE " UNFINISHED ";");
-    impl_->conn = impl_->connect();
+    i.writes.conn = i.writes.connect();
+    i.reads.conn = i.reads.connect();
   } catch (const std::exception& e) {
     throw std::runtime_error("cannot use PostgreSQL at " + url + " for the saga log: " + e.what());
   }
-  impl_->committer = std::thread([this] { impl_->loop(); });
+  i.writes.start();
+  i.reads.start();
 }
 
 PgSagaLog::~PgSagaLog() { close(); }
 
 void PgSagaLog::close() {
-  {
-    std::lock_guard lock(impl_->mutex);
-    impl_->stopping = true;
-  }
-  impl_->cv.notify_all();
-  if (impl_->committer.joinable()) impl_->committer.join();
+  impl_->writes.stop();
+  impl_->reads.stop();
 }
 
 namespace {
@@ -223,83 +256,87 @@ bool starts(const std::vector<Event>& events) { return !events.empty() && events
 void PgSagaLog::append(const std::string& saga_id, int seq, std::vector<Event> events, std::optional<Row> row,
                        std::int64_t now_ms, Done done) {
   auto& i = *impl_;
-  i.post([&i, saga_id, seq, start = starts(events), bodies = encode(events), row = std::move(row),
-          now_ms](pqxx::dbtransaction& w) { i.write(w, saga_id, seq, bodies, row, now_ms, start); },
-         std::move(done));
+  i.writes.post([&i, saga_id, seq, start = starts(events), bodies = encode(events), row = std::move(row),
+                 now_ms](pqxx::dbtransaction& w) { i.write(w, saga_id, seq, bodies, row, now_ms, start); },
+                std::move(done));
 }
 
 void PgSagaLog::append_now(const std::string& saga_id, int seq, const std::vector<Event>& events,
                            const std::optional<Row>& row, std::int64_t now_ms) {
   auto bodies = encode(events);
-  impl_->run([&](pqxx::dbtransaction& w) { impl_->write(w, saga_id, seq, bodies, row, now_ms, starts(events)); });
+  impl_->writes.run([&](pqxx::dbtransaction& w) { impl_->write(w, saga_id, seq, bodies, row, now_ms, starts(events)); });
 }
 
 namespace {
-// One text column of at most one row, read in the committer's next batch.
-void read_one(PgSagaLog::Impl& i, const char* stmt, const std::string& key,
+// One text column of at most one row, read in the reads lane's next batch.
+void read_one(Lane& lane, const char* stmt, const std::string& key,
               std::function<void(std::optional<std::string>, std::exception_ptr)> done) {
   auto out = std::make_shared<std::optional<std::string>>();
-  i.post(
+  lane.post(
       [stmt, key, out](pqxx::dbtransaction& w) {
         auto r = w.exec_prepared(stmt, key);
         if (!r.empty()) *out = r[0][0].as<std::string>();
       },
       [out, done = std::move(done)](std::exception_ptr e) { done(std::move(*out), e); });
 }
+
+// Every row's first column, as text (parsed by the caller, outside the transaction).
+std::vector<std::string> read_column(Lane& lane, const std::function<pqxx::result(pqxx::dbtransaction&)>& query) {
+  std::vector<std::string> out;
+  lane.run([&](pqxx::dbtransaction& w) {
+    out.clear();
+    for (const auto& row : query(w)) out.push_back(row[0].as<std::string>());
+  });
+  return out;
+}
 }  // namespace
 
 void PgSagaLog::snapshot(const std::string& saga_id, std::function<void(std::optional<Json>)> done) {
-  read_one(*impl_, "snapshot", saga_id, [done = std::move(done)](std::optional<std::string> text, std::exception_ptr) {
-    if (!text) return done(std::nullopt);
-    done(Json::parse(*text, nullptr, false));
-  });
+  read_one(impl_->reads, "snapshot", saga_id,
+           [done = std::move(done)](std::optional<std::string> text, std::exception_ptr) {
+             if (!text) return done(std::nullopt);
+             done(Json::parse(*text, nullptr, false));
+           });
 }
 
 void PgSagaLog::find_by_idem(const std::string& key,
                              std::function<void(std::optional<std::string>, std::exception_ptr)> done) {
-  read_one(*impl_, "by_idem", key, std::move(done));
+  read_one(impl_->reads, "by_idem", key, std::move(done));
 }
 
 std::vector<std::string> PgSagaLog::unfinished() {
-  std::vector<std::string> out;
-  impl_->run([&](pqxx::dbtransaction& w) {
-    for (const auto& row : w.exec_prepared("unfinished")) out.push_back(row[0].as<std::string>());
-  });
-  return out;
+  return read_column(impl_->reads, [](pqxx::dbtransaction& w) { return w.exec_prepared("unfinished"); });
 }
 
 std::vector<Event> PgSagaLog::events(const std::string& saga_id) {
   std::vector<Event> out;
-  impl_->run([&](pqxx::dbtransaction& w) {
-    out.clear();
-    for (const auto& row : w.exec_prepared("events", saga_id)) {
-      auto j = Json::parse(row[0].c_str(), nullptr, false);
-      if (j.is_discarded()) throw std::invalid_argument("saga " + saga_id + ": unreadable event in the log");
-      out.push_back(event_from_json(j));
-    }
-  });
+  for (const auto& body :
+       read_column(impl_->reads, [&](pqxx::dbtransaction& w) { return w.exec_prepared("events", saga_id); })) {
+    auto j = Json::parse(body, nullptr, false);
+    if (j.is_discarded()) throw std::invalid_argument("saga " + saga_id + ": unreadable event in the log");
+    out.push_back(event_from_json(j));
+  }
   return out;
 }
 
 std::vector<Json> PgSagaLog::list(const std::string& estado, int limit) {
   std::vector<Json> out;
-  impl_->run([&](pqxx::dbtransaction& w) {
-    out.clear();
-    auto r = estado.empty() ? w.exec_prepared("list_all", limit) : w.exec_prepared("list_state", estado, limit);
-    for (const auto& row : r) out.push_back(Json::parse(row[0].c_str()));
-  });
+  for (const auto& snap : read_column(impl_->reads, [&](pqxx::dbtransaction& w) {
+         return estado.empty() ? w.exec_prepared("list_all", limit) : w.exec_prepared("list_state", estado, limit);
+       }))
+    out.push_back(Json::parse(snap));
   return out;
 }
 
 void PgSagaLog::reset() {
-  impl_->run([](pqxx::dbtransaction& w) { w.exec("DELETE FROM sagalab_events; DELETE FROM sagalab_sagas;"); });
+  impl_->writes.run([](pqxx::dbtransaction& w) { w.exec("DELETE FROM sagalab_events; DELETE FROM sagalab_sagas;"); });
 }
 
-void PgSagaLog::observe_batches(std::function<void(std::size_t)> f) { impl_->on_batch = std::move(f); }
+void PgSagaLog::observe_batches(std::function<void(std::size_t)> f) { impl_->writes.on_batch = std::move(f); }
 
 std::vector<std::string> PgSagaLog::claim(bool startup) {
   std::vector<std::pair<std::int64_t, std::string>> got;
-  impl_->run([&](pqxx::dbtransaction& w) {
+  impl_->writes.run([&](pqxx::dbtransaction& w) {
     got.clear();
     for (const auto& row : w.exec_prepared("claim", impl_->owner, impl_->lease_ms, startup))
       got.emplace_back(row[1].as<std::int64_t>(), row[0].as<std::string>());
@@ -310,18 +347,24 @@ std::vector<std::string> PgSagaLog::claim(bool startup) {
   return out;
 }
 
-std::size_t PgSagaLog::renew() {
+std::size_t PgSagaLog::renew(const std::vector<std::string>& driving) {
+  // Ids are the orchestrator's own (saga_<hex>); joined for string_to_array.
+  std::string ids;
+  for (const auto& id : driving) {
+    if (!ids.empty()) ids += ',';
+    ids += id;
+  }
   std::size_t n = 0;
-  impl_->run([&](pqxx::dbtransaction& w) {
-    n = static_cast<std::size_t>(w.exec_prepared("renew", impl_->owner, impl_->lease_ms).affected_rows());
+  impl_->writes.run([&](pqxx::dbtransaction& w) {
+    n = static_cast<std::size_t>(w.exec_prepared("renew", impl_->owner, impl_->lease_ms, ids).affected_rows());
   });
   return n;
 }
 
 void PgSagaLog::release(const std::string& saga_id) {
   auto& i = *impl_;
-  i.post([&i, saga_id](pqxx::dbtransaction& w) { w.exec_prepared("release", saga_id, i.owner); },
-         [](std::exception_ptr) {});  // at worst the lease expires instead
+  i.writes.post([&i, saga_id](pqxx::dbtransaction& w) { w.exec_prepared("release", saga_id, i.owner); },
+                [](std::exception_ptr) {});  // at worst the lease expires instead
 }
 
 }  // namespace sagalab

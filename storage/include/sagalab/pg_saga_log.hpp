@@ -13,7 +13,8 @@
 //
 // Appends are group-committed: one committer thread, one connection, a batch
 // of appends per READ COMMITTED transaction, each in its own savepoint so a
-// conflicting one is undone alone. READ COMMITTED suffices here: every write
+// conflicting one is undone alone. Reads have a thread and connection of their
+// own, so that a long read neither waits behind appends nor holds them up. READ COMMITTED suffices here: every write
 // is an insert of a new key or an update of one row guarded by its WHERE
 // clause, which PostgreSQL re-checks against the newest version of the row.
 #pragma once
@@ -48,7 +49,7 @@ class PgSagaLog final : public SagaLog {
   void observe_batches(std::function<void(std::size_t)> f) override;
   bool shared() const override { return true; }
   std::vector<std::string> claim(bool startup) override;
-  std::size_t renew() override;
+  std::size_t renew(const std::vector<std::string>& driving) override;
   void release(const std::string& saga_id) override;
 
   struct Impl;

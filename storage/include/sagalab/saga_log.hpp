@@ -58,7 +58,7 @@ class SagaLog {
   // what the write threw). The simulator's log, which has no threads.
   virtual void append_now(const std::string& saga_id, int seq, const std::vector<Event>& events,
                           const std::optional<Row>& row, std::int64_t now_ms) = 0;
-  // Asynchronous reads, answered on the committer thread.
+  // Asynchronous reads, answered on the log's own thread.
   virtual void snapshot(const std::string& saga_id, std::function<void(std::optional<Json>)> done) = 0;
   virtual void find_by_idem(const std::string& key,
                             std::function<void(std::optional<std::string>, std::exception_ptr)> done) = 0;
@@ -81,8 +81,13 @@ class SagaLog {
   // held before it restarted. A log of one orchestrator returns every
   // unfinished saga at start-up and nothing afterwards.
   virtual std::vector<std::string> claim(bool startup) { return startup ? unfinished() : std::vector<std::string>{}; }
-  // Extends this writer's leases; returns how many unfinished sagas it holds.
-  virtual std::size_t renew() { return 0; }
+  // Extends this writer's leases on the sagas it drives (`driving`); a saga it
+  // holds but does not drive (a claim whose answer was lost) lapses and passes
+  // on. Returns how many leases it extended.
+  virtual std::size_t renew(const std::vector<std::string>& driving) {
+    (void)driving;
+    return 0;
+  }
   // Gives a saga up at once, so that the next claim() (anyone's) takes it;
   // does not wait for the write.
   virtual void release(const std::string& saga_id) { (void)saga_id; }
