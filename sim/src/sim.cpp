@@ -578,7 +578,10 @@ class Sim {
     if (is_terminal(next.estado) && !slot.terminal) {
       slot.terminal = true;
       slot.summary = {next.id, next.estado, "", next.ctx.monto.value_or(0), next.ctx.cantidad};
-      if (next.estado == Estado::Compensada && chance(mix_.stray)) send_strays(idx, next);
+      if (next.estado == Estado::Compensada && chance(mix_.stray)) {
+        send_strays(idx, next);
+        probe_tombstones(next);
+      }
       if (cfg_.scripted && idx == current_in_sequence_) at(now_ + 1, Ev::NextInSequence);
       at(now_ + kRetireAfterMs, Ev::Retire, idx);
     }
@@ -615,6 +618,81 @@ class Sim {
       req.body = Confirmar{s.ctx.compra_id};
       req.idempotency_key = s.id + ":stray-confirmacion";
       send(kCompras, std::move(req), base + 3);
+    }
+  }
+
+  // Another client's own operation on each service whose steps are undone,
+  // as DESIGN's tombstone rule states it: its forward call, a compensation by
+  // the record's id alone (no keys: the service must find the forward call's
+  // key itself), then a late copy of the forward call, which must be refused
+  // with 409 and change nothing. It runs at once (no faults, no time passes),
+  // with the bodies of a compensated saga under an id of its own, and takes
+  // its records away again: they must all be undone.
+  void probe_tombstones(const SagaState& s) {
+    const auto& def = engine_.definition();
+    SagaState other = s;
+    other.id = s.id + "~otro-cliente";
+    for (std::size_t k = 0; k < def.steps.size(); ++k) {
+      const auto kind = def.steps[k].kind;
+      if (kind != StepKind::Compensatable && kind != StepKind::Pivot) continue;
+      const int n = node_of(def.steps[k].service);
+      if (n < 0 || !nodes_[n].up) continue;
+      auto& node = nodes_[n];
+      Command fwd;
+      fwd.type = Command::Type::Call;
+      fwd.step = static_cast<int>(k);
+      fwd.forward_key = fwd.idempotency_key = other.id + ":" + def.steps[k].name;
+      auto call = build_step_call(def, other, fwd);
+      auto send = [&](RequestBody body, const std::string& key) {
+        Request req;
+        req.endpoint = call.endpoint;
+        req.body = std::move(body);
+        req.idempotency_key = key;
+        req.saga_id = other.id;
+        req.now_ms = now_;
+        if (cfg_.rewrite_request) cfg_.rewrite_request(node.logic->name(), req);
+        return node.logic->handle(node.store, req);
+      };
+      auto first = send(call.body, fwd.idempotency_key);
+      if (!first.ok() || first.receipt.id.empty()) continue;  // refused (no stock, say): nothing to undo
+      fwd.compensation = true;
+      auto comp_call = build_step_call(def, other, fwd);
+      auto& comp = std::get<Compensar>(comp_call.body);
+      comp.id = first.receipt.id;
+      comp.forward_key.clear();
+      const auto endpoint = std::move(call.endpoint);
+      call.endpoint = comp_call.endpoint;
+      auto undone = send(comp, "");
+      call.endpoint = endpoint;
+      auto late = send(call.body, fwd.idempotency_key);
+      auto effects = take_effects(other.id);
+      if (undone.ok() && late.status != 409) {
+        Violation v;
+        v.invariant = 7;
+        v.rule = "late-forward-refused";
+        v.saga_id = other.id;
+        v.message = "another client's " + def.steps[k].name + " (key " + fwd.idempotency_key + "), compensated by id " +
+                    first.receipt.id + " alone, then sent again, was answered " + std::to_string(late.status) +
+                    " instead of 409: the compensation left no tombstone for the forward call's key";
+        checker_.add(std::move(v));
+      }
+      // What it left must be undone, as a compensated saga's (invariant 3).
+      bool undone_all = std::all_of(effects.cs.begin(), effects.cs.end(),
+                                    [](const Compra& c) { return c.estado == CompraEstado::Cancelada; }) &&
+                        std::all_of(effects.ps.begin(), effects.ps.end(),
+                                    [](const Pago& p) { return p.estado == PagoEstado::Reembolsado; }) &&
+                        std::all_of(effects.rs.begin(), effects.rs.end(),
+                                    [](const Reserva& r) { return r.estado == ReservaEstado::Liberada; });
+      if (!undone_all) {
+        Violation v;
+        v.invariant = 3;
+        v.saga_id = other.id;
+        v.message = "another client's " + def.steps[k].name + ", compensated by id alone, left a record that is not undone";
+        for (auto& c : effects.cs) v.records.emplace_back(std::move(c));
+        for (auto& p : effects.ps) v.records.emplace_back(std::move(p));
+        for (auto& r : effects.rs) v.records.emplace_back(std::move(r));
+        checker_.add(std::move(v));
+      }
     }
   }
 

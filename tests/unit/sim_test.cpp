@@ -4,6 +4,9 @@
 // mutations: tests/mutants/ and `make mutants`.)
 #include <catch2/catch.hpp>
 
+#include <memory>
+#include <set>
+
 #include "sagalab/sim.hpp"
 
 using namespace sagalab;
@@ -92,6 +95,23 @@ TEST_CASE("a caught bug shrinks to a few faults that still fail when replayed, t
   CHECK_FALSE(run_simulation(replay).ok());
   replay.rewrite_request = nullptr;
   CHECK(run_simulation(replay).ok());  // the same faults without the bug are harmless
+}
+
+TEST_CASE("another client's forward call sent again after its compensation by id alone must be refused", "[sim]") {
+  // The test's bug, in front of every service: the probing client's second copy
+  // of a forward call gets a key of its own, so no tombstone can stop it.
+  bool caught = false;
+  for (std::uint64_t seed = 1; seed <= 20 && !caught; ++seed) {
+    auto c = config(seed, 300);
+    c.swarm = true;
+    auto seen = std::make_shared<std::set<std::string>>();
+    c.rewrite_request = [seen](const std::string&, Request& req) {
+      if (req.saga_id.find("~otro-cliente") == std::string::npos || req.endpoint == "compensacion") return;
+      if (!seen->insert(req.idempotency_key).second) req.idempotency_key += ":otra-vez";
+    };
+    for (const auto& v : run_simulation(c).violations) caught = caught || v.rule == "late-forward-refused";
+  }
+  CHECK(caught);
 }
 
 TEST_CASE("shrinking never asks a program for more fault rules than it holds", "[sim][shrink]") {
