@@ -1,0 +1,112 @@
+#!/usr/bin/env bash
+# A few mutants per CI run, rotating by day: each patch in tests/mutants/ that
+# changes .cpp files only is applied to copies of those files (never to the
+# sources), the copies are compiled with the build's own compile commands, and
+# sagactl is linked again from the build's objects with the mutated ones in
+# front. The simulator must catch each within SIM_SECONDS; a mutant that
+# escapes, or a patch that no longer applies, fails the run.
+#
+#   scripts/mutant-sample.sh BUILD_DIR            2 mutants, chosen by the day (UTC)
+#   scripts/mutant-sample.sh BUILD_DIR 10 26      these mutants (number or name)
+#   COUNT=3 SIM_SECONDS=30 scripts/mutant-sample.sh BUILD_DIR
+#   REPLAY=1 scripts/mutant-sample.sh BUILD_DIR 04 09    also link the stack's programs with the
+#       mutant, shrink the caught seed to a scenario and run it with `sagactl run` on the
+#       mutant's stack (it must fail) and on BUILD_DIR's (it must pass)
+#
+# A whole mutant build of the tree is `make mutants` (scripts/mutants.sh).
+set -uo pipefail
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+BUILD=$(cd "${1:?usage: mutant-sample.sh BUILD_DIR [MUTANT...]}" && pwd)
+shift
+COUNT=${COUNT:-2}
+SIM_SECONDS=${SIM_SECONDS:-60}
+REPLAY=${REPLAY:-0}
+CC_JSON=$BUILD/compile_commands.json
+# Where each program's link command is.
+declare -A LINKS=([sagactl]=cli/CMakeFiles/sagactl.dir)
+if [ "$REPLAY" = 1 ]; then
+  LINKS[orquestador]=orchestrator/CMakeFiles/orquestador.dir
+  for s in catalogo compras pagos inventario; do LINKS[ms-$s]=services/CMakeFiles/ms-$s.dir; done
+fi
+for f in "$CC_JSON" "$BUILD/bin/sagactl" "${LINKS[@]/#/$BUILD/}"; do
+  [ -e "$f" ] || { echo "mutant-sample: $f is missing: build the tree first (make build)" >&2; exit 2; }
+done
+
+# The candidates: patches that change .cpp files only (a header would need every includer rebuilt).
+candidates=()
+for p in "$ROOT"/tests/mutants/*.patch; do
+  grep '^+++ b/' "$p" | grep -qv '\.cpp$' || candidates+=("$p")
+done
+picked=()
+if [ $# -gt 0 ]; then
+  for want in "$@"; do
+    for p in "${candidates[@]}"; do [[ "$(basename "$p")" == *"$want"* ]] && picked+=("$p") && break; done
+  done
+else
+  day=$(( $(date -u +%s) / 86400 ))
+  for ((k = 0; k < COUNT; k++)); do picked+=("${candidates[$(( (day * COUNT + k) % ${#candidates[@]} ))]}"); done
+fi
+[ ${#picked[@]} -gt 0 ] || { echo "mutant-sample: no mutant matches $*" >&2; exit 2; }
+
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/sagalab-mutant.XXXXXX")
+trap 'rm -rf "$WORK"' EXIT
+failed=0
+for p in "${picked[@]}"; do
+  name=$(basename "$p" .patch)
+  dir=$WORK/$name
+  mkdir -p "$dir/src"
+  files=$(sed -n 's|^+++ b/||p' "$p")
+  for f in $files; do mkdir -p "$dir/src/$(dirname "$f")" && cp "$ROOT/$f" "$dir/src/$f"; done
+  if ! (cd "$dir/src" && git apply "$p" 2>"$dir/apply.log"); then
+    echo "✘ $name: the patch no longer applies (regenerate it with tests/mutants/make_patches.py)"; cat "$dir/apply.log"
+    failed=1; continue
+  fi
+  objects=()
+  for f in $files; do
+    entry=$(jq -c --arg f "$ROOT/$f" '.[] | select(.file == $f)' "$CC_JSON" | head -1)
+    [ -n "$entry" ] || { echo "✘ $name: $f is not in $CC_JSON"; failed=1; continue 2; }
+    cdir=$(jq -r .directory <<<"$entry")
+    obj=$dir/$(basename "$f").o
+    # The build's command, on the mutated copy, into our object; a mutant may warn.
+    cmd=$(jq -r .command <<<"$entry" | sed -e "s| -o [^ ]*| -o $obj|" -e "s| -c [^ ]*| -c $dir/src/$f|" -e 's| -Werror||')
+    if ! (cd "$cdir" && eval "$cmd") >"$dir/build.log" 2>&1; then
+      echo "✘ $name: does not compile"; tail -20 "$dir/build.log"; failed=1; continue 2
+    fi
+    objects+=("$obj")
+  done
+  # The build's link of each program: the mutated objects come first, so the
+  # archives' originals are never pulled in.
+  mkdir -p "$dir/bin"
+  for prog in "${!LINKS[@]}"; do
+    tdir=$BUILD/${LINKS[$prog]}
+    link=$(sed -E -e "s| -o [^ ]*| -o $dir/bin/$prog|" -e "s|(\"?CMakeFiles/[^ ]*\.dir/[^ ]*\.cpp\.o\"?)|\1 ${objects[*]}|" "$tdir/link.txt")
+    if ! (cd "$tdir/../.." && eval "$link") >"$dir/link.log" 2>&1; then
+      echo "✘ $name: $prog does not link"; tail -20 "$dir/link.log"; failed=1; continue 2
+    fi
+  done
+  start=$(date +%s%N)
+  if (cd "$dir" && bin/sagactl --json simulate --duration "${SIM_SECONDS}s" --sagas 1000 --no-shrink >"$dir/sim.json" 2>"$dir/sim.err"); then
+    echo "✘ $name: escaped a ${SIM_SECONDS} s simulator campaign"; failed=1; continue
+  fi
+  ms=$(( ($(date +%s%N) - start) / 1000000 ))
+  seed=$(jq -r '.fallo.seed // empty' "$dir/sim.json" 2>/dev/null)
+  what=$(jq -r '.fallo.violaciones[0] | if (.rule // "") != "" then "rule " + .rule else "invariant " + (.invariant | tostring) end' "$dir/sim.json" 2>/dev/null)
+  line="✔ $name: caught by the simulator (seed ${seed:-?}, $((ms / 1000)).$(( (ms % 1000) / 100 )) s, ${what:-see $dir/sim.json})"
+  if [ "$REPLAY" = 1 ]; then
+    # The caught seed again, shrunk to the fewest faults and written as a scenario.
+    scen=$dir/replay.yaml
+    (cd "$dir" && bin/sagactl --json simulate --seed "${seed:-1}" --sagas 1000 --scenario-out "$scen" >"$dir/shrink.json" 2>"$dir/shrink.err")
+    if [ ! -s "$scen" ]; then
+      why=$(jq -r '.fallo.reduccion // empty' "$dir/shrink.json" 2>/dev/null)
+      line+="; replay: no script (${why:-not shrunk})"
+    else
+      with=fails; without=passes
+      (cd "$dir" && bin/sagactl run "$scen" >"$dir/replay-mutant.log" 2>&1) && with=passes
+      (cd "$dir" && "$BUILD/bin/sagactl" run "$scen" >"$dir/replay-clean.log" 2>&1) || without=fails
+      line+="; replay: $with with it, $without without"
+      [ "$with/$without" = "fails/passes" ] || failed=1
+    fi
+  fi
+  echo "$line"
+done
+exit $failed
