@@ -9,6 +9,7 @@
 #   scripts/mutant-sample.sh BUILD_DIR            2 mutants, chosen by the day (UTC)
 #   scripts/mutant-sample.sh BUILD_DIR 10 26      these mutants (number or name)
 #   COUNT=3 SIM_SECONDS=30 scripts/mutant-sample.sh BUILD_DIR
+#   KEEP=1 ...                     keeps each mutant's binaries and logs (the path is printed)
 #   REPLAY=1 scripts/mutant-sample.sh BUILD_DIR 04 09    also link the stack's programs with the
 #       mutant, shrink the caught seed to a scenario and run it with `sagactl run` on the
 #       mutant's stack (it must fail) and on BUILD_DIR's (it must pass)
@@ -49,7 +50,7 @@ fi
 [ ${#picked[@]} -gt 0 ] || { echo "mutant-sample: no mutant matches $*" >&2; exit 2; }
 
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/sagalab-mutant.XXXXXX")
-trap 'rm -rf "$WORK"' EXIT
+if [ "${KEEP:-0}" = 1 ]; then echo "mutant-sample: the mutants' binaries and logs stay in $WORK"; else trap 'rm -rf "$WORK"' EXIT; fi
 failed=0
 for p in "${picked[@]}"; do
   name=$(basename "$p" .patch)
