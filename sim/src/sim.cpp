@@ -241,6 +241,9 @@ class Sim {
     bool terminal = false;
     SagaSummary summary;
     std::vector<ServiceFault> hits;  // faults that hit it
+    // Its calls refused with a 4xx that no fault made (stock that other sagas
+    // held): a script replays each as an error fault, for its sagas run alone.
+    std::vector<ServiceFault> refusals;
     std::vector<CallRecord> calls;   // the calls it issued, for the history checker
     std::vector<std::uint8_t> call_tries;  // which try of the saga issued each
   };
@@ -578,7 +581,8 @@ class Sim {
     if (is_terminal(next.estado) && !slot.terminal) {
       slot.terminal = true;
       slot.summary = {next.id, next.estado, "", next.ctx.monto.value_or(0), next.ctx.cantidad};
-      if (next.estado == Estado::Compensada && chance(mix_.stray)) {
+      // A script replays on the real stack, where nobody else sends requests.
+      if (next.estado == Estado::Compensada && !cfg_.scripted && chance(mix_.stray)) {
         send_strays(idx, next);
         probe_tombstones(next);
       }
@@ -748,8 +752,23 @@ class Sim {
     Call call = std::move(it->second);
     calls_.erase(it);
     if (call.orch_inc != orch_inc_ || !orch_up_) return;
+    if (a && a->status >= 400 && a->status < 500) note_refusal(call, a->status);
     auto ev = interpret_answer(engine_.definition(), call.view, call.cmd, a, why, now_);
     deliver(call.saga, ev);
+  }
+
+  void note_refusal(const Call& call, int status) {
+    auto run = runs_.find(call.saga);
+    auto slot = slots_.find(call.saga);
+    if (run == runs_.end() || slot == slots_.end()) return;
+    auto sc = build_step_call(engine_.definition(), run->second.state, call.cmd);
+    FiredFault f;
+    f.action = FaultAction::Error;
+    f.endpoint = std::move(sc.endpoint);
+    f.attempt = call.cmd.attempt;
+    f.status = status;
+    f.saga_id = run->second.state.id;
+    slot->second.refusals.push_back({std::move(sc.service), std::move(f)});
   }
 
   void crash_orchestrator() {
@@ -1019,7 +1038,14 @@ class Sim {
       (void)attempt;
       res_.fired.push_back({i < 0 ? idx : i, h.service, replay_rule(h.fault)});
     }
+    for (const auto& r : slot.refusals) {
+      bool by_fault = std::any_of(slot.hits.begin(), slot.hits.end(), [&](const ServiceFault& h) {
+        return h.service == r.service && h.fault.endpoint == r.fault.endpoint && h.fault.attempt == r.fault.attempt;
+      });
+      if (!by_fault) res_.fired.push_back({idx, r.service, replay_rule(r.fault)});
+    }
     slot.hits.clear();
+    slot.refusals.clear();
   }
 
   void retire(int idx) {
