@@ -647,28 +647,25 @@ class Sim {
       fwd.step = static_cast<int>(k);
       fwd.forward_key = fwd.idempotency_key = other.id + ":" + def.steps[k].name;
       auto call = build_step_call(def, other, fwd);
-      auto send = [&](RequestBody body, const std::string& key) {
+      auto send = [&](const StepCall& c, const std::string& key) {
         Request req;
-        req.endpoint = call.endpoint;
-        req.body = std::move(body);
+        req.endpoint = c.endpoint;
+        req.body = c.body;
         req.idempotency_key = key;
         req.saga_id = other.id;
         req.now_ms = now_;
         if (cfg_.rewrite_request) cfg_.rewrite_request(node.logic->name(), req);
         return node.logic->handle(node.store, req);
       };
-      auto first = send(call.body, fwd.idempotency_key);
+      auto first = send(call, fwd.idempotency_key);
       if (!first.ok() || first.receipt.id.empty()) continue;  // refused (no stock, say): nothing to undo
       fwd.compensation = true;
       auto comp_call = build_step_call(def, other, fwd);
       auto& comp = std::get<Compensar>(comp_call.body);
       comp.id = first.receipt.id;
       comp.forward_key.clear();
-      const auto endpoint = std::move(call.endpoint);
-      call.endpoint = comp_call.endpoint;
-      auto undone = send(comp, "");
-      call.endpoint = endpoint;
-      auto late = send(call.body, fwd.idempotency_key);
+      auto undone = send(comp_call, "");
+      auto late = send(call, fwd.idempotency_key);
       auto effects = take_effects(other.id);
       if (undone.ok() && late.status != 409) {
         Violation v;
@@ -767,7 +764,6 @@ class Sim {
     f.endpoint = std::move(sc.endpoint);
     f.attempt = call.cmd.attempt;
     f.status = status;
-    f.saga_id = run->second.state.id;
     slot->second.refusals.push_back({std::move(sc.service), std::move(f)});
   }
 
