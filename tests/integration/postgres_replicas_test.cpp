@@ -139,7 +139,8 @@ TEST_CASE("two orchestrators share a PostgreSQL saga log while one of them is ki
           auto r = post(targets[(i + t) % 2], "/compra?async=true", {{"usuario_id", "u" + std::to_string(c)}},
                         {{"Idempotency-Key", key}}, 5000);
           if (!r.answer || r.answer->status != 202) {
-            ++unanswered;  // a killed orchestrator, or its restart: the client would retry
+            ++unanswered;  // a killed orchestrator, or its restart: the client would retry, a little later
+            std::this_thread::sleep_for(std::chrono::milliseconds(20));
             return;
           }
           std::lock_guard lock(mutex);

@@ -73,7 +73,9 @@ void Proc::start() {
     _exit(127);
   }
   pid_ = pid;
-  for (int i = 0; i < 1000; ++i) {
+  // Generous: a Debug ASan build on a machine running other tests can take seconds to start.
+  const auto began = std::chrono::steady_clock::now();
+  for (int i = 0; i < 3000; ++i) {
     std::ifstream in(port_file);
     int p = 0;
     if (in >> p && p > 0) {
@@ -83,7 +85,10 @@ void Proc::start() {
     if (!running()) throw std::runtime_error(program_ + " exited at start: " + log());
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
   }
-  throw std::runtime_error(program_ + " did not write its port file");
+  const auto waited =
+      std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - began).count();
+  throw std::runtime_error(program_ + " did not write its port file in " + std::to_string(waited) +
+                           " ms; its log: " + log());
 }
 
 bool Proc::running() {
