@@ -10,6 +10,7 @@
 
 #include "sagalab/http_client.hpp"
 #include "sagalab/http_common.hpp"
+#include "names.hpp"
 
 namespace sagactl {
 
@@ -32,23 +33,9 @@ struct GlobalOptions {
   std::int64_t timeout_ms = 10000;
 };
 
-// Exit codes scripts can rely on.
-inline constexpr int kExitOk = 0;
-inline constexpr int kExitFailed = 1;       // the check or the saga failed
-inline constexpr int kExitUnreachable = 2;  // the stack could not be reached / bad usage
-
-// Raised for a user-facing error: one line on stderr and the given exit code.
-struct CliError : std::runtime_error {
-  CliError(int code, const std::string& msg) : std::runtime_error(msg), exit_code(code) {}
-  int exit_code;
-};
-
 // The five programs, by canonical name.
 // "ms-catalogo" -> "MS_CATALOGO_URL" (the orchestrator reads the same variables).
 std::string url_variable(const std::string& program);
-const std::vector<std::string>& programs();  // orquestador, ms-catalogo, ms-compras, ms-pagos, ms-inventario
-// Accepts "pagos", "ms-pagos", "ms_pagos", "orchestrator", ...; throws CliError.
-std::string canonical_program(const std::string& name);
 int default_port(const std::string& program);
 std::string gateway_prefix(const std::string& program);  // "/ms_pagos", "/orquestador"
 

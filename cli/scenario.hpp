@@ -10,9 +10,12 @@
 
 #include <yaml-cpp/yaml.h>
 
-#include "common.hpp"
+#include "names.hpp"
+#include "sagalab/json_codec.hpp"
 
 namespace sagactl {
+
+using sagalab::Json;
 
 struct ScenarioStep {
   enum class Kind { Buy, Load, Inject, ClearFaults, Crash, Restart, WaitUntilQuiet, Reset, Sleep, Request } kind = Kind::Buy;

@@ -22,14 +22,17 @@ PACKAGES=(
 )
 # Only for the tests on a developer or CI machine, not for building the image:
 # docker-compose validates docker-compose.yml, xmllint the JUnit output, clang and its
-# runtime build the libFuzzer targets; curl is for people trying the API; postgresql is
-# the server the PostgreSQL tests start (tests/integration/postgres_test.sh).
+# runtime build the libFuzzer targets and the sanitizer pass (llvm: the unversioned
+# llvm-symbolizer, which turns ASan's addresses into file:line); curl is for people
+# trying the API; postgresql is the server the PostgreSQL tests start
+# (tests/integration/postgres_test.sh).
 TEST_PACKAGES=(
   postgresql
   docker-compose
   libxml2-utils
   clang
   libclang-rt-14-dev
+  llvm
   curl
   jq
 )
