@@ -23,6 +23,8 @@ COUNT=${COUNT:-2}
 SIM_SECONDS=${SIM_SECONDS:-60}
 REPLAY=${REPLAY:-0}
 CC_JSON=$BUILD/compile_commands.json
+# shellcheck source=scripts/mutant-replay.sh
+source "$ROOT/scripts/mutant-replay.sh"
 # Where each program's link command is.
 declare -A LINKS=([sagactl]=cli/CMakeFiles/sagactl.dir)
 if [ "$REPLAY" = 1 ]; then
@@ -94,19 +96,8 @@ for p in "${picked[@]}"; do
   what=$(jq -r '.fallo.violaciones[0] | if (.rule // "") != "" then "rule " + .rule else "invariant " + (.invariant | tostring) end' "$dir/sim.json" 2>/dev/null)
   line="✔ $name: caught by the simulator (seed ${seed:-?}, $((ms / 1000)).$(( (ms % 1000) / 100 )) s, ${what:-see $dir/sim.json})"
   if [ "$REPLAY" = 1 ]; then
-    # The caught seed again, shrunk to the fewest faults and written as a scenario.
-    scen=$dir/replay.yaml
-    (cd "$dir" && bin/sagactl --json simulate --seed "${seed:-1}" --sagas 1000 --scenario-out "$scen" >"$dir/shrink.json" 2>"$dir/shrink.err")
-    if [ ! -s "$scen" ]; then
-      why=$(jq -r '.fallo.reduccion // empty' "$dir/shrink.json" 2>/dev/null)
-      line+="; replay: no script (${why:-not shrunk})"
-    else
-      with=fails; without=passes
-      (cd "$dir" && bin/sagactl run "$scen" >"$dir/replay-mutant.log" 2>&1) && with=passes
-      (cd "$dir" && "$BUILD/bin/sagactl" run "$scen" >"$dir/replay-clean.log" 2>&1) || without=fails
-      line+="; replay: $with with it, $without without"
-      [ "$with/$without" = "fails/passes" ] || failed=1
-    fi
+    replay=$(replay_caught "$dir" "$dir/bin/sagactl" "$BUILD/bin/sagactl" "${seed:-1}") || failed=1
+    line+="; replay: $replay"
   fi
   echo "$line"
 done

@@ -23,6 +23,8 @@ TREE=$OUT/tree
 BUILD=$OUT/build
 mkdir -p "$OUT"
 HEAD=$(git rev-parse HEAD)
+# shellcheck source=scripts/mutant-replay.sh
+source "$ROOT/scripts/mutant-replay.sh"
 
 if [ ! -e "$TREE/.git" ]; then
   git worktree add --detach -f "$TREE" "$HEAD" >/dev/null 2>&1 || { echo "mutants: cannot create a worktree in $TREE" >&2; exit 2; }
@@ -71,20 +73,8 @@ for p in "${patches[@]}"; do
   fi
   replay="not run"
   if [ "$REPLAY" = 1 ] && [ "$sim" != escaped ]; then
-    # The caught seed again, shrunk to the fewest faults, written as a scenario.
-    scen_file="$OUT/$name.scenario.yaml"
-    rm -f "$scen_file"
-    (cd "$OUT" && "$BUILD/bin/sagactl" --json simulate --seed "${seed:-1}" --sagas 1000 --scenario-out "$scen_file" \
-      >"$OUT/$name.shrink.json" 2>/dev/null)
-    if [ ! -s "$scen_file" ]; then
-      why=$(sed -n 's/^ *"reduccion": "\(.*\)",*$/\1/p' "$OUT/$name.shrink.json" | head -1)
-      replay="no script: ${why:-not shrunk}"
-    else
-      with=fails; without=passes
-      (cd "$OUT" && "$BUILD/bin/sagactl" run "$scen_file" >"$OUT/$name.replay-mutant.log" 2>&1) && with=passes
-      (cd "$OUT" && "$ROOT/build/bin/sagactl" run "$scen_file" >"$OUT/$name.replay-clean.log" 2>&1) || without=fails
-      replay="$with with it, $without without"
-    fi
+    mkdir -p "$OUT/$name.replay"
+    replay=$(replay_caught "$OUT/$name.replay" "$BUILD/bin/sagactl" "$ROOT/build/bin/sagactl" "${seed:-1}")
   fi
   unit="escaped"
   "$BUILD/bin/unit_tests" "~[defects]" >"$OUT/$name.unit.log" 2>&1 || unit="caught"
