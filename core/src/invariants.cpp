@@ -57,15 +57,15 @@ void InvariantChecker::saga(const SagaSummary& s, const std::vector<Compra>& cs,
     if (!held) violate(2, id, "completed saga without its reservation held", all(), faults);
   } else if (s.estado == Estado::Compensada) {
     for (const auto& c : cs) {
-      if (c.estado != CompraEstado::Cancelada)
+      if (!undone(c))
         violate(3, id, std::string("compensated saga left a purchase ") + to_string(c.estado), all(), faults);
     }
     for (const auto& p : ps) {
-      if (p.estado != PagoEstado::Reembolsado)
+      if (!undone(p))
         violate(3, id, std::string("compensated saga left a payment ") + to_string(p.estado), all(), faults);
     }
     for (const auto& r : rs) {
-      if (r.estado != ReservaEstado::Liberada)
+      if (!undone(r))
         violate(3, id, std::string("compensated saga left a reservation ") + to_string(r.estado), all(), faults);
     }
   } else {

@@ -664,10 +664,10 @@ class Sim {
       auto& comp = std::get<Compensar>(comp_call.body);
       comp.id = first.receipt.id;
       comp.forward_key.clear();
-      auto undone = send(comp_call, "");
+      auto compensated = send(comp_call, "");
       auto late = send(call, fwd.idempotency_key);
       auto effects = take_effects(other.id);
-      if (undone.ok() && late.status != 409) {
+      if (compensated.ok() && late.status != 409) {
         Violation v;
         v.invariant = 7;
         v.rule = "late-forward-refused";
@@ -678,12 +678,10 @@ class Sim {
         checker_.add(std::move(v));
       }
       // What it left must be undone, as a compensated saga's (invariant 3).
-      bool undone_all = std::all_of(effects.cs.begin(), effects.cs.end(),
-                                    [](const Compra& c) { return c.estado == CompraEstado::Cancelada; }) &&
-                        std::all_of(effects.ps.begin(), effects.ps.end(),
-                                    [](const Pago& p) { return p.estado == PagoEstado::Reembolsado; }) &&
-                        std::all_of(effects.rs.begin(), effects.rs.end(),
-                                    [](const Reserva& r) { return r.estado == ReservaEstado::Liberada; });
+      auto all_undone = [](const auto& records) {
+        return std::all_of(records.begin(), records.end(), [](const auto& r) { return undone(r); });
+      };
+      bool undone_all = all_undone(effects.cs) && all_undone(effects.ps) && all_undone(effects.rs);
       if (!undone_all) {
         Violation v;
         v.invariant = 3;

@@ -27,6 +27,11 @@ struct SagaSummary {
 
 using EffectRecord = std::variant<Compra, Pago, Reserva>;
 
+// A record as its compensation leaves it: what a compensated saga must leave (invariant 3).
+inline bool undone(const Compra& c) { return c.estado == CompraEstado::Cancelada; }
+inline bool undone(const Pago& p) { return p.estado == PagoEstado::Reembolsado; }
+inline bool undone(const Reserva& r) { return r.estado == ReservaEstado::Liberada; }
+
 struct ServiceFault {
   std::string service;
   FiredFault fault;
