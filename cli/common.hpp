@@ -33,7 +33,6 @@ struct GlobalOptions {
   std::int64_t timeout_ms = 10000;
 };
 
-// The five programs, by canonical name.
 // "ms-catalogo" -> "MS_CATALOGO_URL" (the orchestrator reads the same variables).
 std::string url_variable(const std::string& program);
 int default_port(const std::string& program);

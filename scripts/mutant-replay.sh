@@ -4,8 +4,9 @@
 #   replay_caught DIR MUTANT_SAGACTL CLEAN_SAGACTL SEED
 #
 # Runs in DIR (where the logs go). Prints one line: "fails with it, passes without"
-# (what a true catch looks like), another pair, or "no script (why)"; returns 0
-# only for "fails with it, passes without".
+# (what a true catch looks like, status 0), another pair (status 1: the script does
+# not tell the mutant from the clean tree), or "no script (why)" (status 2: the
+# failure has no scenario form, which tests/mutants/README.md explains per mutant).
 replay_caught() {
   local dir=$1 mutant=$2 clean=$3 seed=${4:-1}
   local scen=$dir/replay.yaml
@@ -17,7 +18,7 @@ replay_caught() {
     local why
     why=$(jq -r '.fallo.reduccion // empty' "$dir/shrink.json" 2>/dev/null)
     echo "no script (${why:-not shrunk})"
-    return 1
+    return 2
   fi
   local with=fails without=passes
   (cd "$dir" && "$mutant" run "$scen" >"$dir/replay-mutant.log" 2>&1) && with=passes
