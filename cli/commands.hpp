@@ -56,8 +56,16 @@ void setup_bench(CLI::App& app, GlobalOptions& g);
 void setup_top(CLI::App& app, GlobalOptions& g);
 void setup_proxy(CLI::App& app, GlobalOptions& g);
 void setup_check(CLI::App& app, GlobalOptions& g);
-// `sagactl check` on files: throws CliError(2) on an unreadable recording or description.
-sagalab::check::Report check_files(const std::string& recording, const std::string& saga, std::string* name = nullptr);
+// `sagactl check` on files: throws CliError(2) on an unreadable recording or description, or a
+// recording that matches nothing; with a proxy's admin URL, also reads the effects back (--probe).
+struct CheckRun {
+  sagalab::check::Description desc;
+  sagalab::check::Report report;
+  std::string name;
+};
+CheckRun check_files(const std::string& recording, const std::string& saga, const std::string& probe_admin_url = "");
+void probe_effects(const std::string& admin_url, CheckRun& run);
+std::string check_summary(const CheckRun& run);
 std::string describe(const sagalab::check::Violation& v);  // a few lines, ending in a newline
 int run_reset(const GlobalOptions& g);
 

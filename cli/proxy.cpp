@@ -4,9 +4,12 @@
 
 #include <fstream>
 #include <iostream>
+#include <map>
+#include <set>
 
 #include "commands.hpp"
 #include "scenario.hpp"
+#include "sagalab/http_client.hpp"
 #include "sagalab/http_server.hpp"
 #include "sagalab/proxy.hpp"
 #include "sagalab/saga_check.hpp"
@@ -162,15 +165,51 @@ std::vector<ck::Recorded> read_recording(const std::string& path) {
 
 }  // namespace
 
-sagalab::check::Report check_files(const std::string& recording, const std::string& saga, std::string* name) {
-  ck::Description d;
+CheckRun check_files(const std::string& recording, const std::string& saga, const std::string& probe_admin_url) {
+  CheckRun run;
   try {
-    d = ck::parse_description(yaml_to_json(load_yaml(saga, "saga description")));
+    run.desc = ck::parse_description(yaml_to_json(load_yaml(saga, "saga description")));
   } catch (const std::invalid_argument& e) {
     throw CliError(kExitUnreachable, saga + ": " + e.what());
   }
-  if (name) *name = d.name.empty() ? "saga" : d.name;
-  return ck::check_recording(d, read_recording(recording));
+  run.name = run.desc.name.empty() ? "saga" : run.desc.name;
+  auto exchanges = read_recording(recording);
+  run.report = ck::check_recording(run.desc, exchanges);
+  if (run.report.matched == 0)
+    throw CliError(kExitUnreachable,
+                   recording + ": none of its " + std::to_string(exchanges.size()) +
+                       " exchanges matches the description " + saga +
+                       " (its upstream names, methods and paths): nothing to check");
+  if (!probe_admin_url.empty()) probe_effects(probe_admin_url, run);
+  return run;
+}
+
+void probe_effects(const std::string& admin_url, CheckRun& run) {
+  // The upstreams' own URLs, from the proxy: a probe goes around the proxy's faults and recording.
+  auto up = sagalab::http_call(admin_url, "GET", "/admin/upstreams");
+  if (!up.ok() || !up.answer->body.contains("upstreams"))
+    throw CliError(kExitUnreachable, "--probe: cannot list the proxy's upstreams at " + admin_url + "/admin/upstreams" +
+                                         (up.answer ? " (" + std::to_string(up.answer->status) + ")" : ": " + up.error));
+  std::map<std::string, std::string> urls;
+  for (const auto& u : up.answer->body["upstreams"]) urls[u.value("name", "")] = u.value("url", "");
+  std::vector<ck::ProbeResult> results;
+  for (const auto& p : run.report.probes) {
+    ck::ProbeResult r;
+    auto it = urls.find(p.upstream);
+    if (it == urls.end()) {
+      r.error = "the proxy has no upstream '" + p.upstream + "'";
+    } else {
+      auto a = sagalab::http_call(it->second, "GET", p.path, nullptr, {}, 5000);
+      if (a.answer) {
+        r.status = a.answer->status;
+        r.body = a.answer->body;
+      } else {
+        r.error = a.error;
+      }
+    }
+    results.push_back(std::move(r));
+  }
+  ck::judge_probes(run.desc, run.report, results);
 }
 
 std::string describe(const sagalab::check::Violation& v) {
@@ -181,34 +220,87 @@ std::string describe(const sagalab::check::Violation& v) {
   return out;
 }
 
+std::string check_summary(const CheckRun& run) {
+  const auto& r = run.report;
+  std::string s = std::to_string(r.exchanges) + " exchanges (" + std::to_string(r.matched) + " matched), " +
+                  std::to_string(r.sagas) + " sagas (" + std::to_string(r.completed) + " completed, " +
+                  std::to_string(r.failed) + " failed, " + std::to_string(r.unknown) + " without an outcome), " +
+                  std::to_string(r.refused) + " refused requests, " + std::to_string(r.uncorrelated.size()) +
+                  " uncorrelated";
+  if (r.probed) s += ", " + std::to_string(r.probed) + " effects probed";
+  return s;
+}
+
 namespace {
 
 struct CheckOptions {
   std::string recording, saga;
-  bool rules = false;
+  bool list_rules = false;
+  std::vector<std::string> rules;
+  bool rules_given = false;
+  bool probe = false;
+  bool allow_uncorrelated = false;
 };
 
 int run_check(const GlobalOptions& g, const CheckOptions& o) {
-  if (o.rules) {
+  if (o.list_rules || (o.rules_given && o.rules.empty())) {
     for (const auto& [name, text] : ck::rules()) std::cout << name << ": " << text << "\n";
+    std::cout << "(older names, accepted by --rules: reverse-order = compensation-order, "
+                 "no-forward-after-compensation = forward-after-compensation)\n";
     return kExitOk;
+  }
+  std::set<std::string> keep;
+  for (const auto& list : o.rules) {
+    std::size_t i = 0;
+    while (i <= list.size()) {
+      auto j = list.find(',', i);
+      if (j == std::string::npos) j = list.size();
+      auto name = list.substr(i, j - i);
+      i = j + 1;
+      if (name.empty()) continue;
+      auto c = ck::canonical_rule(name);
+      if (c.empty()) throw CliError(kExitUnreachable, "--rules: unknown rule '" + name + "' (sagactl check --list-rules)");
+      keep.insert(c);
+    }
   }
   if (o.recording.empty() || o.saga.empty())
     throw CliError(kExitUnreachable, "give the recording and the saga description: sagactl check RECORDING --saga saga.yaml");
-  std::string name;
-  auto rep = check_files(o.recording, o.saga, &name);
+  if (o.probe && g.proxy.empty())
+    throw CliError(kExitUnreachable, "--probe reads effects through the proxy's upstreams: give the proxy's admin URL "
+                                     "(sagactl --proxy http://127.0.0.1:7070 check ... --probe)");
+  auto run = check_files(o.recording, o.saga, o.probe ? g.proxy : "");
+  auto& rep = run.report;
+  if (!keep.empty()) ck::keep_rules(rep, keep);
+  bool uncorrelated_fail = !rep.uncorrelated.empty() && !o.allow_uncorrelated;
+  bool passed = rep.violations.empty() && !uncorrelated_fail;
   if (g.json) {
-    print_json(ck::to_json(rep));
+    auto j = ck::to_json(rep);
+    j["passed"] = passed;
+    j["allow_uncorrelated"] = o.allow_uncorrelated;
+    print_json(j);
   } else {
-    std::cout << name << ": " << rep.exchanges << " exchanges, " << rep.sagas
-              << " sagas (" << rep.completed << " completed, " << rep.failed << " failed, " << rep.unknown
-              << " without an outcome)\n";
+    std::cout << run.name << ": " << check_summary(run) << "\n";
+    for (const auto& w : rep.warnings) std::cout << paint("WARNING", "33;1") << " " << w << "\n";
+    const std::size_t shown = 20;
+    for (std::size_t i = 0; i < rep.uncorrelated.size() && i < shown; ++i) {
+      const auto& u = rep.uncorrelated[i];
+      std::cout << paint("UNCORRELATED", o.allow_uncorrelated ? "33;1" : "31;1") << " #" << u.seq << " " << u.what
+                << ": " << u.reason << "\n";
+    }
+    if (rep.uncorrelated.size() > shown)
+      std::cout << "  ... and " << rep.uncorrelated.size() - shown << " more uncorrelated (--json lists all)\n";
     for (const auto& v : rep.violations) std::cout << paint("VIOLATION", "31;1") << " " << describe(v);
-    std::cout << (rep.violations.empty() ? paint("PASS", "32;1") + ": every rule holds\n"
-                                         : paint("FAIL", "31;1") + ": " + std::to_string(rep.violations.size()) +
-                                               " violation(s)\n");
+    if (passed)
+      std::cout << paint("PASS", "32;1") << ": every rule holds on " << rep.sagas << " sagas"
+                << (rep.probed ? " and " + std::to_string(rep.probed) + " probed effects" : "") << "\n";
+    else
+      std::cout << paint("FAIL", "31;1") << ": " << rep.violations.size() << " violation(s)"
+                << (uncorrelated_fail ? ", " + std::to_string(rep.uncorrelated.size()) +
+                                            " uncorrelated exchange(s) (--allow-uncorrelated to accept them)"
+                                      : "")
+                << "\n";
   }
-  return rep.violations.empty() ? kExitOk : kExitFailed;
+  return passed ? kExitOk : kExitFailed;
 }
 
 }  // namespace
@@ -253,13 +345,30 @@ void setup_check(CLI::App& app, GlobalOptions& g) {
   auto* sub = app.add_subcommand("check", "Check the saga protocol on a proxy's recording; exit 1 on a violation");
   sub->footer(
       "The saga description (YAML) names the steps in order, each one's forward and compensation endpoints,\n"
-      "the field that correlates them, the pivot, and where the saga id and the outcome are read.\n"
-      "See deploy/saga/sagalab.yaml. Rules: sagactl check --rules.\n"
-      "Example:\n  sagactl check exchanges.jsonl --saga deploy/saga/sagalab.yaml --json");
+      "the pivot, and the links that join exchanges into sagas: saga_id (where the stack sends one), id\n"
+      "(a compensation names the id its forward call returned) and carries/flow (a forward call passes on\n"
+      "values of the client's request). Every exchange the description matches but no link places in one\n"
+      "saga is reported as uncorrelated. See the README's 'A saga you did not write'.\n"
+      "Exit: 0 pass, 1 a violation or an uncorrelated exchange, 2 a bad file or a recording that matches nothing.\n"
+      "Examples:\n  sagactl check exchanges.jsonl --saga deploy/saga/sagalab.yaml --json\n"
+      "  sagactl --proxy http://127.0.0.1:7070 check exchanges.jsonl --saga shop.saga.yaml --probe\n"
+      "  sagactl check exchanges.jsonl --saga shop.saga.yaml --rules compensated,client-truthful");
   sub->add_option("recording", o->recording, "the JSON Lines file written by sagactl proxy --record");
   sub->add_option("--saga", o->saga, "the saga description (YAML)")->check(CLI::ExistingFile);
-  sub->add_flag("--rules", o->rules, "print the rules checked, one per line");
-  sub->callback([&g, o] { throw CliError(run_check(g, *o), ""); });
+  sub->add_flag("--list-rules", o->list_rules, "print the rules checked, one per line");
+  sub->add_option("--rules", o->rules, "check only these rules (comma-separated; older names accepted); "
+                                       "without a value: print them")
+      ->expected(0, 1)
+      ->type_name("LIST");
+  sub->add_flag("--probe", o->probe,
+                "read back every effect of every settled saga (the steps' state:) through the proxy's upstreams "
+                "(give --proxy ADMIN_URL); run it once the stack is quiet");
+  sub->add_flag("--allow-uncorrelated", o->allow_uncorrelated,
+                "report exchanges no link places in a saga, but do not fail on them");
+  sub->callback([&g, o, sub] {
+    o->rules_given = sub->count("--rules") > 0;
+    throw CliError(run_check(g, *o), "");
+  });
 }
 
 }  // namespace sagactl

@@ -248,13 +248,13 @@ class Runner {
             throw CliError(kExitFailed, "this step needs sagalab's own stack");
         }
       }
-      std::string name;
-      auto rep = check_files(out_.recording, s.expect.check, &name);
+      auto run = check_files(out_.recording, s.expect.check, s.expect.probe ? g.proxy : "");
+      const auto& rep = run.report;
       for (const auto& v : rep.violations) fail("expect: check [" + v.rule + "] saga " + v.saga, describe(v));
-      if (rep.violations.empty())
-        pass("expect: check " + name + " (" + std::to_string(rep.sagas) + " sagas: " + std::to_string(rep.completed) +
-             " completed, " + std::to_string(rep.failed) + " failed)");
-      if (rep.sagas == 0) fail("expect: check " + name, "the recording holds no saga: did the requests reach the stack?");
+      for (const auto& u : rep.uncorrelated)
+        fail("expect: check [uncorrelated] #" + std::to_string(u.seq), u.what + ": " + u.reason);
+      if (rep.violations.empty() && rep.uncorrelated.empty()) pass("expect: check " + run.name + " (" + check_summary(run) + ")");
+      if (rep.sagas == 0) fail("expect: check " + run.name, "the recording holds no saga: did the requests reach the stack?");
       out_.fired = call_ok(g, "proxy", "GET", "/admin/faults/fired", nullptr, true)["fired"];
     } catch (const CliError& e) {
       fail("run", std::string("line ") + std::to_string(line_) + ": " + e.what());

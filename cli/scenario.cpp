@@ -305,8 +305,9 @@ Scenario parse_scenario(const std::string& path, const std::string& proxy) {
     s.steps.push_back(st);
   }
   if (auto e = root["expect"]) {
-    c.keys(e, "expect", proxied ? std::set<std::string>{"check"} : std::set<std::string>{"invariants", "outcomes", "sagas", "fired", "check"});
+    c.keys(e, "expect", proxied ? std::set<std::string>{"check", "probe"} : std::set<std::string>{"invariants", "outcomes", "sagas", "fired", "check"});
     if (e["check"]) s.expect.check = relative_to(path, c.str(e["check"], "expect.check"));
+    if (e["probe"]) s.expect.probe = c.boolean(e["probe"], "expect.probe");
     if (e["invariants"]) s.expect.invariants = c.boolean(e["invariants"], "expect.invariants");
     if (e["outcomes"]) {
       c.keys(e["outcomes"], "expect.outcomes", {"completada", "compensada", "atascada", "en_curso", "compensando"});

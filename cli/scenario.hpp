@@ -57,6 +57,7 @@ struct ScenarioExpect {
   };
   std::vector<Fired> fired;
   std::string check;  // a saga description: `sagactl check` on the proxy's recording
+  bool probe = false;  // and read every settled saga's effects back (check --probe)
 };
 
 struct Scenario {

@@ -25,7 +25,8 @@ PACKAGES=(
 # runtime build the libFuzzer targets and the sanitizer pass (llvm: the unversioned
 # llvm-symbolizer, which turns ASan's addresses into file:line); curl is for people
 # trying the API; postgresql is the server the PostgreSQL tests start
-# (tests/integration/postgres_test.sh).
+# (tests/integration/postgres_test.sh); python3-flask runs the foreign Flask saga that
+# `sagactl check` is tested on (tests/fixtures/shop_saga.py).
 TEST_PACKAGES=(
   postgresql
   docker-compose
@@ -35,6 +36,7 @@ TEST_PACKAGES=(
   llvm
   curl
   jq
+  python3-flask
 )
 
 # --list prints the build packages (deploy/Dockerfile's build stage installs exactly these).

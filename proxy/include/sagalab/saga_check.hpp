@@ -1,11 +1,21 @@
 // `sagactl check`: the saga protocol checked from the outside, on a recording
 // of HTTP exchanges (`sagactl proxy --record`) and a short description of the
-// saga (its steps, their forward and compensation endpoints, the pivot, where
-// the saga id and the outcome are read). No I/O: the caller reads the files.
+// saga (its steps, their forward and compensation endpoints, the pivot, and
+// the links that join exchanges into sagas). No I/O: the caller reads the
+// files and performs the state probes that check_recording() asks for.
+//
+// Correlation: a saga is a connected component (union-find) of the exchanges
+// that the description's links join: a saga id where the stack sends one
+// (`saga_id`), id chains (a compensation names the id its forward call
+// created or carried: `id`), and value flow (a forward call carries values of
+// the client's request: `carries`, `flow`). An exchange that the description
+// matches but no link places in exactly one saga is reported as uncorrelated,
+// never dropped.
 #pragma once
 
 #include <cstdint>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -15,9 +25,10 @@ namespace sagalab::check {
 
 // Where a value is read in an exchange: "header.X-Saga-Id", "request.a.b"
 // (a field of the request body), "response.saga_id" (a field of the answer
-// the upstream gave), "path.id" (a {id} segment of the route's pattern).
+// the upstream gave), "path.id" (a {id} segment of the route's pattern),
+// "trace" (the trace id of a W3C traceparent header).
 struct Locator {
-  enum class From { Header, Request, Response, Path } from = From::Header;
+  enum class From { Header, Request, Response, Path, Trace } from = From::Header;
   std::string name;
   std::string text;  // as written, for messages
 };
@@ -30,13 +41,31 @@ struct Route {
   std::string text;
 };
 
+// A value that a forward call passes on: of the client's request, or of an
+// earlier step's forward exchange (a confirmation naming the id a step returned).
+struct Carry {
+  Locator client;      // in the client's request ("usuario_id" means request.usuario_id), or in from_step's
+  Locator here;        // in the forward call
+  int from_step = -1;  // an earlier step's index; -1 the client's request
+};
+
+// How a step's effect is read back: GET <read> with {id} the effect's id.
+struct StateProbe {
+  Route read;
+  std::string field;  // a dotted field of the answer
+  std::vector<std::string> done, undone;
+};
+
 struct StepDesc {
   std::string name;
   Route forward;
   std::optional<Route> compensation;
+  bool no_compensation = false;            // `compensation: none`: a read-only step
   std::optional<Locator> forward_id;       // the effect's id in the forward exchange
   std::optional<Locator> compensation_id;  // the id the compensation names
   std::optional<Locator> effect;           // what the forward call created (default: forward_id)
+  std::vector<Carry> carries;              // the step's own and the description's flow:
+  std::optional<StateProbe> state;
 };
 
 struct ClientDesc {
@@ -59,11 +88,14 @@ struct Description {
 // Strict: an unknown key or a bad value throws std::invalid_argument naming it.
 Description parse_description(const Json& j);
 
-// The value at a dotted field of a JSON body ("order.ref"), as text; "" when
-// absent or not a scalar. The proxy's rules match body fields with it too.
+// The value at a dotted field of a JSON body ("order.ref"), as text (a string
+// as it is, a number or a boolean as its JSON text); "" when absent or not a
+// scalar. The proxy's rules match body fields with it too.
 std::string field_text(const Json& body, const std::string& dotted);
 // A header name as recordings, rules and locators keep it: lower case (HTTP names are case-insensitive).
 std::string header_key(std::string name);
+// The trace id of a W3C traceparent value ("00-<32 hex>-<16 hex>-<2 hex>"); "" when it is not one.
+std::string trace_id(const std::string& traceparent);
 
 // One exchange of a recording (a JSON line written by the proxy).
 struct Recorded {
@@ -90,16 +122,51 @@ struct Violation {
   std::vector<std::string> faults;      // the proxy's faults that hit the saga
 };
 
+// An exchange the description matches that belongs to no saga, or to more than one candidate.
+struct Uncorrelated {
+  std::int64_t seq = 0;
+  std::string what;    // "step crear_compra forward: compras POST /compras"
+  std::string reason;
+};
+
+// A read of one effect, asked for by check_recording(), performed by the caller.
+struct ProbeRequest {
+  std::string saga;
+  std::size_t step = 0;
+  std::string effect;
+  std::string upstream, path;  // GET path at upstream
+  bool expect_undone = false;  // the saga failed: its effects must be undone
+  std::vector<std::int64_t> exchanges;
+  std::vector<std::string> faults;
+};
+struct ProbeResult {
+  std::optional<int> status;  // none: no answer
+  Json body;
+  std::string error;
+};
+
 struct Report {
   std::size_t exchanges = 0;
+  std::size_t matched = 0;    // exchanges the description names (client, forward, compensation)
+  std::size_t refused = 0;    // client requests refused before any step (a 4xx without an outcome)
   std::size_t sagas = 0, completed = 0, failed = 0, unknown = 0;
+  std::size_t probed = 0;     // effects read back by judge_probes()
+  std::vector<Uncorrelated> uncorrelated;
+  std::vector<std::string> warnings;
+  std::vector<ProbeRequest> probes;  // what to read back, for --probe
   std::vector<Violation> violations;
 };
 
-// The rules, one line each (also printed by `sagactl check --rules`).
+// The rules, one line each (also printed by `sagactl check --list-rules`).
 const std::vector<std::pair<std::string, std::string>>& rules();
+// A rule's name, also from an older alias (reverse-order, no-forward-after-compensation); "" unknown.
+std::string canonical_rule(const std::string& name);
 
 Report check_recording(const Description& d, const std::vector<Recorded>& exchanges);
+// Judges the probes' answers (results[i] answers rep.probes[i]) into rep.
+void judge_probes(const Description& d, Report& rep, const std::vector<ProbeResult>& results);
+// Keeps only the violations of these rules (canonical names).
+void keep_rules(Report& rep, const std::set<std::string>& rules);
 
 Json to_json(const Violation& v);
 Json to_json(const Report& r);
