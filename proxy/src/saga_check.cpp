@@ -378,7 +378,7 @@ Description parse_description(const Json& j) {
     for (const auto& f : flow) {
       auto cl = client_field(f, "flow");
       bool have = std::any_of(st.carries.begin(), st.carries.end(), [&](const Carry& c) { return c.client.text == cl.text; });
-      if (!have) st.carries.push_back({cl, cl});
+      if (!have) st.carries.push_back({cl, cl, -1, true});
     }
     if (s.contains("state")) {
       st.state = parse_state(up, s["state"], where + ".state");
@@ -521,7 +521,8 @@ Report check_recording(const Description& d, const std::vector<Recorded>& ex) {
           if (st.effect) note("step " + st.name + " effect " + st.effect->text, c.effect = locate(*st.effect, e, caps));
           for (const auto& cr : st.carries) {
             carried[i].push_back(locate(cr.here, e, caps));
-            note("step " + st.name + " carries " + cr.client.text + ": " + cr.here.text, carried[i].back());
+            note(cr.flow ? "flow " + cr.client.text : "step " + st.name + " carries " + cr.client.text + ": " + cr.here.text,
+                 carried[i].back());
           }
         } else if (st.compensation && route_matches(*st.compensation, e, segs, &caps)) {
           c.kind = Kind::Compensation;

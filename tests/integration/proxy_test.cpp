@@ -16,21 +16,6 @@ using namespace testsupport;
 
 namespace {
 
-CmdResult sagactl(const std::vector<std::string>& args) {
-  std::string cmd = shell_quote(bin("sagactl"));
-  for (const auto& a : args) cmd += " " + shell_quote(a);
-  return run_command(cmd, false);
-}
-
-std::map<std::string, std::string> upstream_urls(Proc& proxy) {
-  auto r = get(proxy.url(), "/admin/upstreams");
-  REQUIRE(r.ok());
-  std::map<std::string, std::string> out;
-  for (const auto& u : r.answer->body["upstreams"])
-    out[u["name"].get<std::string>()] = "http://127.0.0.1:" + std::to_string(u["port"].get<int>());
-  return out;
-}
-
 sockaddr_in loopback(int port) {
   sockaddr_in a{};
   a.sin_family = AF_INET;
@@ -62,17 +47,6 @@ struct ComprasBehindProxy {
     return fd;
   }
 };
-
-// A port free now (the kernel's pick), for a program that must be known before it starts.
-int free_port() {
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a = loopback(0);
-  ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
-  socklen_t len = sizeof a;
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
-  ::close(fd);
-  return ntohs(a.sin_port);
-}
 
 std::size_t fired_for(Proc& proxy, const Json& ids) {
   auto r = get(proxy.url(), "/admin/faults/fired");
@@ -143,7 +117,7 @@ TEST_CASE("our stack through sagactl proxy passes sagactl check under every prox
     REQUIRE(sagalab::http_call(proxy.url(), "DELETE", "/admin/faults", nullptr, {}, 5000).ok());
   }
 
-  auto r = sagactl({"check", rec, "--saga", std::string(SAGALAB_SOURCE_DIR) + "/deploy/saga/sagalab.yaml", "--json"});
+  auto r = run_sagactl({"check", rec, "--saga", std::string(SAGALAB_SOURCE_DIR) + "/deploy/saga/sagalab.yaml", "--json"});
   INFO(r.out);
   REQUIRE(r.code == 0);
   auto rep = Json::parse(r.out);
@@ -154,7 +128,7 @@ TEST_CASE("our stack through sagactl proxy passes sagactl check under every prox
   CHECK(rep["unknown"] == 0);
 
   // The services agree: our own invariants hold too.
-  auto v = sagactl({"--orquestador-url", stack.url("orquestador"), "--ms-catalogo-url", stack.url("ms-catalogo"),
+  auto v = run_sagactl({"--orquestador-url", stack.url("orquestador"), "--ms-catalogo-url", stack.url("ms-catalogo"),
                     "--ms-compras-url", stack.url("ms-compras"), "--ms-pagos-url", stack.url("ms-pagos"),
                     "--ms-inventario-url", stack.url("ms-inventario"), "verify"});
   INFO(v.out);
@@ -208,7 +182,7 @@ struct TripStack {
       REQUIRE(r.answer);
     }
     CHECK(fired_for(*proxy, added.answer->body["ids"]) == 2);
-    return sagactl({"check", rec, "--saga", std::string(SAGALAB_SOURCE_DIR) + "/tests/fixtures/trip.saga.yaml",
+    return run_sagactl({"check", rec, "--saga", std::string(SAGALAB_SOURCE_DIR) + "/tests/fixtures/trip.saga.yaml",
                     "--json"});
   }
 };
@@ -302,7 +276,7 @@ TEST_CASE("sagactl run drives a scenario against a proxied foreign stack, with c
                          << services[2]->url() << "'}\n"
                          << "  - {name: trips, listen: '127.0.0.1:" << listen["trips"] << "', url: '" << trips.url()
                          << "'}\n";
-      auto r = sagactl({"run", "--proxy", cfg, std::string(SAGALAB_SOURCE_DIR) + "/tests/fixtures/trips-scenario.yaml",
+      auto r = run_sagactl({"run", "--proxy", cfg, std::string(SAGALAB_SOURCE_DIR) + "/tests/fixtures/trips-scenario.yaml",
                         "--json"});
       INFO(r.out);
       auto out = Json::parse(r.out);

@@ -1,7 +1,10 @@
 // Test support implementation: fork/exec, port files, health polling.
 #include "process.hpp"
 
+#include <arpa/inet.h>
 #include <fcntl.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <signal.h>
 #include <sys/prctl.h>
 #include <sys/wait.h>
@@ -19,7 +22,9 @@ namespace testsupport {
 
 namespace fs = std::filesystem;
 
-std::string bin(const std::string& name) { return std::string(SAGALAB_BIN_DIR) + "/" + name; }
+std::string bin(const std::string& name) {
+  return name.front() == '/' ? name : std::string(SAGALAB_BIN_DIR) + "/" + name;  // a fixture's own path
+}
 
 TempDir::TempDir() {
   std::string tmpl = (fs::temp_directory_path() / "sagalab-test-XXXXXX").string();
@@ -46,7 +51,7 @@ Proc::~Proc() {
 }
 
 void Proc::start() {
-  auto tag = program_ + (subcommand_.empty() ? "" : "-" + subcommand_);
+  auto tag = fs::path(program_).filename().string() + (subcommand_.empty() ? "" : "-" + subcommand_);
   for (std::size_t i = 0; i < args_.size(); ++i)
     if (args_[i] == "--name" && i + 1 < args_.size()) tag += "-" + args_[i + 1];
   auto port_file = dir_ + "/" + tag + ".port";
@@ -241,6 +246,34 @@ bool Stack::wait_quiet(int timeout_ms) {
     std::this_thread::sleep_for(std::chrono::milliseconds(25));
   }
   return false;
+}
+
+CmdResult run_sagactl(const std::vector<std::string>& args) {
+  std::string cmd = shell_quote(bin("sagactl"));
+  for (const auto& a : args) cmd += " " + shell_quote(a);
+  return run_command(cmd, false);
+}
+
+std::map<std::string, std::string> upstream_urls(Proc& proxy) {
+  auto r = get(proxy.url(), "/admin/upstreams");
+  if (!r.ok()) throw std::runtime_error("the proxy did not list its upstreams: " + r.error);
+  std::map<std::string, std::string> out;
+  for (const auto& u : r.answer->body["upstreams"])
+    out[u["name"].get<std::string>()] = "http://127.0.0.1:" + std::to_string(u["port"].get<int>());
+  return out;
+}
+
+int free_port() {
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_port = 0;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
+  socklen_t len = sizeof a;
+  ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
+  ::close(fd);
+  return ntohs(a.sin_port);
 }
 
 }  // namespace testsupport

@@ -94,6 +94,13 @@ struct CmdResult {
 CmdResult run_command(const std::string& cmd, bool merge_stderr = true);
 std::string shell_quote(const std::string& s);
 
+// `sagactl ARGS...`: its standard output and exit status.
+CmdResult run_sagactl(const std::vector<std::string>& args);
+// A sagactl proxy's listeners, by upstream name (its /admin/upstreams); throws when it does not answer.
+std::map<std::string, std::string> upstream_urls(Proc& proxy);
+// A port free now (the kernel's pick), for a program that must be known before it starts.
+int free_port();
+
 // Fast retry settings for tests.
 std::vector<std::string> fast_orchestrator();
 

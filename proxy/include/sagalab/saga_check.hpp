@@ -47,6 +47,7 @@ struct Carry {
   Locator client;      // in the client's request ("usuario_id" means request.usuario_id), or in from_step's
   Locator here;        // in the forward call
   int from_step = -1;  // an earlier step's index; -1 the client's request
+  bool flow = false;   // from the description's flow: (carried where present)
 };
 
 // How a step's effect is read back: GET <read> with {id} the effect's id.
