@@ -200,7 +200,13 @@ int run_faults(const GlobalOptions& g, const FaultsOptions& o) {
     }
     std::cout << paint(p, "1") << ": " << (v.empty() ? "none" : "") << "\n";
     for (const auto& r : v) {
-      if (o.verb == "fired") {
+      if (o.verb == "fired" && r.contains("upstream")) {  // a proxy's: where, and what each side really got
+        std::cout << "  rule " << r["rule_id"] << " " << r["action"].get<std::string>() << " at "
+                  << r["upstream"].get<std::string>() << " " << r["method"].get<std::string>() << " "
+                  << r["path"].get<std::string>() << " saga "
+                  << (r["saga_id"].is_string() ? r["saga_id"].get<std::string>() : std::string("(none named)"))
+                  << " attempt " << r["attempt"] << ": " << r["outcome"].get<std::string>() << "\n";
+      } else if (o.verb == "fired") {
         std::cout << "  rule " << r["rule_id"] << " " << r["action"].get<std::string>() << " on "
                   << r["endpoint"].get<std::string>() << " saga " << r["saga_id"].get<std::string>() << " attempt "
                   << r["attempt"] << "\n";

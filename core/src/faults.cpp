@@ -44,6 +44,17 @@ bool FaultSet::remove(std::int64_t id) {
   return true;
 }
 
+void FaultSet::unfire(std::int64_t rule_id) {
+  for (auto& r : rules_)
+    if (r.id == rule_id && r.fired > 0) --r.fired;
+  for (auto it = fired_.rbegin(); it != fired_.rend(); ++it) {
+    if (it->rule_id == rule_id) {
+      fired_.erase(std::next(it).base());
+      break;
+    }
+  }
+}
+
 std::optional<FiredFault> FaultSet::match(const FaultContext& ctx, const std::function<bool(const FaultRule&)>& also) {
   for (auto& r : rules_) {
     if (!r.endpoint.empty() && r.endpoint != ctx.endpoint) continue;

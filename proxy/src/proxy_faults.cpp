@@ -90,6 +90,12 @@ Rule Faults::parse(const Json& j) {
     throw bad_request("fault rule fields 'header_name' and 'header_value' go together");
   if (r.match.body_field.empty() != r.match.body_value.empty())
     throw bad_request("fault rule fields 'body_field' and 'body_value' go together");
+  const auto on = opt_string(j, "on", 16);
+  if (!on.empty() && on != "success" && on != "any")
+    throw bad_request("fault rule field 'on' must be success (fire only on an upstream's 2xx, the default) or any");
+  if (!on.empty() && r.action != Action::CommitThenError && r.action != Action::CommitThenDrop)
+    throw bad_request("fault rule field 'on' applies to commit-then-error and commit-then-drop only");
+  r.on_any = on == "any";
   return r;
 }
 
@@ -103,8 +109,8 @@ std::vector<std::int64_t> Faults::add(const Json& body) {
   }
   std::vector<FaultRule> base;
   std::vector<Rule> extra;
-  static const std::vector<std::string> own = {"upstream",   "method",      "path",       "header_name",
-                                               "header_value", "body_field", "body_value", "endpoint"};
+  static const std::vector<std::string> own = {"upstream",   "method",     "path",       "header_name", "header_value",
+                                               "body_field", "body_value", "endpoint", "on"};
   for (const auto& j : items) {
     extra.push_back(parse(j));
     const auto endpoint = opt_string(j, "endpoint", 100);
@@ -155,6 +161,7 @@ Json Faults::rules_json() {
     put("header_value", x.match.header_value);
     put("body_field", x.match.body_field);
     put("body_value", x.match.body_value);
+    if (x.action == Action::CommitThenError || x.action == Action::CommitThenDrop) j["on"] = x.on_any ? "any" : "success";
     out.push_back(j);
   }
   return out;
@@ -163,13 +170,54 @@ Json Faults::rules_json() {
 Json Faults::fired_json() {
   std::lock_guard lock(mutex_);
   Json out = Json::array();
-  for (const auto& f : set_.fired()) {
-    auto j = to_json(f);
-    auto it = rules_.find(f.rule_id);
-    if (it != rules_.end()) j["action"] = to_string(it->second.action);
+  for (const auto& f : fired_) {
+    auto j = to_json(f.fired);
+    j["action"] = to_string(f.action);
+    j["upstream"] = f.upstream;
+    j["method"] = f.method;
+    j["path"] = f.path;
+    j["saga_id"] = f.saga.empty() ? Json(nullptr) : Json(f.saga);
+    j["forwarded"] = f.forwarded;
+    j["upstream_status"] = f.upstream_status ? Json(*f.upstream_status) : Json(nullptr);
+    // What the caller got: a status, or none (a drop, a reset, a partition).
+    j["status"] = f.caller_status ? Json(*f.caller_status) : Json(nullptr);
+    std::string what;
+    if (!f.settled) {
+      what = "in progress";
+    } else {
+      what = f.caller_status ? "the caller got " + std::to_string(*f.caller_status) : "the caller got no answer (" +
+                                                                                          std::string(f.action == Action::Reset ? "reset" : "dropped") + ")";
+      what += f.forwarded ? (f.upstream_status ? "; the upstream answered " + std::to_string(*f.upstream_status)
+                                               : "; the upstream did not answer")
+                          : "; not forwarded";
+    }
+    j["outcome"] = what;
     out.push_back(j);
   }
   return out;
+}
+
+void Faults::settle(const Hit& hit, bool forwarded, std::optional<int> upstream_status, std::optional<int> caller_status) {
+  std::lock_guard lock(mutex_);
+  for (auto it = fired_.rbegin(); it != fired_.rend(); ++it) {
+    if (it->serial != hit.serial) continue;
+    it->settled = true;
+    it->forwarded = forwarded;
+    it->upstream_status = upstream_status;
+    it->caller_status = caller_status;
+    return;
+  }
+}
+
+void Faults::unfire(const Hit& hit) {
+  std::lock_guard lock(mutex_);
+  set_.unfire(hit.fired.rule_id);
+  for (auto it = fired_.begin(); it != fired_.end(); ++it) {
+    if (it->serial == hit.serial) {
+      fired_.erase(it);
+      return;
+    }
+  }
 }
 
 std::optional<Hit> Faults::match(const RequestView& r) {
@@ -197,7 +245,7 @@ std::optional<Hit> Faults::match(const RequestView& r) {
   });
   if (!fired) return std::nullopt;
   const auto& rule = rules_.at(fired->rule_id);
-  Hit hit{rule.action, *fired, r.upstream};
+  Hit hit{rule.action, *fired, r.upstream, rule.on_any, next_serial_++};
   const auto& base = *std::find_if(set_.rules().begin(), set_.rules().end(),
                                    [&](const FaultRule& b) { return b.id == fired->rule_id; });
   if (rule.action == Action::Hang || rule.action == Action::Partition) {
@@ -206,6 +254,16 @@ std::optional<Hit> Faults::match(const RequestView& r) {
     hit.fired.delay_ms = base.duration_ms > 0 ? base.duration_ms : (base.latency_ms > 0 ? base.latency_ms : 2000);
   }
   if (rule.action == Action::Partition) cut_until_[r.upstream] = r.now_ms + hit.fired.delay_ms;
+  ProxyFired pf;
+  pf.serial = hit.serial;
+  pf.fired = hit.fired;
+  pf.action = rule.action;
+  pf.upstream = r.upstream;
+  pf.method = r.method;
+  pf.path = r.path;
+  pf.saga = ctx.saga_id;
+  fired_.push_back(std::move(pf));
+  if (fired_.size() > FaultSet::kMaxFiredLog) fired_.pop_front();
   return hit;
 }
 

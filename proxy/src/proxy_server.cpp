@@ -31,6 +31,8 @@ constexpr std::uint64_t kMaxResponseBody = 8 * 1024 * 1024;
 constexpr std::size_t kMaxRecordedBody = 64 * 1024;
 constexpr int kSlowBodyPieces = 10;
 
+bool is_2xx(int status) { return status >= 200 && status < 300; }
+
 std::int64_t now_us() {
   return std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::system_clock::now().time_since_epoch())
       .count();
@@ -264,6 +266,12 @@ class Session : public std::enable_shared_from_this<Session> {
     }
     upstream_status_ = ustatus;
     auto fault_is = [this](Action a) { return hit_ && hit_->action == a; };
+    if ((fault_is(Action::CommitThenError) || fault_is(Action::CommitThenDrop)) && !hit_->on_any && !is_2xx(ustatus)) {
+      // `on: success`: the upstream refused, so nothing was committed; the caller gets its answer, the rule keeps its count.
+      shared_.faults.unfire(*hit_);
+      hit_.reset();
+      fault_ = nullptr;
+    }
     if (fault_is(Action::CommitThenError) || fault_is(Action::CommitThenDrop)) {
       upstream_body_ = ubody;  // the caller gets something else
       if (fault_is(Action::CommitThenError)) return answer_local(hit_->fired.status, hit_->fired.message);
@@ -349,6 +357,7 @@ class Session : public std::enable_shared_from_this<Session> {
                  {"upstream_response", upstream_body_},
                  {"fault", fault_}};
     if (!error_.empty()) line["error"] = error_;
+    if (hit_) shared_.faults.settle(*hit_, forwarded, upstream_status_, status);
     shared_.recorder.write(line);
   }
 

@@ -337,3 +337,46 @@ TEST_CASE("sagactl proxy refuses a body past 1 MiB with a 413 that says it close
   REQUIRE(state.ok());
   CHECK(state.answer->body["compras"].empty());  // nothing reached the service
 }
+
+TEST_CASE("sagactl proxy: commit-then-* fires only on an upstream's 2xx unless on: any, and its fired log says what each side got") {
+  ComprasBehindProxy p;
+  auto listen = upstream_urls(*p.proxy)["compras"];
+  auto rules = [&](const char* json) { return post(p.proxy->url(), "/admin/faults", Json::parse(json)); };
+  REQUIRE(rules(R"({"action":"commit-then-error","upstream":"compras","path":"/transaccion","times":1})").ok());
+  // Refused by compras (no usuario_id): nothing committed, so the fault does not fire and the caller gets the refusal.
+  auto refused = post(listen, "/transaccion", {{"producto", "Laptop Gamer"}});
+  REQUIRE(refused.answer);
+  CHECK(refused.answer->status == 400);
+  auto listed = get(p.proxy->url(), "/admin/faults");
+  REQUIRE(listed.ok());
+  CHECK(listed.answer->body["rules"][0]["fired"] == 0);
+  CHECK(listed.answer->body["rules"][0]["on"] == "success");
+  // The next call commits: now it fires, and counts.
+  auto lied = post(listen, "/transaccion", {{"usuario_id", "ana"}, {"producto", "Laptop Gamer"}});
+  REQUIRE(lied.answer);
+  CHECK(lied.answer->status == 500);
+  auto fired = get(p.proxy->url(), "/admin/faults/fired");
+  REQUIRE(fired.ok());
+  REQUIRE(fired.answer->body["fired"].size() == 1);
+  auto f = fired.answer->body["fired"][0];
+  CHECK(f["upstream"] == "compras");
+  CHECK(f["path"] == "/transaccion");
+  CHECK(f["upstream_status"] == 200);
+  CHECK(f["status"] == 500);
+  // on: any fires on a refusal too; a drop is no status at all.
+  REQUIRE(sagalab::http_call(p.proxy->url(), "DELETE", "/admin/faults").ok());
+  REQUIRE(rules(R"({"action":"commit-then-drop","upstream":"compras","path":"/transaccion","times":1,"on":"any"})").ok());
+  auto dropped = post(listen, "/transaccion", {{"producto", "Laptop Gamer"}});
+  CHECK_FALSE(dropped.answer);
+  fired = get(p.proxy->url(), "/admin/faults/fired");
+  REQUIRE(fired.ok());
+  f = fired.answer->body["fired"].back();
+  CHECK(f["action"] == "commit-then-drop");
+  CHECK(f["upstream_status"] == 400);
+  CHECK(f["status"].is_null());
+  CHECK(f["outcome"].get<std::string>().find("dropped") != std::string::npos);
+  // `on` is refused where it means nothing.
+  auto bad = rules(R"({"action":"error","upstream":"compras","on":"any"})");
+  REQUIRE(bad.answer);
+  CHECK(bad.answer->status == 400);
+}

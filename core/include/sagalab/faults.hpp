@@ -76,6 +76,10 @@ class FaultSet {
   // proxy's matches on upstream, method, path, header and body field).
   std::optional<FiredFault> match(const FaultContext& ctx, const std::function<bool(const FaultRule&)>& also = {});
 
+  // Takes back the last firing of a rule (it turned out not to apply: the proxy's
+  // commit-then-* on an upstream that refused): its count and its record.
+  void unfire(std::int64_t rule_id);
+
   const std::vector<FaultRule>& rules() const { return rules_; }
   const std::deque<FiredFault>& fired() const { return fired_; }
 

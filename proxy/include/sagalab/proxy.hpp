@@ -11,6 +11,7 @@
 #include <atomic>
 #include <boost/asio/io_context.hpp>
 #include <cstdint>
+#include <deque>
 #include <fstream>
 #include <map>
 #include <memory>
@@ -41,6 +42,10 @@ struct Match {
 struct Rule {
   Action action = Action::Error;
   Match match;
+  // commit-then-error / commit-then-drop: fire only when the upstream answered 2xx (`on: success`, the
+  // default: a refusal committed nothing, and the rule's `times` is kept for a call that commits), or on
+  // any answer (`on: any`).
+  bool on_any = false;
 };
 
 // The request as the matcher sees it.
@@ -56,6 +61,20 @@ struct Hit {
   Action action;
   FiredFault fired;
   std::string upstream;
+  bool on_any = false;
+  std::int64_t serial = 0;  // its entry in the proxy's fired log
+};
+
+// What the proxy's fired log keeps of one firing: where, and what the upstream and the caller really got.
+struct ProxyFired {
+  std::int64_t serial = 0;
+  FiredFault fired;
+  Action action = Action::Error;
+  std::string upstream, method, path, saga;
+  bool settled = false;
+  bool forwarded = false;
+  std::optional<int> upstream_status;  // none: not forwarded, or no answer
+  std::optional<int> caller_status;    // none: the caller got no answer (a drop, a reset)
 };
 
 // The proxy's rules, thread-safe. Rules are JSON as for the services, plus
@@ -71,6 +90,10 @@ class Faults {
   Json rules_json();
   Json fired_json();
   std::optional<Hit> match(const RequestView& r);
+  // The exchange a hit fired on is over: what the upstream answered, what the caller got.
+  void settle(const Hit& hit, bool forwarded, std::optional<int> upstream_status, std::optional<int> caller_status);
+  // A commit-then-* rule `on: success` whose upstream did not answer 2xx: not a firing after all.
+  void unfire(const Hit& hit);
   // A partition cuts an upstream for duration_ms from when its rule fires.
   bool partitioned(const std::string& upstream, std::int64_t now_ms);
   // The proxy's count of this request: 1 the first time it sees the same
@@ -85,6 +108,8 @@ class Faults {
   std::map<std::int64_t, Rule> rules_;
   std::map<std::string, std::int64_t> cut_until_;
   std::map<std::string, int> attempts_;
+  std::deque<ProxyFired> fired_;
+  std::int64_t next_serial_ = 1;
 };
 
 struct Upstream {
