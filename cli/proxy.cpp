@@ -69,12 +69,17 @@ void read_proxy_config(const std::string& path, px::Config& cfg, sagalab::Server
   for (const auto& u : j["upstreams"]) {
     if (!u.is_object() || !u.contains("name") || !u.contains("listen") || !u.contains("url"))
       fail("each upstream needs name, listen (host:port) and url");
+    for (const auto& [k, v] : u.items())
+      if (k != "name" && k != "listen" && k != "url" && k != "trace")
+        fail("upstream: unknown key '" + k + "' (expected name, listen, url, trace)");
+    if (u.contains("trace") && !u["trace"].is_boolean()) fail("upstream trace must be true or false");
     auto str = [&](const char* k) {
       if (!u[k].is_string()) fail(std::string("upstream ") + k + " must be a string");
       return u[k].get<std::string>();
     };
     try {
       cfg.upstreams.push_back(px::parse_upstream(str("name") + "=" + str("listen") + "->" + str("url")));
+      cfg.upstreams.back().trace = u.value("trace", false);
     } catch (const std::invalid_argument& e) {
       fail(e.what());
     }
@@ -84,6 +89,7 @@ void read_proxy_config(const std::string& path, px::Config& cfg, sagalab::Server
 struct ProxyOptions {
   CLI::App* sub = nullptr;
   std::vector<std::string> upstreams;
+  std::vector<std::string> trace;
   std::string config;
   px::Config cfg;
   sagalab::ServerConfig server;
@@ -114,6 +120,11 @@ int run_proxy(ProxyOptions& o) {
     throw CliError(kExitUnreachable,
                    "no upstream: give --upstream name=127.0.0.1:7001->http://127.0.0.1:5001 (one per service) or "
                    "--config proxy.yaml");
+  for (const auto& t : o.trace) {
+    auto it = std::find_if(o.cfg.upstreams.begin(), o.cfg.upstreams.end(), [&](const px::Upstream& u) { return u.name == t; });
+    if (it == o.cfg.upstreams.end()) throw CliError(kExitUnreachable, "--trace: no upstream '" + t + "'");
+    it->trace = true;
+  }
   std::vector<std::string> names;
   for (const auto& u : o.cfg.upstreams) {
     if (std::find(names.begin(), names.end(), u.name) != names.end())
@@ -324,9 +335,13 @@ void setup_proxy(CLI::App& app, GlobalOptions&) {
   o->sub = sub;
   sub->add_option("--upstream", o->upstreams, "name=listen_host:port->http://upstream:port (repeat per service)")
       ->type_name("SPEC");
-  sub->add_option("--config", o->config, "YAML: admin, record, upstream_timeout_ms, seed, upstreams [{name, listen, url}]")
+  sub->add_option("--config", o->config, "YAML: admin, record, upstream_timeout_ms, seed, upstreams [{name, listen, url, trace}]")
       ->check(CLI::ExistingFile);
   sub->add_option("--record", o->cfg.record_path, "append every exchange to this JSON Lines file");
+  sub->add_option("--trace", o->trace,
+                  "add a W3C traceparent to this upstream's requests that have none (the client's upstream): where "
+                  "the orchestrator propagates trace context, saga_id: [trace] correlates for free")
+      ->type_name("UPSTREAM");
   sub->add_option("--upstream-timeout-ms", o->cfg.upstream_timeout_ms,
                   "how long to wait for an upstream before answering 504")
       ->check(CLI::Range(1, 3600000))

@@ -11,6 +11,8 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <chrono>
+#include <cstdio>
+#include <random>
 
 #include "sagalab/http_client.hpp"
 #include "sagalab/http_common.hpp"
@@ -47,13 +49,24 @@ Json body_json(const std::string& body) {
 
 struct Target {
   std::string name, host, port, prefix, url;
+  bool trace = false;  // add a W3C traceparent to requests that carry none
 };
+
+// A new W3C traceparent: version 00, a random trace id and parent id, sampled.
+std::string new_traceparent() {
+  static thread_local std::mt19937_64 rng{std::random_device{}()};
+  char buf[56];
+  std::snprintf(buf, sizeof buf, "00-%016llx%016llx-%016llx-01", static_cast<unsigned long long>(rng()),
+                static_cast<unsigned long long>(rng()), static_cast<unsigned long long>(rng() | 1));
+  return buf;
+}
 
 Target target_of(const Upstream& u) {
   auto base = parse_base_url(u.url);
   Target t;
   t.name = u.name;
   t.url = u.url;
+  t.trace = u.trace;
   t.prefix = base.prefix;
   auto hp = base.origin.substr(std::string("http://").size());
   auto colon = hp.rfind(':');
@@ -148,6 +161,13 @@ class Session : public std::enable_shared_from_this<Session> {
       std::string value(f.value());
       headers_[name] = value;
       view.headers[name] = value;
+    }
+    if (target_.trace && !headers_.contains("traceparent")) {
+      // The client's request gets a trace id; an orchestrator that propagates trace context passes it on.
+      auto tp = new_traceparent();
+      req_.set("traceparent", tp);
+      headers_["traceparent"] = tp;
+      view.headers["traceparent"] = tp;
     }
     if (!req_body_.is_null() && !req_body_.is_string()) view.body = &req_body_;
     auto key = view.headers.count("idempotency-key") ? view.headers["idempotency-key"] : req_.body();

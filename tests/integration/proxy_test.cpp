@@ -380,3 +380,30 @@ TEST_CASE("sagactl proxy: commit-then-* fires only on an upstream's 2xx unless o
   REQUIRE(bad.answer);
   CHECK(bad.answer->status == 400);
 }
+
+TEST_CASE("sagactl proxy --trace gives a client's request a traceparent, and keeps one it already has") {
+  TempDir dir;
+  Proc compras("ms-compras", {"--quiet"}, dir.path());
+  REQUIRE(compras.wait_healthy());
+  auto rec = dir.path() + "/r.jsonl";
+  Proc proxy("sagactl", {"--quiet", "--record", rec, "--trace", "compras", "--upstream", "compras=127.0.0.1:0->" + compras.url()},
+             dir.path(), 0, "proxy");
+  REQUIRE(proxy.wait_healthy());
+  auto listen = upstream_urls(proxy)["compras"];
+  const std::string given = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01";
+  REQUIRE(get(listen, "/health").ok());
+  REQUIRE(sagalab::http_call(listen, "GET", "/health", nullptr, {{"traceparent", given}}).ok());
+  std::ifstream in(rec);
+  std::string line;
+  std::vector<Json> lines;
+  while (std::getline(in, line)) lines.push_back(Json::parse(line));
+  REQUIRE(lines.size() == 2);
+  auto added = lines[0]["headers"]["traceparent"].get<std::string>();
+  CHECK(added.size() == 55);
+  CHECK(added.rfind("00-", 0) == 0);
+  CHECK(added.substr(3, 32).find_first_not_of("0123456789abcdef") == std::string::npos);
+  CHECK(lines[1]["headers"]["traceparent"] == given);
+  // An unknown upstream is refused at start.
+  auto r = run_sagactl({"proxy", "--trace", "nope", "--upstream", "compras=127.0.0.1:0->" + compras.url()});
+  CHECK(r.code == 2);
+}

@@ -440,3 +440,20 @@ TEST_CASE("check: a locator that never yields a value is a warning that names it
   CHECK(has("response.nope"));
   CHECK_FALSE(has("response.saga"));
 }
+
+TEST_CASE("check: saga_id trace reads the trace id of a W3C traceparent") {
+  CHECK(trace_id("00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01") == "0af7651916cd43dd8448eb211c80319c");
+  CHECK(trace_id("00-00000000000000000000000000000000-b7ad6b7169203331-01").empty());
+  CHECK(trace_id("not a traceparent").empty());
+  auto d = parse_description(Json::parse(R"({"saga_id":"trace",
+      "client":{"upstream":"front","request":"POST /go","outcome":"response.state","success":"done","failure":"undone"},
+      "steps":[{"name":"a","upstream":"sa","forward":"POST /a","compensation":"POST /a/{id}/undo",
+       "id":{"forward":"response.id","compensation":"path.id"},"pivot":true}]})"));
+  Rec r;
+  r.add("sa", "/a", {{"id", "A1"}}).client("done");
+  for (auto& e : r.v) e.headers = {{"traceparent", "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"}};
+  auto rep = check_recording(d, r.v);
+  CHECK(rep.sagas == 1);
+  CHECK(rep.uncorrelated.empty());
+  REQUIRE(rep.violations.empty());
+}

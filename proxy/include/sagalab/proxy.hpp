@@ -117,6 +117,7 @@ struct Upstream {
   std::string listen_host = "127.0.0.1";
   int listen_port = 0;
   std::string url;  // http://host:port[/prefix]
+  bool trace = false;  // add a traceparent to requests without one (the client's upstream: a saga id for free)
 };
 // "name=host:port->http://host:port"; throws std::invalid_argument saying what is wrong.
 Upstream parse_upstream(const std::string& spec);
