@@ -494,11 +494,26 @@ Report check_recording(const Description& d, const std::vector<Recorded>& ex) {
   struct Use {
     std::size_t seen = 0, yielded = 0;
   };
+  // Each locator's name, made once (not per exchange): per step, its id.forward, effect, id.compensation, carries.
   std::map<std::string, Use> uses;
-  auto note = [&](const std::string& what, const std::string& v) {
-    auto& u = uses[what];
-    ++u.seen;
-    u.yielded += !v.empty();
+  struct StepUses {
+    Use *forward_id = nullptr, *effect = nullptr, *compensation_id = nullptr;
+    std::vector<Use*> carries;
+  };
+  std::vector<StepUses> step_uses(d.steps.size());
+  for (std::size_t s = 0; s < d.steps.size(); ++s) {
+    const auto& st = d.steps[s];
+    auto& su = step_uses[s];
+    if (st.forward_id) su.forward_id = &uses["step " + st.name + " id.forward " + st.forward_id->text];
+    if (st.effect) su.effect = &uses["step " + st.name + " effect " + st.effect->text];
+    if (st.compensation_id) su.compensation_id = &uses["step " + st.name + " id.compensation " + st.compensation_id->text];
+    for (const auto& cr : st.carries)
+      su.carries.push_back(&uses[cr.flow ? "flow " + cr.client.text
+                                         : "step " + st.name + " carries " + cr.client.text + ": " + cr.here.text]);
+  }
+  auto note = [](Use* u, const std::string& v) {
+    ++u->seen;
+    u->yielded += !v.empty();
   };
   std::vector<std::size_t> route_hits(d.steps.size(), 0);
 
@@ -516,20 +531,18 @@ Report check_recording(const Description& d, const std::vector<Recorded>& ex) {
           c.kind = Kind::Forward;
           c.step = s;
           ++route_hits[s];
-          if (st.forward_id) note("step " + st.name + " id.forward " + st.forward_id->text, c.id = locate(*st.forward_id, e, caps));
+          if (st.forward_id) note(step_uses[s].forward_id, c.id = locate(*st.forward_id, e, caps));
           c.effect = c.id;
-          if (st.effect) note("step " + st.name + " effect " + st.effect->text, c.effect = locate(*st.effect, e, caps));
-          for (const auto& cr : st.carries) {
-            carried[i].push_back(locate(cr.here, e, caps));
-            note(cr.flow ? "flow " + cr.client.text : "step " + st.name + " carries " + cr.client.text + ": " + cr.here.text,
-                 carried[i].back());
+          if (st.effect) note(step_uses[s].effect, c.effect = locate(*st.effect, e, caps));
+          for (std::size_t k = 0; k < st.carries.size(); ++k) {
+            carried[i].push_back(locate(st.carries[k].here, e, caps));
+            note(step_uses[s].carries[k], carried[i].back());
           }
         } else if (st.compensation && route_matches(*st.compensation, e, segs, &caps)) {
           c.kind = Kind::Compensation;
           c.step = s;
           if (st.compensation_id)
-            note("step " + st.name + " id.compensation " + st.compensation_id->text,
-                 c.id = locate(*st.compensation_id, e, caps));
+            note(step_uses[s].compensation_id, c.id = locate(*st.compensation_id, e, caps));
         }
       }
     }
