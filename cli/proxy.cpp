@@ -254,7 +254,8 @@ struct CheckOptions {
 };
 
 int run_check(const GlobalOptions& g, const CheckOptions& o) {
-  if (o.list_rules || (o.rules_given && o.rules.empty())) {
+  const bool no_value = std::all_of(o.rules.begin(), o.rules.end(), [](const std::string& r) { return r.empty(); });
+  if (o.list_rules || (o.rules_given && no_value)) {
     for (const auto& [name, text] : ck::rules()) std::cout << name << ": " << text << "\n";
     std::cout << "(older names, accepted by --rules: reverse-order = compensation-order, "
                  "no-forward-after-compensation = forward-after-compensation)\n";
