@@ -562,7 +562,7 @@ Report check_recording(const Description& d, const std::vector<Recorded>& ex) {
                              " exchanges the description matched: is that where the stack names its saga?");
   }
   for (const auto& [what, u] : uses)
-    if (u.yielded == 0)
+    if (u.seen > 0 && u.yielded == 0)
       rep.warnings.push_back(what + " never yielded a value in the " + std::to_string(u.seen) +
                              " exchanges it was read from");
   if (rep.matched)

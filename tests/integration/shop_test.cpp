@@ -139,6 +139,7 @@ TEST_CASE("the fixed Flask shop passes check with probes, under concurrency and 
   CHECK(rep["exit"] == 0);
   CHECK(rep["violations"].empty());
   CHECK(rep["uncorrelated"].empty());
+  INFO(rep["warnings"].dump());
   CHECK(rep["warnings"].empty());
   CHECK(rep["sagas"] == 8);
   CHECK(rep["completed"] == 4);
