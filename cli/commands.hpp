@@ -1,6 +1,8 @@
 // sagactl's subcommands that talk to a running stack (each in its own file).
 #pragma once
 
+#include <yaml-cpp/yaml.h>
+
 #include "common.hpp"
 #include "sagalab/saga_check.hpp"
 
@@ -56,6 +58,7 @@ void setup_bench(CLI::App& app, GlobalOptions& g);
 void setup_top(CLI::App& app, GlobalOptions& g);
 void setup_proxy(CLI::App& app, GlobalOptions& g);
 void setup_check(CLI::App& app, GlobalOptions& g);
+void setup_explore(CLI::App& app, GlobalOptions& g);
 // `sagactl check` on files: throws CliError(2) on an unreadable recording or description, or a
 // recording that matches nothing; with a proxy's admin URL, also reads the effects back (--probe).
 struct CheckRun {
@@ -65,6 +68,10 @@ struct CheckRun {
 };
 CheckRun check_files(const std::string& recording, const std::string& saga, const std::string& probe_admin_url = "");
 void probe_effects(const std::string& admin_url, CheckRun& run);
+// A proxy's recording, from a byte offset (what was written since), sorted by seq; throws CliError(2).
+std::vector<sagalab::check::Recorded> read_recording(const std::string& path, std::uint64_t offset = 0);
+// A YAML file; throws CliError(2) naming the file and line.
+YAML::Node load_yaml(const std::string& path, const std::string& what);
 std::string check_summary(const CheckRun& run);
 std::string describe(const sagalab::check::Violation& v);  // a few lines, ending in a newline
 int run_reset(const GlobalOptions& g);

@@ -57,6 +57,8 @@ std::optional<Json> read_stack(const GlobalOptions& g);
 bool color_enabled();
 std::string paint(const std::string& text, const char* ansi);  // no-op off a terminal
 void print_json(const Json& j);
+// Text for XML and HTML: the five entities escaped, control characters as spaces.
+std::string xml_escape(const std::string& s);
 std::string estado_colour(const std::string& estado);
 // The actions of the faults that hit one attempt drawn on a saga's timeline:
 // the same saga, the step's service, the same attempt number, and a

@@ -49,6 +49,7 @@ int main(int argc, char** argv) {
   setup_top(app, g);
   setup_proxy(app, g);
   setup_check(app, g);
+  setup_explore(app, g);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

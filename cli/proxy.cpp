@@ -21,15 +21,6 @@ namespace {
 namespace px = sagalab::proxy;
 namespace ck = sagalab::check;
 
-YAML::Node load_yaml(const std::string& path, const std::string& what) {
-  try {
-    return YAML::LoadFile(path);
-  } catch (const YAML::BadFile&) {
-    throw CliError(kExitUnreachable, "cannot read the " + what + " " + path);
-  } catch (const YAML::Exception& e) {
-    throw CliError(kExitUnreachable, path + ": line " + std::to_string(e.mark.line + 1) + ": " + e.msg);
-  }
-}
 
 // The YAML config: admin, record, upstream_timeout_ms, seed, upstreams: [{name, listen, url}].
 void read_proxy_config(const std::string& path, px::Config& cfg, sagalab::ServerConfig& server) {
@@ -149,9 +140,23 @@ int run_proxy(ProxyOptions& o) {
   return srv.serve();
 }
 
-std::vector<ck::Recorded> read_recording(const std::string& path) {
+
+}  // namespace
+
+YAML::Node load_yaml(const std::string& path, const std::string& what) {
+  try {
+    return YAML::LoadFile(path);
+  } catch (const YAML::BadFile&) {
+    throw CliError(kExitUnreachable, "cannot read the " + what + " " + path);
+  } catch (const YAML::Exception& e) {
+    throw CliError(kExitUnreachable, path + ": line " + std::to_string(e.mark.line + 1) + ": " + e.msg);
+  }
+}
+
+std::vector<ck::Recorded> read_recording(const std::string& path, std::uint64_t offset) {
   std::ifstream in(path);
   if (!in) throw CliError(kExitUnreachable, "cannot read the recording " + path);
+  if (offset) in.seekg(static_cast<std::streamoff>(offset));
   std::vector<ck::Recorded> out;
   std::string line;
   int n = 0;
@@ -173,8 +178,6 @@ std::vector<ck::Recorded> read_recording(const std::string& path) {
   std::sort(out.begin(), out.end(), [](const ck::Recorded& a, const ck::Recorded& b) { return a.seq < b.seq; });
   return out;
 }
-
-}  // namespace
 
 CheckRun check_files(const std::string& recording, const std::string& saga, const std::string& probe_admin_url) {
   CheckRun run;

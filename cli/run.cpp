@@ -18,6 +18,7 @@
 #include <thread>
 
 #include "commands.hpp"
+#include "proxy_child.hpp"
 #include "sagalab/invariants.hpp"
 #include "sagalab/rng.hpp"
 #include "scenario.hpp"
@@ -59,25 +60,6 @@ struct Outcome {
   }
 };
 
-std::string xml_escape(const std::string& s) {
-  std::string out;
-  for (char c : s) {
-    switch (c) {
-      case '&': out += "&amp;"; break;
-      case '<': out += "&lt;"; break;
-      case '>': out += "&gt;"; break;
-      case '"': out += "&quot;"; break;
-      case '\'': out += "&apos;"; break;
-      default:
-        if (static_cast<unsigned char>(c) < 0x20 && c != '\n' && c != '\t') {
-          out += ' ';
-        } else {
-          out += c;
-        }
-    }
-  }
-  return out;
-}
 
 std::vector<std::string> expand(const std::vector<std::string>& paths) {
   std::vector<std::string> files;
@@ -99,65 +81,6 @@ std::vector<std::string> expand(const std::vector<std::string>& paths) {
   if (files.empty()) throw CliError(kExitUnreachable, "no scenario files (*.yaml) found");
   return files;
 }
-
-// The scenario's own `sagactl proxy` (this same program), stopped by pid.
-class ProxyChild {
- public:
-  ProxyChild(const std::string& config, const std::string& record, const std::string& base) {
-    auto port_file = base + ".port";
-    std::vector<std::string> args = {"/proc/self/exe", "proxy",       "--config", config,   "--record",
-                                     record,           "--port-file", port_file,  "--quiet"};
-    pid_ = fork();
-    if (pid_ < 0) throw CliError(kExitFailed, "cannot start the proxy: fork failed");
-    if (pid_ == 0) {
-      int fd = ::open((base + ".log").c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-      dup2(fd, 1);
-      dup2(fd, 2);
-      std::vector<char*> argv;
-      for (auto& a : args) argv.push_back(a.data());
-      argv.push_back(nullptr);
-      execv(argv[0], argv.data());
-      _exit(127);
-    }
-    auto deadline = sagalab::wall_ms() + 15000;
-    while (sagalab::wall_ms() < deadline) {
-      int port = 0;
-      std::ifstream in(port_file);
-      if (in >> port && port > 0) {
-        url_ = "http://127.0.0.1:" + std::to_string(port);
-        if (sagalab::http_call(url_, "GET", "/health", nullptr, {}, 1000).ok()) return;
-      }
-      int st = 0;
-      if (waitpid(pid_, &st, WNOHANG) == pid_) {
-        pid_ = -1;
-        std::ifstream log(base + ".log");
-        std::stringstream ss;
-        ss << log.rdbuf();
-        throw CliError(kExitFailed, "the proxy (" + config + ") exited at start: " + ss.str());
-      }
-      std::this_thread::sleep_for(std::chrono::milliseconds(20));
-    }
-    throw CliError(kExitFailed, "the proxy (" + config + ") did not become healthy in 15 s; see " + base + ".log");
-  }
-  ~ProxyChild() {
-    if (pid_ <= 0) return;
-    ::kill(pid_, SIGTERM);
-    for (int i = 0; i < 500; ++i) {
-      int st = 0;
-      if (waitpid(pid_, &st, WNOHANG) == pid_) return;
-      std::this_thread::sleep_for(std::chrono::milliseconds(20));
-    }
-    ::kill(pid_, SIGKILL);
-    waitpid(pid_, nullptr, 0);
-  }
-  ProxyChild(const ProxyChild&) = delete;
-  ProxyChild& operator=(const ProxyChild&) = delete;
-  const std::string& url() const { return url_; }
-
- private:
-  pid_t pid_ = -1;
-  std::string url_;
-};
 
 class Runner {
  public:

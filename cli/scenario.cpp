@@ -112,7 +112,7 @@ Json parse_rule(const Ctx& c, const YAML::Node& n, const std::string& where, std
 // A rule for the proxy in front of the scenario's stack: named by upstream.
 Json parse_proxy_rule(const Ctx& c, const YAML::Node& n, const std::string& where) {
   auto allowed = kRuleKeys;
-  for (const char* k : {"upstream", "method", "path", "header_name", "header_value", "body_field", "body_value"})
+  for (const char* k : {"upstream", "method", "path", "header_name", "header_value", "body_field", "body_value", "on", "skip"})
     allowed.insert(k);
   c.keys(n, where, allowed);
   if (!n["action"]) c.fail(n, where + " needs 'action'");

@@ -96,6 +96,11 @@ Rule Faults::parse(const Json& j) {
   if (!on.empty() && r.action != Action::CommitThenError && r.action != Action::CommitThenDrop)
     throw bad_request("fault rule field 'on' applies to commit-then-error and commit-then-drop only");
   r.on_any = on == "any";
+  if (j.contains("skip")) {
+    if (!j["skip"].is_number_integer() || j["skip"].get<std::int64_t>() < 0 || j["skip"].get<std::int64_t>() > 1000000)
+      throw bad_request("fault rule field 'skip' must be an integer from 0 to 1000000: the matching requests to let through first");
+    r.skip = j["skip"].get<std::int64_t>();
+  }
   return r;
 }
 
@@ -110,7 +115,7 @@ std::vector<std::int64_t> Faults::add(const Json& body) {
   std::vector<FaultRule> base;
   std::vector<Rule> extra;
   static const std::vector<std::string> own = {"upstream",   "method",     "path",       "header_name", "header_value",
-                                               "body_field", "body_value", "endpoint", "on"};
+                                               "body_field", "body_value", "endpoint", "on", "skip"};
   for (const auto& j : items) {
     extra.push_back(parse(j));
     const auto endpoint = opt_string(j, "endpoint", 100);
@@ -162,6 +167,7 @@ Json Faults::rules_json() {
     put("body_field", x.match.body_field);
     put("body_value", x.match.body_value);
     if (x.action == Action::CommitThenError || x.action == Action::CommitThenDrop) j["on"] = x.on_any ? "any" : "success";
+    if (x.skip) j["skip"] = x.skip;
     out.push_back(j);
   }
   return out;
@@ -220,6 +226,22 @@ void Faults::unfire(const Hit& hit) {
   }
 }
 
+namespace {
+
+bool matches(const Match& m, const RequestView& r) {
+  if (!m.upstream.empty() && m.upstream != r.upstream) return false;
+  if (!m.method.empty() && m.method != r.method) return false;
+  if (!m.path.empty() && !glob(m.path, r.path)) return false;
+  if (!m.header_name.empty()) {
+    auto it = r.headers.find(m.header_name);
+    if (it == r.headers.end() || it->second != m.header_value) return false;
+  }
+  if (!m.body_field.empty() && (!r.body || check::field_text(*r.body, m.body_field) != m.body_value)) return false;
+  return true;
+}
+
+}  // namespace
+
 std::optional<Hit> Faults::match(const RequestView& r) {
   std::lock_guard lock(mutex_);
   if (rules_.empty()) return std::nullopt;
@@ -231,17 +253,12 @@ std::optional<Hit> Faults::match(const RequestView& r) {
   ctx.saga_id = h != r.headers.end() ? h->second : (r.body ? check::field_text(*r.body, "saga_id") : "");
   ctx.attempt = r.attempt;
   ctx.now_ms = r.now_ms;
+  // A rule with skip counts every request it matches, whichever rule fires on it.
+  for (auto& [id, rule] : rules_)
+    if (matches(rule.match, r)) ++rule.seen;
   auto fired = set_.match(ctx, [&](const FaultRule& base) {
-    const auto& m = rules_.at(base.id).match;
-    if (!m.upstream.empty() && m.upstream != r.upstream) return false;
-    if (!m.method.empty() && m.method != r.method) return false;
-    if (!m.path.empty() && !glob(m.path, r.path)) return false;
-    if (!m.header_name.empty()) {
-      auto it = r.headers.find(m.header_name);
-      if (it == r.headers.end() || it->second != m.header_value) return false;
-    }
-    if (!m.body_field.empty() && (!r.body || check::field_text(*r.body, m.body_field) != m.body_value)) return false;
-    return true;
+    const auto& rule = rules_.at(base.id);
+    return matches(rule.match, r) && rule.seen > rule.skip;
   });
   if (!fired) return std::nullopt;
   const auto& rule = rules_.at(fired->rule_id);

@@ -246,9 +246,6 @@ struct SagaCalls {
   std::vector<std::string> faults;
 };
 
-std::string exchange_text(const Recorded& e) {
-  return e.upstream + " " + e.method + " " + e.path + " (#" + std::to_string(e.seq) + ")";
-}
 
 std::string list_text(const std::vector<std::string>& v) {
   std::string out;
@@ -789,16 +786,23 @@ Report check_recording(const Description& d, const std::vector<Recorded>& ex) {
       continue;
     }
     SagaCalls sc;
+    // The proxy's faults on the saga, one line per fault and exchange kind (a partition cuts many calls).
+    std::map<std::string, std::vector<std::int64_t>> fault_seqs;
     for (auto i : members) {
       const auto& e = ex[i];
       if (sc.name.empty() && !cls[i].saga_id.empty()) sc.name = cls[i].saga_id;
-      if (!e.fault.empty()) sc.faults.push_back(e.fault + " at " + exchange_text(e));
+      if (!e.fault.empty()) fault_seqs[e.fault + " at " + e.upstream + " " + e.method + " " + e.path].push_back(e.seq);
       if (cls[i].kind == Kind::Client)
         sc.client.push_back(&e);
       else if (cls[i].kind == Kind::Compensation)
         sc.steps[cls[i].step].compensation.push_back({&e, &cls[i]});
       else
         sc.steps[cls[i].step].forward.push_back({&e, &cls[i]});
+    }
+    for (const auto& [what, seqs] : fault_seqs) {
+      std::string list;
+      for (auto q : seqs) list += (list.empty() ? "#" : ", #") + std::to_string(q);
+      sc.faults.push_back(what + " (" + list + ")");
     }
     if (sc.name.empty()) sc.name = "#" + std::to_string(ex[members.front()].seq);
     // A client request refused before any step (a 4xx without an outcome) is no saga.
@@ -1016,6 +1020,29 @@ Report check_recording(const Description& d, const std::vector<Recorded>& ex) {
     }
   }
   return rep;
+}
+
+std::vector<StepExchange> step_exchanges(const Description& d, const std::vector<Recorded>& ex) {
+  std::vector<StepExchange> out;
+  std::map<std::pair<std::size_t, bool>, int> seen;
+  for (std::size_t i = 0; i < ex.size(); ++i) {
+    auto segs = split_path(ex[i].path);
+    if (d.client && route_matches(d.client->route, ex[i], segs, nullptr)) continue;
+    for (std::size_t s = 0; s < d.steps.size(); ++s) {
+      const auto& st = d.steps[s];
+      bool fwd = route_matches(st.forward, ex[i], segs, nullptr);
+      if (!fwd && !(st.compensation && route_matches(*st.compensation, ex[i], segs, nullptr))) continue;
+      out.push_back({i, s, !fwd, ++seen[{s, !fwd}]});
+      break;
+    }
+  }
+  return out;
+}
+
+std::string route_glob(const Route& r) {
+  std::string out;
+  for (const auto& s : r.segments) out += "/" + (s == "*" || (s.size() > 2 && s.front() == '{' && s.back() == '}') ? std::string("*") : s);
+  return out.empty() ? "/" : out;
 }
 
 void judge_probes(const Description& d, Report& rep, const std::vector<ProbeResult>& results) {

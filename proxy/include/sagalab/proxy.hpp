@@ -46,6 +46,11 @@ struct Rule {
   // default: a refusal committed nothing, and the rule's `times` is kept for a call that commits), or on
   // any answer (`on: any`).
   bool on_any = false;
+  // Let the first `skip` matching requests through (whichever rule fires on them): with times 1,
+  // the rule hits exactly the (skip+1)-th exchange of its kind (how `sagactl explore` targets one
+  // exchange of a saga).
+  std::int64_t skip = 0;
+  std::int64_t seen = 0;  // matching requests so far
 };
 
 // The request as the matcher sees it.

@@ -164,6 +164,19 @@ const std::vector<std::pair<std::string, std::string>>& rules();
 std::string canonical_rule(const std::string& name);
 
 Report check_recording(const Description& d, const std::vector<Recorded>& exchanges);
+
+// The exchanges a description names as a step's forward call or compensation, in recording
+// order, each with its attempt (1 the first of that step and kind, 2 the next, ...): the fault
+// points of `sagactl explore`.
+struct StepExchange {
+  std::size_t index = 0;  // into the recording
+  std::size_t step = 0;
+  bool compensation = false;
+  int attempt = 1;
+};
+std::vector<StepExchange> step_exchanges(const Description& d, const std::vector<Recorded>& exchanges);
+// A route as a proxy rule's path glob: "/bookings/*/cancel" for "/bookings/{id}/cancel".
+std::string route_glob(const Route& r);
 // Judges the probes' answers (results[i] answers rep.probes[i]) into rep.
 void judge_probes(const Description& d, Report& rep, const std::vector<ProbeResult>& results);
 // Keeps only the violations of these rules (canonical names).

@@ -1,0 +1,750 @@
+// sagactl explore: every fault at every step of any saga behind `sagactl proxy`,
+// checked by `sagactl check`, with a coverage map (lineage-driven fault injection:
+// learn from a clean run which exchanges the saga makes, then break exactly those,
+// one by one and in small combinations).
+#include <signal.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <random>
+#include <set>
+#include <sstream>
+#include <thread>
+
+#include "commands.hpp"
+#include "proxy_child.hpp"
+#include "sagalab/rng.hpp"
+#include "scenario.hpp"
+
+namespace sagactl {
+
+namespace {
+
+namespace ck = sagalab::check;
+namespace fs = std::filesystem;
+
+std::atomic<bool> g_stop{false};
+void on_stop_signal(int) { g_stop = true; }
+
+// The client request that starts one saga; {n} in its strings is a value unique to each experiment.
+struct Workload {
+  std::string upstream, method, path;
+  Json body;  // null: none
+  std::map<std::string, std::string> headers;
+  int settle_ms = 300;
+  std::int64_t timeout_ms = 30000;
+  std::string reset_command;                  // run before each experiment (sh -c)
+  std::string reset_upstream, reset_method, reset_path;  // or a request at an upstream
+};
+
+Workload read_workload(const std::string& path) {
+  auto j = yaml_to_json(load_yaml(path, "workload"));
+  auto fail = [&](const std::string& m) { throw CliError(kExitUnreachable, path + ": " + m); };
+  if (!j.is_object()) fail("must be a mapping: upstream, request, body, headers, settle_ms, timeout_ms, reset");
+  for (const auto& [k, v] : j.items())
+    if (k != "upstream" && k != "request" && k != "body" && k != "headers" && k != "settle_ms" && k != "timeout_ms" &&
+        k != "reset")
+      fail("unknown key '" + k + "' (expected upstream, request, body, headers, settle_ms, timeout_ms, reset)");
+  Workload w;
+  if (!j.contains("upstream") || !j["upstream"].is_string()) fail("upstream: the proxy's upstream of the client's request");
+  w.upstream = j["upstream"];
+  auto route = [&](const Json& r, const std::string& what, std::string& method, std::string& p) {
+    if (!r.is_string()) fail(what + " must be a method and a path, e.g. POST /comprar");
+    auto s = r.get<std::string>();
+    auto sp = s.find(' ');
+    if (sp == std::string::npos || sp + 1 >= s.size() || s[sp + 1] != '/') fail(what + ": '" + s + "' must be a method and a path");
+    method = s.substr(0, sp);
+    p = s.substr(sp + 1);
+  };
+  if (!j.contains("request")) fail("request: the client's method and path, e.g. POST /comprar");
+  route(j["request"], "request", w.method, w.path);
+  if (j.contains("body")) w.body = j["body"];
+  if (j.contains("headers")) {
+    if (!j["headers"].is_object()) fail("headers must be a mapping of names to values");
+    for (const auto& [k, v] : j["headers"].items()) {
+      if (!v.is_string()) fail("header " + k + " must be a string");
+      w.headers[k] = v;
+    }
+  }
+  auto positive = [&](const char* k, std::int64_t max) {
+    if (!j[k].is_number_integer() || j[k].get<std::int64_t>() < 0 || j[k].get<std::int64_t>() > max)
+      fail(std::string(k) + " must be an integer from 0 to " + std::to_string(max));
+    return j[k].get<std::int64_t>();
+  };
+  if (j.contains("settle_ms")) w.settle_ms = static_cast<int>(positive("settle_ms", 600000));
+  if (j.contains("timeout_ms")) w.timeout_ms = positive("timeout_ms", 3600000);
+  if (j.contains("reset")) {
+    const auto& r = j["reset"];
+    if (r.is_object() && r.contains("command") && r["command"].is_string()) {
+      w.reset_command = r["command"];
+    } else if (r.is_object() && r.contains("upstream") && r.contains("request") && r["upstream"].is_string()) {
+      w.reset_upstream = r["upstream"];
+      route(r["request"], "reset.request", w.reset_method, w.reset_path);
+    } else {
+      fail("reset must be {command: '...'} or {upstream: NAME, request: 'POST /reset'}");
+    }
+  }
+  return w;
+}
+
+// {n} in every string of a JSON value.
+Json substitute(const Json& j, const std::string& value) {
+  if (j.is_string()) {
+    auto s = j.get<std::string>();
+    for (auto at = s.find("{n}"); at != std::string::npos; at = s.find("{n}", at + value.size())) s.replace(at, 3, value);
+    return s;
+  }
+  if (j.is_object()) {
+    Json out = Json::object();
+    for (const auto& [k, v] : j.items()) out[k] = substitute(v, value);
+    return out;
+  }
+  if (j.is_array()) {
+    Json out = Json::array();
+    for (const auto& v : j) out.push_back(substitute(v, value));
+    return out;
+  }
+  return j;
+}
+
+// One fault action as explore applies it.
+struct ActionSpec {
+  std::string name;
+  Json rule;         // the rule's action fields
+  int hold_ms = 0;  // how long its effect lasts once it fires (a held request, a cut upstream)
+};
+
+std::vector<ActionSpec> all_actions(int latency_ms, int partition_ms) {
+  return {
+      {"error-5xx", {{"action", "error"}, {"status", 503}}},
+      {"error-4xx", {{"action", "error"}, {"status", 409}}},
+      {"commit-then-error", {{"action", "commit-then-error"}}},
+      {"commit-then-drop", {{"action", "commit-then-drop"}}},
+      {"reset", {{"action", "reset"}}},
+      {"latency", {{"action", "latency"}, {"latency_ms", latency_ms}}, latency_ms},
+      {"partition", {{"action", "partition"}, {"duration_ms", partition_ms}}, partition_ms},
+  };
+}
+
+// A fault point: the attempt-th exchange of a step's forward call or compensation.
+struct Point {
+  std::size_t step = 0;
+  bool compensation = false;
+  int attempt = 1;
+  auto key() const { return std::make_tuple(step, compensation, attempt); }
+  bool operator<(const Point& o) const { return key() < o.key(); }
+  bool operator==(const Point& o) const { return key() == o.key(); }
+};
+
+struct Fault {
+  Point point;
+  std::size_t action = 0;
+};
+
+struct Experiment {
+  std::size_t number = 0;
+  std::vector<Fault> faults;
+  std::vector<bool> fired;
+  bool reached = false;  // every fault fired
+  bool passed = false;
+  std::vector<ck::Violation> violations;
+  std::vector<ck::Uncorrelated> uncorrelated;
+  std::set<Point> points;  // the exchanges its saga made
+  std::string value;       // its {n}
+  Json body;               // the client request it sent
+  std::optional<int> client_status;
+  double seconds = 0;
+  std::string scenario;  // the replayable file written for a violation
+};
+
+struct ExploreOptions {
+  std::string config, saga, workload;
+  int max_faults = 2;
+  std::string budget = "1000";
+  std::uint64_t seed = 1;
+  int settle_ms = -1;
+  int latency_ms = 2000, partition_ms = 500;
+  int clean_runs = 2;
+  std::vector<std::string> actions;
+  std::string scenarios, junit, report;
+  bool probe = true;
+};
+
+class Explorer {
+ public:
+  Explorer(const GlobalOptions& g, const ExploreOptions& o) : g_(g), o_(o) {}
+
+  int run();
+
+ private:
+  std::string point_text(const Point& p) const {
+    return desc_.steps[p.step].name + (p.compensation ? " compensation" : " forward") +
+           (p.attempt > 1 ? " #" + std::to_string(p.attempt) : "");
+  }
+  std::string faults_text(const std::vector<Fault>& fs) const {
+    std::string out;
+    for (const auto& f : fs) out += (out.empty() ? "" : " + ") + actions_[f.action].name + " at " + point_text(f.point);
+    return out.empty() ? "no fault" : out;
+  }
+  Json rule_for(const Fault& f, std::size_t experiment, std::size_t i) const {
+    const auto& st = desc_.steps[f.point.step];
+    const auto& route = f.point.compensation ? *st.compensation : st.forward;
+    Json r = actions_[f.action].rule;
+    r["upstream"] = route.upstream;
+    r["method"] = route.method;
+    r["path"] = ck::route_glob(route);
+    r["times"] = 1;
+    if (f.point.attempt > 1) r["skip"] = f.point.attempt - 1;
+    r["name"] = "explore-" + std::to_string(experiment) + "-" + std::to_string(i);
+    return r;
+  }
+  bool over_budget() const;
+  Experiment experiment(std::vector<Fault> faults);
+  void progress(const Experiment& e);
+  std::string write_scenario(const Experiment& e);
+  void write_junit(const std::string& path) const;
+  void write_report(const std::string& path) const;
+  Json map_json() const;
+  void print_map() const;
+
+  const GlobalOptions& g_;
+  ExploreOptions o_;
+  GlobalOptions pg_;  // with the proxy's admin URL
+  ck::Description desc_;
+  Workload w_;
+  std::vector<ActionSpec> actions_;
+  std::string record_, client_url_, token_, reset_url_;
+  std::vector<Experiment> done_;
+  std::set<Point> clean_points_;
+  std::size_t max_experiments_ = 0;
+  double max_seconds_ = 0;
+  std::chrono::steady_clock::time_point t0_ = std::chrono::steady_clock::now();
+  std::size_t planned_ = 0;
+};
+
+bool Explorer::over_budget() const {
+  if (g_stop) return true;
+  if (max_experiments_ && done_.size() >= max_experiments_) return true;
+  auto secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0_).count();
+  return max_seconds_ > 0 && secs >= max_seconds_;
+}
+
+Experiment Explorer::experiment(std::vector<Fault> faults) {
+  Experiment e;
+  e.number = done_.size() + 1;
+  e.faults = std::move(faults);
+  e.value = token_ + std::to_string(e.number);
+  auto t0 = std::chrono::steady_clock::now();
+  if (!w_.reset_command.empty()) {
+    if (std::system(w_.reset_command.c_str()) != 0)
+      throw CliError(kExitFailed, "the reset command failed: " + w_.reset_command);
+  } else if (!reset_url_.empty()) {
+    auto r = sagalab::http_call(reset_url_, w_.reset_method, w_.reset_path, nullptr, {}, w_.timeout_ms);
+    if (!r.ok())
+      throw CliError(kExitFailed, "the reset request " + w_.reset_method + " " + w_.reset_path + " at " + w_.reset_upstream +
+                                      " failed: " + (r.answer ? std::to_string(r.answer->status) : r.error));
+  }
+  std::uint64_t offset = fs::exists(record_) ? fs::file_size(record_) : 0;
+  std::vector<std::int64_t> ids;
+  for (std::size_t i = 0; i < e.faults.size(); ++i) {
+    auto rule = rule_for(e.faults[i], e.number, i);
+    auto a = call(pg_, "proxy", "POST", "/admin/faults", &rule, true);
+    if (a.status != 201) throw CliError(kExitFailed, "the proxy refused the rule " + rule.dump() + ": " + a.body.dump());
+    ids.push_back(a.body["ids"][0].get<std::int64_t>());
+  }
+  httplib::Headers h;
+  for (const auto& [k, v] : w_.headers) h.emplace(k, substitute(Json(v), e.value).get<std::string>());
+  e.body = w_.body.is_null() ? Json() : substitute(w_.body, e.value);
+  auto r = sagalab::http_call(client_url_, w_.method, w_.path, e.body.is_null() ? nullptr : &e.body, h, w_.timeout_ms);
+  if (r.answer) e.client_status = r.answer->status;
+  // Quiet: past what the faults hold (a delayed request, a cut upstream: the next experiment must not
+  // meet them), the settle time after the answer, then until the recording stops growing for as long.
+  int hold = 0;
+  for (const auto& f : e.faults) hold = std::max(hold, actions_[f.action].hold_ms);
+  std::this_thread::sleep_until(t0 + std::chrono::milliseconds(hold));
+  std::this_thread::sleep_for(std::chrono::milliseconds(w_.settle_ms));
+  auto size = fs::file_size(record_);
+  for (int i = 0; i < 100; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(std::max(20, w_.settle_ms / 2)));
+    auto now = fs::file_size(record_);
+    if (now == size) break;
+    size = now;
+  }
+  for (auto id : ids) call(pg_, "proxy", "DELETE", "/admin/faults/" + std::to_string(id), nullptr, true);
+  auto fired = call_ok(pg_, "proxy", "GET", "/admin/faults/fired", nullptr, true)["fired"];
+  e.fired.assign(ids.size(), false);
+  for (const auto& f : fired)
+    for (std::size_t i = 0; i < ids.size(); ++i)
+      if (f.value("rule_id", std::int64_t{0}) == ids[i]) e.fired[i] = true;
+  e.reached = std::all_of(e.fired.begin(), e.fired.end(), [](bool b) { return b; });
+
+  CheckRun run;
+  run.desc = desc_;
+  auto slice = read_recording(record_, offset);
+  run.report = ck::check_recording(desc_, slice);
+  if (o_.probe && !run.report.probes.empty()) probe_effects(pg_.proxy, run);
+  for (const auto& x : ck::step_exchanges(desc_, slice)) e.points.insert({x.step, x.compensation, x.attempt});
+  e.violations = run.report.violations;
+  e.uncorrelated = run.report.uncorrelated;
+  if (run.report.sagas == 0)
+    throw CliError(kExitUnreachable, "the workload (" + w_.method + " " + w_.path + " at " + w_.upstream +
+                                         ") started no saga the description recognises: " + check_summary(run));
+  e.passed = e.violations.empty() && e.uncorrelated.empty();
+  e.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  return e;
+}
+
+void Explorer::progress(const Experiment& e) {
+  std::size_t bad = 0;
+  for (const auto& x : done_) bad += !x.passed;
+  if (!g_.json && isatty(STDERR_FILENO)) {
+    std::cerr << "\r\033[K  experiment " << e.number << " (" << (planned_ > done_.size() ? planned_ - done_.size() : 0)
+              << " queued), " << bad << " violating, " << static_cast<int>(e.seconds * 1000) << " ms: "
+              << faults_text(e.faults) << std::flush;
+  }
+}
+
+int Explorer::run() {
+  if (o_.saga.empty() || o_.workload.empty())
+    throw CliError(kExitUnreachable, "give the saga description and the workload: sagactl explore --config proxy.yaml "
+                                     "--saga saga.yaml --workload workload.yaml");
+  try {
+    desc_ = ck::parse_description(yaml_to_json(load_yaml(o_.saga, "saga description")));
+  } catch (const std::invalid_argument& e) {
+    throw CliError(kExitUnreachable, o_.saga + ": " + e.what());
+  }
+  w_ = read_workload(o_.workload);
+  if (o_.settle_ms >= 0) w_.settle_ms = o_.settle_ms;
+  if (!o_.budget.empty() && o_.budget.back() == 's') {
+    try {
+      max_seconds_ = std::stod(o_.budget.substr(0, o_.budget.size() - 1));
+    } catch (const std::exception&) {
+      throw CliError(kExitUnreachable, "--budget: '" + o_.budget + "' is neither a count nor seconds (120s)");
+    }
+  } else {
+    try {
+      max_experiments_ = std::stoul(o_.budget);
+    } catch (const std::exception&) {
+      throw CliError(kExitUnreachable, "--budget: '" + o_.budget + "' is neither a count nor seconds (120s)");
+    }
+  }
+  for (const auto& a : all_actions(o_.latency_ms, o_.partition_ms))
+    if (o_.actions.empty() || std::count(o_.actions.begin(), o_.actions.end(), a.name)) actions_.push_back(a);
+  for (const auto& a : o_.actions)
+    if (std::none_of(actions_.begin(), actions_.end(), [&](const ActionSpec& x) { return x.name == a; })) {
+      std::string all;
+      for (const auto& x : all_actions(0, 0)) all += (all.empty() ? "" : ", ") + x.name;
+      throw CliError(kExitUnreachable, "--actions: unknown action '" + a + "' (" + all + ")");
+    }
+
+  // The proxy: our own, from the config (its recording in a directory of ours), or a running one.
+  std::unique_ptr<ProxyChild> child;
+  std::string workdir;
+  pg_ = g_;
+  if (!o_.config.empty()) {
+    char tmpl[] = "/tmp/sagactl-explore-XXXXXX";
+    if (!mkdtemp(tmpl)) throw CliError(kExitFailed, "cannot make a directory in /tmp");
+    workdir = tmpl;
+    record_ = workdir + "/exchanges.jsonl";
+    child = std::make_unique<ProxyChild>(o_.config, record_, workdir + "/proxy");
+    pg_.proxy = child->url();
+  } else if (!g_.proxy.empty()) {
+    auto rec = sagalab::http_call(g_.proxy, "GET", "/admin/record");
+    if (!rec.ok())
+      throw CliError(kExitUnreachable, "no proxy answers at " + g_.proxy + (rec.answer ? "" : ": " + rec.error) +
+                                           " (give --config proxy.yaml to start one)");
+    if (!rec.answer->body["path"].is_string())
+      throw CliError(kExitUnreachable, "the proxy at " + g_.proxy + " records nothing: start it with --record FILE");
+    record_ = rec.answer->body["path"];
+  } else {
+    throw CliError(kExitUnreachable, "give the proxy: --config proxy.yaml (explore starts it) or --proxy ADMIN_URL (a "
+                                     "running sagactl proxy with --record)");
+  }
+  auto listed = call_ok(pg_, "proxy", "GET", "/admin/upstreams", nullptr, true)["upstreams"];
+  std::set<std::string> names;
+  for (const auto& u : listed) {
+    names.insert(u["name"].get<std::string>());
+    if (u["name"] == w_.upstream) client_url_ = "http://127.0.0.1:" + std::to_string(u["port"].get<int>());
+    if (u["name"] == w_.reset_upstream) reset_url_ = u["url"];  // around the proxy: no fault, no recording
+  }
+  auto known = [&](const std::string& n, const std::string& what) {
+    if (!names.count(n)) {
+      std::string all;
+      for (const auto& x : names) all += (all.empty() ? "" : ", ") + x;
+      throw CliError(kExitUnreachable, what + ": the proxy has no upstream '" + n + "' (it has " + all + ")");
+    }
+  };
+  known(w_.upstream, o_.workload + ": upstream");
+  if (!w_.reset_upstream.empty()) known(w_.reset_upstream, o_.workload + ": reset.upstream");
+  for (const auto& st : desc_.steps) known(st.forward.upstream, o_.saga + ": step " + st.name);
+  Json seed{{"seed", o_.seed}};
+  call_ok(pg_, "proxy", "POST", "/admin/faults/seed", &seed, true);
+  {
+    std::random_device rd;
+    std::ostringstream t;
+    t << "x" << std::hex << (rd() & 0xffffff) << "-";
+    token_ = t.str();  // values only: the experiments themselves follow --seed
+  }
+  struct sigaction sa {};
+  sa.sa_handler = on_stop_signal;
+  sigaction(SIGINT, &sa, nullptr);
+  sigaction(SIGTERM, &sa, nullptr);
+
+  // Phase 0: the lineage, from clean runs.
+  if (!g_.json) std::cout << "explore " << (desc_.name.empty() ? "saga" : desc_.name) << ": phase 0, "
+                          << o_.clean_runs << " clean runs\n";
+  for (int i = 0; i < o_.clean_runs; ++i) {
+    auto e = experiment({});
+    done_.push_back(e);
+    if (!e.passed) {
+      if (!g_.json) {
+        std::cout << paint("FAIL", "31;1") << ": a run without faults already violates the protocol\n";
+        for (const auto& v : e.violations) std::cout << "  " << describe(v);
+        for (const auto& u : e.uncorrelated) std::cout << "  UNCORRELATED #" << u.seq << " " << u.what << ": " << u.reason << "\n";
+      } else {
+        print_json({{"clean_run_failed", true}, {"experiments", done_.size()}});
+      }
+      return kExitFailed;
+    }
+    clean_points_.insert(e.points.begin(), e.points.end());
+  }
+  if (clean_points_.empty()) throw CliError(kExitUnreachable, "the clean runs made no step exchange the description names");
+
+  // Phase 1: every action at every fault point; points that faults make appear join the queue.
+  std::vector<Point> queue(clean_points_.begin(), clean_points_.end());
+  std::set<std::pair<Point, std::size_t>> violating;  // single faults that violated
+  std::vector<std::size_t> singles;                   // indices into done_
+  if (!g_.json) std::cout << "phase 1: " << queue.size() << " fault points x " << actions_.size() << " actions\n";
+  // (An exchange that only a fault makes appear is never reached by a fault alone: phase 2 breaks it.)
+  for (std::size_t qi = 0; qi < queue.size() && !over_budget(); ++qi) {
+    for (std::size_t a = 0; a < actions_.size() && !over_budget(); ++a) {
+      planned_ = done_.size() + (queue.size() - qi) * actions_.size() - a;
+      auto e = experiment({{queue[qi], a}});
+      if (e.reached && !e.passed) violating.insert({queue[qi], a});
+      done_.push_back(std::move(e));
+      singles.push_back(done_.size() - 1);
+      progress(done_.back());
+    }
+  }
+
+  // Phase 2: combinations, from passing experiments whose faults made new exchanges appear: a fault
+  // on each of those (a compensation the first fault caused, a retry of the same step), in an order
+  // drawn from --seed. Never a superset of a violating set: what is reported stays minimal.
+  std::vector<std::size_t> frontier = singles;
+  for (int k = 2; k <= o_.max_faults && !over_budget(); ++k) {
+    std::vector<std::vector<Fault>> cands;
+    std::set<std::string> seen_sets;
+    for (auto idx : frontier) {
+      const auto& base = done_[idx];
+      if (!base.reached || !base.passed) continue;
+      for (const auto& p : base.points) {
+        if (clean_points_.count(p)) continue;  // only what the faults made appear
+        if (std::any_of(base.faults.begin(), base.faults.end(), [&](const Fault& f) { return f.point == p; })) continue;
+        for (std::size_t a = 0; a < actions_.size(); ++a) {
+          if (violating.count({p, a})) continue;
+          auto fs = base.faults;
+          fs.push_back({p, a});
+          auto key = faults_text(fs);
+          if (seen_sets.insert(key).second) cands.push_back(std::move(fs));
+        }
+      }
+    }
+    sagalab::SplitMix64 rng(o_.seed + static_cast<std::uint64_t>(k));
+    for (std::size_t i = cands.size(); i > 1; --i) std::swap(cands[i - 1], cands[rng.uniform(0, static_cast<std::int64_t>(i) - 1)]);
+    if (!g_.json) std::cout << (isatty(STDERR_FILENO) ? "\n" : "") << "phase 2: " << cands.size() << " sets of " << k << " faults\n";
+    std::vector<std::size_t> next;
+    for (std::size_t c = 0; c < cands.size() && !over_budget(); ++c) {
+      planned_ = done_.size() + cands.size() - c;
+      auto e = experiment(cands[c]);
+      done_.push_back(std::move(e));
+      next.push_back(done_.size() - 1);
+      progress(done_.back());
+    }
+    frontier = next;
+  }
+  if (!g_.json && isatty(STDERR_FILENO)) std::cerr << "\r\033[K";
+
+  // Results.
+  std::size_t violating_n = 0, reached = 0;
+  for (auto& e : done_) {
+    if (e.faults.empty()) continue;
+    reached += e.reached;
+    if (e.reached && !e.passed) {
+      ++violating_n;
+      if (!o_.scenarios.empty()) e.scenario = write_scenario(e);
+    }
+  }
+  double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0_).count();
+  std::size_t runs = done_.size();
+  if (!o_.junit.empty()) write_junit(o_.junit);
+  if (!o_.report.empty()) write_report(o_.report);
+  if (g_.json) {
+    Json ex = Json::array();
+    for (const auto& e : done_) {
+      Json fs = Json::array();
+      for (std::size_t i = 0; i < e.faults.size(); ++i) {
+        const auto& f = e.faults[i];
+        fs.push_back({{"step", desc_.steps[f.point.step].name},
+                      {"kind", f.point.compensation ? "compensation" : "forward"},
+                      {"attempt", f.point.attempt},
+                      {"action", actions_[f.action].name},
+                      {"fired", e.fired[i]}});
+      }
+      Json vs = Json::array();
+      for (const auto& v : e.violations) vs.push_back(ck::to_json(v));
+      ex.push_back({{"number", e.number}, {"faults", fs}, {"reached", e.reached}, {"passed", e.passed},
+                    {"violations", vs}, {"uncorrelated", e.uncorrelated.size()}, {"seconds", e.seconds},
+                    {"scenario", e.scenario.empty() ? Json(nullptr) : Json(e.scenario)}});
+    }
+    print_json({{"saga", desc_.name}, {"seed", o_.seed}, {"experiments", ex}, {"map", map_json()},
+                {"runs", runs}, {"reached", reached}, {"violating", violating_n}, {"seconds", secs},
+                {"experiments_per_second", secs > 0 ? static_cast<double>(runs) / secs : 0.0},
+                {"budget_reached", over_budget()}, {"passed", violating_n == 0}});
+  } else {
+    print_map();
+    for (const auto& e : done_) {
+      if (e.faults.empty() || !e.reached || e.passed) continue;
+      std::cout << paint("VIOLATION", "31;1") << " with " << faults_text(e.faults) << " (experiment " << e.number
+                << ", minimal: no smaller set violated)\n";
+      for (const auto& v : e.violations) std::cout << "  " << describe(v);
+      for (const auto& u : e.uncorrelated) std::cout << "  UNCORRELATED #" << u.seq << " " << u.what << ": " << u.reason << "\n";
+      if (!e.scenario.empty()) std::cout << "  replay: sagactl run " << e.scenario << "\n";
+    }
+    std::cout << runs << " experiments (" << o_.clean_runs << " clean, " << reached << " with every fault fired) in "
+              << static_cast<int>(secs * 10) / 10.0 << " s (" << static_cast<int>(runs / std::max(secs, 1e-9) * 10) / 10.0
+              << "/s)" << (g_stop ? ", interrupted" : over_budget() ? ", budget reached" : "") << "\n";
+    std::cout << (violating_n ? paint("FAIL", "31;1") + ": " + std::to_string(violating_n) + " violating fault set(s)\n"
+                              : paint("PASS", "32;1") + ": no fault set violated the protocol\n");
+  }
+  if (!workdir.empty() && violating_n == 0) {
+    child.reset();
+    fs::remove_all(workdir);
+  } else if (!workdir.empty() && !g_.json) {
+    std::cout << "recording kept in " << record_ << "\n";
+  }
+  return violating_n ? kExitFailed : kExitOk;
+}
+
+// The cells: step x (forward, compensation) x action; an experiment counts for its last fault's cell.
+Json Explorer::map_json() const {
+  Json out = Json::array();
+  for (std::size_t s = 0; s < desc_.steps.size(); ++s) {
+    for (bool comp : {false, true}) {
+      if (comp && !desc_.steps[s].compensation) continue;
+      for (std::size_t a = 0; a < actions_.size(); ++a) {
+        std::string status = "not reached";
+        bool any_point = false;
+        for (const auto& e : done_) {
+          // An experiment counts for the cell of its last fault (the one a combination added).
+          if (e.faults.empty() || e.faults.back().point.step != s || e.faults.back().point.compensation != comp ||
+              e.faults.back().action != a)
+            continue;
+          any_point = true;
+          if (!e.reached) continue;
+          if (!e.passed) status = "violated";
+          else if (status != "violated") status = "passed";
+        }
+        if (!any_point) status = "not reached";
+        out.push_back({{"step", desc_.steps[s].name}, {"kind", comp ? "compensation" : "forward"},
+                       {"action", actions_[a].name}, {"status", status}});
+      }
+    }
+  }
+  return out;
+}
+
+void Explorer::print_map() const {
+  auto m = map_json();
+  std::size_t w = 4;
+  for (const auto& st : desc_.steps) w = std::max(w, st.name.size() + 13);
+  std::cout << "\ncoverage (each cell: its fault alone, or added last to a combination): ok passed, FAIL violated, - not reached\n"
+            << std::string(w, ' ');
+  for (const auto& a : actions_) std::cout << " " << a.name.substr(0, 17) << std::string(a.name.size() < 17 ? 17 - a.name.size() : 0, ' ');
+  std::cout << "\n";
+  for (std::size_t i = 0; i < m.size(); i += actions_.size()) {
+    auto row = m[i]["step"].get<std::string>() + (m[i]["kind"] == "compensation" ? " undo" : " forward");
+    std::cout << row << std::string(w - row.size(), ' ');
+    for (std::size_t a = 0; a < actions_.size(); ++a) {
+      auto st = m[i + a]["status"].get<std::string>();
+      std::string cell = st == "passed" ? "ok" : st == "violated" ? "FAIL" : "-";
+      std::cout << " " << paint(cell, st == "passed" ? "32" : st == "violated" ? "31;1" : "2")
+                << std::string(17 - cell.size(), ' ');
+    }
+    std::cout << "\n";
+  }
+  std::cout << "\n";
+}
+
+std::string Explorer::write_scenario(const Experiment& e) {
+  fs::create_directories(o_.scenarios);
+  auto file = fs::absolute(fs::path(o_.scenarios) / ("explore-" + std::to_string(e.number) + ".yaml")).string();
+  YAML::Emitter out;
+  out << YAML::BeginMap;
+  out << YAML::Key << "name" << YAML::Value << ("explore " + std::to_string(e.number) + ": " + faults_text(e.faults));
+  out << YAML::Key << "description" << YAML::Value
+      << ("Found by sagactl explore (seed " + std::to_string(o_.seed) + "); no smaller fault set violated. Replay: "
+          "sagactl run " + file + (o_.config.empty() ? " --proxy PROXY.yaml" : ""));
+  out << YAML::Key << "seed" << YAML::Value << o_.seed;
+  if (!o_.config.empty()) out << YAML::Key << "proxy" << YAML::Value << fs::absolute(o_.config).string();
+  out << YAML::Key << "steps" << YAML::Value << YAML::BeginSeq;
+  auto emit = [&](const Json& j) {
+    std::function<void(const Json&)> rec = [&](const Json& v) {
+      if (v.is_object()) {
+        out << YAML::Flow << YAML::BeginMap;
+        for (const auto& [k, x] : v.items()) {
+          out << YAML::Key << k << YAML::Value;
+          rec(x);
+        }
+        out << YAML::EndMap;
+      } else if (v.is_array()) {
+        out << YAML::Flow << YAML::BeginSeq;
+        for (const auto& x : v) rec(x);
+        out << YAML::EndSeq;
+      } else if (v.is_string()) {
+        out << YAML::DoubleQuoted << v.get<std::string>();
+      } else if (v.is_boolean()) {
+        out << v.get<bool>();
+      } else if (v.is_number_integer()) {
+        out << v.get<std::int64_t>();
+      } else if (v.is_number()) {
+        out << v.get<double>();
+      } else {
+        out << YAML::Null;
+      }
+    };
+    rec(j);
+  };
+  for (std::size_t i = 0; i < e.faults.size(); ++i) {
+    auto r = rule_for(e.faults[i], e.number, i);
+    r.erase("name");
+    out << YAML::BeginMap << YAML::Key << "inject" << YAML::Value;
+    emit(r);
+    out << YAML::EndMap;
+  }
+  // A value of its own, so that a replay on a stack that saw the experiment makes a new saga.
+  Json req = {{"upstream", w_.upstream}, {"method", w_.method}, {"path", w_.path}};
+  auto value = "replay-" + e.value;
+  if (!w_.body.is_null()) req["body"] = substitute(w_.body, value);
+  if (!w_.headers.empty()) {
+    Json h = Json::object();
+    for (const auto& [k, v] : w_.headers) h[k] = substitute(Json(v), value);
+    req["headers"] = h;
+  }
+  out << YAML::BeginMap << YAML::Key << "request" << YAML::Value;
+  emit(req);
+  out << YAML::EndMap;
+  out << YAML::BeginMap << YAML::Key << "sleep" << YAML::Value;
+  emit(Json{{"ms", std::max(w_.settle_ms * 2, 200)}});
+  out << YAML::EndMap;
+  out << YAML::EndSeq;
+  out << YAML::Key << "expect" << YAML::Value << YAML::BeginMap << YAML::Key << "check" << YAML::Value
+      << fs::absolute(o_.saga).string();
+  bool probes = std::any_of(desc_.steps.begin(), desc_.steps.end(), [](const ck::StepDesc& s) { return s.state.has_value(); });
+  if (probes) out << YAML::Key << "probe" << YAML::Value << true;
+  out << YAML::EndMap << YAML::EndMap;
+  std::ofstream(file) << "# written by sagactl explore\n" << out.c_str() << "\n";
+  return file;
+}
+
+void Explorer::write_junit(const std::string& path) const {
+  std::ofstream x(path);
+  std::size_t failures = 0;
+  for (const auto& e : done_) failures += e.reached && !e.passed;
+  x << "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<testsuites>\n  <testsuite name=\"explore "
+    << xml_escape(desc_.name) << "\" tests=\"" << done_.size() << "\" failures=\"" << failures << "\">\n";
+  for (const auto& e : done_) {
+    x << "    <testcase classname=\"explore\" name=\"" << xml_escape(std::to_string(e.number) + ": " + faults_text(e.faults))
+      << "\" time=\"" << e.seconds << "\">";
+    if (!e.reached) x << "<skipped message=\"not every fault fired\"/>";
+    if (e.reached && !e.passed) {
+      std::string msg;
+      for (const auto& v : e.violations) msg += describe(v);
+      x << "<failure message=\"" << xml_escape(e.violations.empty() ? "uncorrelated exchanges" : e.violations[0].rule)
+        << "\">" << xml_escape(msg) << "</failure>";
+    }
+    x << "</testcase>\n";
+  }
+  x << "  </testsuite>\n</testsuites>\n";
+}
+
+void Explorer::write_report(const std::string& path) const {
+  std::ofstream h(path);
+  h << "<!DOCTYPE html><html><head><meta charset='utf-8'><title>sagalab explore</title><style>"
+       "body{font-family:sans-serif;margin:2em}table{border-collapse:collapse}td,th{border:1px solid #ccc;"
+       "padding:4px 8px;font-size:13px}td.passed{background:#c8f0c8}td.violated{background:#f5b7b1}"
+       "td.unreached{background:#eee;color:#888}pre{background:#f7f7f7;padding:6px}</style></head><body>"
+    << "<h1>sagactl explore: " << xml_escape(desc_.name) << "</h1><p>" << done_.size() << " experiments, seed "
+    << o_.seed << "</p><h2>Coverage (each cell: its fault alone, or added last to a combination)</h2><table id='coverage'><tr><th></th>";
+  for (const auto& a : actions_) h << "<th>" << xml_escape(a.name) << "</th>";
+  h << "</tr>";
+  auto m = map_json();
+  for (std::size_t i = 0; i < m.size(); i += actions_.size()) {
+    h << "<tr><th>" << xml_escape(m[i]["step"].get<std::string>() + " " + m[i]["kind"].get<std::string>()) << "</th>";
+    for (std::size_t a = 0; a < actions_.size(); ++a) {
+      auto st = m[i + a]["status"].get<std::string>();
+      h << "<td class='" << (st == "not reached" ? "unreached" : st) << "'>" << st << "</td>";
+    }
+    h << "</tr>";
+  }
+  h << "</table><h2>Violations</h2>";
+  for (const auto& e : done_) {
+    if (!e.reached || e.passed) continue;
+    h << "<div class='violation'><h3>" << xml_escape(std::to_string(e.number) + ": " + faults_text(e.faults)) << "</h3><pre>";
+    for (const auto& v : e.violations) h << xml_escape(describe(v));
+    h << "</pre>";
+    if (!e.scenario.empty()) h << "<p>replay: <code>sagactl run " << xml_escape(e.scenario) << "</code></p>";
+    h << "</div>";
+  }
+  h << "</body></html>\n";
+}
+
+}  // namespace
+
+void setup_explore(CLI::App& app, GlobalOptions& g) {
+  auto o = std::make_shared<ExploreOptions>();
+  auto* sub = app.add_subcommand(
+      "explore", "Break every step of a saga behind sagactl proxy, one fault and then pairs, and check each run");
+  sub->footer(
+      "Phase 0 runs the workload without faults and lists the saga's fault points (each exchange a step made);\n"
+      "phase 1 puts every action on every point (one rule that hits exactly that exchange); phase 2 adds a\n"
+      "fault on each exchange a passing fault made appear (a compensation, a retry), up to --max-faults.\n"
+      "Each run is checked as sagactl check --probe does; each violating fault set is minimal and written\n"
+      "as a scenario that sagactl run replays (--scenarios DIR).\n"
+      "The workload (YAML): upstream, request ('POST /comprar'), body and headers ({n}: a value unique to\n"
+      "each experiment), settle_ms, timeout_ms, reset ({command: ...}).\n"
+      "Exit: 0 no violation, 1 a violating fault set (or a clean run that violates), 2 bad input.\n"
+      "Examples:\n"
+      "  sagactl explore --config proxy.yaml --saga shop.saga.yaml --workload buy.yaml --scenarios found/\n"
+      "  sagactl --proxy http://127.0.0.1:7070 explore --saga shop.saga.yaml --workload buy.yaml --max-faults 1 --json");
+  sub->add_option("--config", o->config, "a proxy config (as sagactl proxy --config): explore starts that proxy")
+      ->check(CLI::ExistingFile);
+  sub->add_option("--saga", o->saga, "the saga description (YAML), as sagactl check reads it")->check(CLI::ExistingFile);
+  sub->add_option("--workload", o->workload, "the client request that starts one saga (YAML)")->check(CLI::ExistingFile);
+  sub->add_option("--max-faults", o->max_faults, "faults per experiment at most")->check(CLI::Range(1, 3))->capture_default_str();
+  sub->add_option("--budget", o->budget, "experiments at most (a count), or a time (120s)")->capture_default_str();
+  sub->add_option("--seed", o->seed, "the order of combinations, and the proxy's fault RNG")->capture_default_str();
+  sub->add_option("--settle-ms", o->settle_ms, "how long the stack may take to go quiet after the answer (default: the workload's, or 300)")
+      ->check(CLI::Range(0, 600000));
+  sub->add_option("--latency-ms", o->latency_ms, "the latency action's delay: past the caller's timeout, so the answer arrives late")
+      ->check(CLI::Range(1, 600000))
+      ->capture_default_str();
+  sub->add_option("--partition-ms", o->partition_ms, "how long the partition action cuts the step's upstream")
+      ->check(CLI::Range(1, 600000))
+      ->capture_default_str();
+  sub->add_option("--clean-runs", o->clean_runs, "runs without faults first (phase 0)")->check(CLI::Range(1, 100))->capture_default_str();
+  sub->add_option("--actions", o->actions,
+                  "only these actions (error-5xx, error-4xx, commit-then-error, commit-then-drop, reset, latency, partition)")
+      ->delimiter(',');
+  sub->add_flag("!--no-probe", o->probe, "do not read effects back (the description's state:)");
+  sub->add_option("--scenarios", o->scenarios, "write each violating fault set as a scenario file here");
+  sub->add_option("--junit", o->junit, "write JUnit XML here (a test case per experiment)");
+  sub->add_option("--report", o->report, "write an HTML report here (the coverage map as a grid)");
+  sub->callback([&g, o] { throw CliError(Explorer(g, *o).run(), ""); });
+}
+
+}  // namespace sagactl
