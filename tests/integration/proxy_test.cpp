@@ -11,6 +11,7 @@
 #include <fstream>
 
 #include "process.hpp"
+#include "trips.hpp"
 
 using namespace testsupport;
 
@@ -250,32 +251,8 @@ TEST_CASE("sagactl proxy refuses bad rules with a 400 that names the field, and 
 TEST_CASE("sagactl run drives a scenario against a proxied foreign stack, with check as its expectation") {
   for (std::string variant : {"buggy", "fixed"}) {
     DYNAMIC_SECTION(variant) {
-      TempDir dir;
-      std::vector<std::unique_ptr<Proc>> services;
-      std::map<std::string, int> listen;
-      for (const char* n : {"flights", "hotels", "payments", "trips"}) listen[n] = free_port();
-      for (const char* n : {"flights", "hotels", "payments"}) {
-        services.push_back(std::make_unique<Proc>("trip_saga", std::vector<std::string>{"--name", n}, dir.path(), 0,
-                                                  "service"));
-        REQUIRE(services.back()->wait_healthy());
-      }
-      auto at = [&](const std::string& n) { return "http://127.0.0.1:" + std::to_string(listen[n]); };
-      int trips_port = free_port();
-      Proc trips("trip_saga",
-                 {"--flights", at("flights"), "--hotels", at("hotels"), "--payments", at("payments"), "--variant",
-                  variant},
-                 dir.path(), trips_port, "orchestrator");
-      REQUIRE(trips.wait_healthy());
-      auto cfg = dir.path() + "/trips-proxy.yaml";
-      std::ofstream(cfg) << "admin: 127.0.0.1:0\nupstreams:\n"
-                         << "  - {name: flights, listen: '127.0.0.1:" << listen["flights"] << "', url: '"
-                         << services[0]->url() << "'}\n"
-                         << "  - {name: hotels, listen: '127.0.0.1:" << listen["hotels"] << "', url: '"
-                         << services[1]->url() << "'}\n"
-                         << "  - {name: payments, listen: '127.0.0.1:" << listen["payments"] << "', url: '"
-                         << services[2]->url() << "'}\n"
-                         << "  - {name: trips, listen: '127.0.0.1:" << listen["trips"] << "', url: '" << trips.url()
-                         << "'}\n";
+      TripsBehindConfig stack(variant);
+      const auto& cfg = stack.config;
       auto r = run_sagactl({"run", "--proxy", cfg, std::string(SAGALAB_SOURCE_DIR) + "/tests/fixtures/trips-scenario.yaml",
                         "--json"});
       INFO(r.out);
