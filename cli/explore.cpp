@@ -158,6 +158,7 @@ struct Experiment {
   std::string value;       // its {n}
   Json body;               // the client request it sent
   std::optional<int> client_status;
+  std::size_t completed = 0;  // sagas that completed
   double seconds = 0;
   std::string scenario;  // the replayable file written for a violation
 };
@@ -295,6 +296,7 @@ Experiment Explorer::experiment(std::vector<Fault> faults) {
     throw CliError(kExitUnreachable, "the workload (" + w_.method + " " + w_.path + " at " + w_.upstream +
                                          ") started no saga the description recognises: " + check_summary(run));
   e.passed = e.violations.empty() && e.uncorrelated.empty();
+  e.completed = run.report.completed;
   e.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   return e;
 }
@@ -412,6 +414,11 @@ int Explorer::run() {
       return kExitFailed;
     }
     clean_points_.insert(e.points.begin(), e.points.end());
+    if (!e.completed && !g_.json)
+      std::cout << paint("WARNING", "33;1") << " clean run " << e.number
+                << " did not complete its saga (the client got "
+                << (e.client_status ? std::to_string(*e.client_status) : std::string("no answer"))
+                << "): the exploration covers only the steps it reached; is the stack up, with stock?\n";
   }
   if (clean_points_.empty()) throw CliError(kExitUnreachable, "the clean runs made no step exchange the description names");
 
