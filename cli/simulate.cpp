@@ -11,6 +11,7 @@
 #include <condition_variable>
 #include <fstream>
 #include <iostream>
+#include <limits>
 #include <map>
 #include <mutex>
 #include <set>
@@ -191,7 +192,8 @@ class Campaign {
   std::uint64_t first_seed() const { return first_; }
 
  private:
-  bool finished() const { return running_ == 0 && (stopped_ || next_ > last_); }
+  // exhausted_: the last seed was handed out (next_ cannot step past the type's last value).
+  bool finished() const { return running_ == 0 && (stopped_ || exhausted_ || next_ > last_); }
   void stop_after(std::uint64_t seed) {
     stopped_ = true;
     last_ = std::min(last_, seed);
@@ -200,12 +202,18 @@ class Campaign {
   void work() {
     std::unique_lock lock(mutex_);
     ++running_;
-    while (!stopped_ && next_ <= last_) {
+    while (!stopped_ && !exhausted_ && next_ <= last_) {
       if (seconds_ > 0 && elapsed() >= seconds_) {
-        last_ = next_ - 1;
+        exhausted_ = true;
+        last_ = next_ > first_ ? next_ - 1 : first_;
+        if (next_ == first_) stopped_ = true;  // not one seed ran
         break;
       }
-      auto seed = next_++;
+      auto seed = next_;
+      if (next_ == last_)
+        exhausted_ = true;
+      else
+        ++next_;
       lock.unlock();
       auto r = sagalab::run_simulation(config_for(o_, seed));
       lock.lock();
@@ -227,6 +235,7 @@ class Campaign {
   std::map<std::uint64_t, sagalab::SimResult> done_;
   int running_ = 0;
   bool stopped_ = false;
+  bool exhausted_ = false;
   std::uint64_t seeds_done_ = 0;
   long long sagas_done_ = 0;
   std::size_t failures_ = 0;
@@ -292,12 +301,16 @@ int report_failure(const GlobalOptions& g, const SimulateOptions& o, const sagal
 
 int run_simulate(const GlobalOptions& g, const SimulateOptions& o) {
   const bool tty = ::isatty(STDERR_FILENO);
-  std::uint64_t first = o.seed, last = o.seed + static_cast<std::uint64_t>(o.runs) - 1;
+  const auto runs = static_cast<std::uint64_t>(o.runs);
+  if (o.seeds.empty() && o.seed > std::numeric_limits<std::uint64_t>::max() - (runs - 1))
+    throw CliError(kExitUnreachable, "--seed " + std::to_string(o.seed) + " with --runs " + std::to_string(runs) +
+                                         " goes past the last seed (18446744073709551615): lower one of them");
+  std::uint64_t first = o.seed, last = o.seed + (runs - 1);
   double seconds = parse_duration(o.duration);
   if (!o.seeds.empty()) std::tie(first, last) = parse_range(o.seeds);
   if (seconds > 0 && o.seeds.empty()) last = UINT64_MAX - 1;
   int jobs = o.jobs > 0 ? o.jobs : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
-  if (last - first + 1 < static_cast<std::uint64_t>(jobs)) jobs = static_cast<int>(last - first + 1);
+  if (last - first < static_cast<std::uint64_t>(jobs) - 1) jobs = static_cast<int>(last - first + 1);  // no overflow at the edges
 
   std::map<std::string, int> by_state, by_fault;
   long long total_sagas = 0;
@@ -366,7 +379,9 @@ void setup_simulate(CLI::App& app, GlobalOptions& g) {
       "  sagactl simulate --duration 60s                 # seed after seed, on every core, for a minute\n"
       "  sagactl simulate --seeds 1..500 --jobs 2 --json  # one shard of a campaign\n"
       "  sagactl simulate --runs 100 --fault-rate 0.2 --crash-rate 0.01");
-  sub->add_option("--seed", o->seed, "first seed; run k uses seed+k")->capture_default_str();
+  sub->add_option("--seed", o->seed, "first seed; run k uses seed+k (0 to 18446744073709551615)")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
   sub->add_option("--sagas", o->sagas, "sagas per seed")->check(CLI::Range(1, 10000000))->capture_default_str();
   sub->add_option("--runs", o->runs, "number of seeds, from --seed on")->check(CLI::Range(1, 100000000))->capture_default_str();
   sub->add_option("--seeds", o->seeds, "a range of seeds A..B (inclusive), e.g. for one shard of a campaign")

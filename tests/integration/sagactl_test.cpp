@@ -205,3 +205,26 @@ TEST_CASE("sagactl reaches a stack by URLs: no local record, no gateway", "[saga
   CHECK(up.code == 2);
   CHECK_THAT(up.out, Catch::Contains("unset it"));
 }
+
+TEST_CASE("sagactl simulate at the edges of the seed type: the last seeds run, what would pass them is refused") {
+  // `timeout`: before the fix, the last seed made the campaign spin forever.
+  auto sim = [](const std::string& args) {
+    return run_command("timeout 60 " + shell_quote(bin("sagactl")) + " simulate --sagas 10 " + args + " 2>&1");
+  };
+  auto last = sim("--seed 18446744073709551615");
+  INFO(last.out);
+  CHECK(last.code == 0);
+  CHECK(last.out.find("1 seed(s)") != std::string::npos);
+  auto range = sim("--seeds 18446744073709551614..18446744073709551615 --jobs 2");
+  INFO(range.out);
+  CHECK(range.code == 0);
+  CHECK(range.out.find("2 seed(s)") != std::string::npos);
+  auto zero = sim("--seeds 0..1");
+  CHECK(zero.code == 0);
+  // Past the last seed, or below the first: refused, at once.
+  auto past = sim("--seed 18446744073709551615 --runs 2");
+  INFO(past.out);
+  CHECK(past.code == 2);
+  CHECK(past.out.find("past the last seed") != std::string::npos);
+  CHECK(sim("--seed -1").code == 2);
+}
