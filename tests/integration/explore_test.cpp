@@ -131,22 +131,8 @@ TEST_CASE("sagactl explore on our own stack through the proxy reaches every step
   std::ofstream(stock) << R"({"LAPTOP":100000,"MOUSE":100000,"TECLADO":100000,"AURICULARES":100000,"MONITOR":100000})";
   Stack stack(fast_orchestrator(), {{"ms-inventario", {"--stock", stock}}});
   auto rec = stack.dir.path() + "/exchanges.jsonl";
-  std::vector<std::string> args = {"--record", rec, "--quiet", "--upstream-timeout-ms", "5000"};
-  for (const auto& [name, prog] : std::vector<std::pair<std::string, std::string>>{{"catalogo", "ms-catalogo"},
-                                                                                  {"compras", "ms-compras"},
-                                                                                  {"pagos", "ms-pagos"},
-                                                                                  {"inventario", "ms-inventario"},
-                                                                                  {"orquestador", "orquestador"}}) {
-    args.push_back("--upstream");
-    args.push_back(name + "=127.0.0.1:0->" + stack.url(prog));
-  }
-  Proc proxy("sagactl", args, stack.dir.path(), 0, "proxy");
-  REQUIRE(proxy.wait_healthy());
-  auto up = upstream_urls(proxy);
-  stack.route_services({{"ms-catalogo", up["catalogo"]},
-                        {"ms-compras", up["compras"]},
-                        {"ms-pagos", up["pagos"]},
-                        {"ms-inventario", up["inventario"]}});
+  auto proxy_ptr = put_behind_proxy(stack, rec);
+  auto& proxy = *proxy_ptr;
   auto wl = stack.dir.path() + "/buy.yaml";
   std::ofstream(wl) << "upstream: orquestador\nrequest: POST /compra\n"
                        "body: {usuario_id: 'u{n}', producto: 'Mouse Inalámbrico', monto: 25.99, cantidad: 1}\n"

@@ -63,22 +63,9 @@ std::size_t fired_for(Proc& proxy, const Json& ids) {
 TEST_CASE("our stack through sagactl proxy passes sagactl check under every proxy fault action") {
   Stack stack(fast_orchestrator());
   auto rec = stack.dir.path() + "/exchanges.jsonl";
-  std::vector<std::string> args = {"--record", rec, "--quiet", "--upstream-timeout-ms", "5000"};
-  for (const auto& [name, prog] : std::vector<std::pair<std::string, std::string>>{{"catalogo", "ms-catalogo"},
-                                                                                  {"compras", "ms-compras"},
-                                                                                  {"pagos", "ms-pagos"},
-                                                                                  {"inventario", "ms-inventario"},
-                                                                                  {"orquestador", "orquestador"}}) {
-    args.push_back("--upstream");
-    args.push_back(name + "=127.0.0.1:0->" + stack.url(prog));
-  }
-  Proc proxy("sagactl", args, stack.dir.path(), 0, "proxy");
-  REQUIRE(proxy.wait_healthy());
+  auto proxy_ptr = put_behind_proxy(stack, rec);
+  auto& proxy = *proxy_ptr;
   auto up = upstream_urls(proxy);
-  stack.route_services({{"ms-catalogo", up["catalogo"]},
-                        {"ms-compras", up["compras"]},
-                        {"ms-pagos", up["pagos"]},
-                        {"ms-inventario", up["inventario"]}});
 
   // Each case: rules on the proxy, then two purchases through it. A refusal
   // (error 409) at inventario or pagos makes sagas compensate, so that faults

@@ -276,4 +276,24 @@ int free_port() {
   return ntohs(a.sin_port);
 }
 
+std::unique_ptr<Proc> put_behind_proxy(Stack& stack, const std::string& record) {
+  std::vector<std::string> args = {"--record", record, "--quiet", "--upstream-timeout-ms", "5000"};
+  for (const auto& [name, prog] : std::vector<std::pair<std::string, std::string>>{{"catalogo", "ms-catalogo"},
+                                                                                  {"compras", "ms-compras"},
+                                                                                  {"pagos", "ms-pagos"},
+                                                                                  {"inventario", "ms-inventario"},
+                                                                                  {"orquestador", "orquestador"}}) {
+    args.push_back("--upstream");
+    args.push_back(name + "=127.0.0.1:0->" + stack.url(prog));
+  }
+  auto proxy = std::make_unique<Proc>("sagactl", args, stack.dir.path(), 0, "proxy");
+  if (!proxy->wait_healthy()) throw std::runtime_error("the proxy did not become healthy: " + proxy->log());
+  auto up = upstream_urls(*proxy);
+  stack.route_services({{"ms-catalogo", up["catalogo"]},
+                        {"ms-compras", up["compras"]},
+                        {"ms-pagos", up["pagos"]},
+                        {"ms-inventario", up["inventario"]}});
+  return proxy;
+}
+
 }  // namespace testsupport

@@ -101,6 +101,11 @@ std::map<std::string, std::string> upstream_urls(Proc& proxy);
 // A port free now (the kernel's pick), for a program that must be known before it starts.
 int free_port();
 
+// A sagactl proxy in front of the stack's five programs, recording to `record`; the
+// orchestrator is restarted to reach the services through it. Named by upstream:
+// catalogo, compras, pagos, inventario, orquestador.
+std::unique_ptr<Proc> put_behind_proxy(Stack& stack, const std::string& record);
+
 // Fast retry settings for tests.
 std::vector<std::string> fast_orchestrator();
 
