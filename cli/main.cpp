@@ -15,7 +15,8 @@ int main(int argc, char** argv) {
       "  sagactl inject-fault pagos --action commit-then-error --endpoint transaccion --times 1\n"
       "  sagactl verify\n  sagactl down\n"
       "  sagactl proxy --upstream 'pagos=127.0.0.1:7003->http://127.0.0.1:5003' --record x.jsonl\n"
-      "  sagactl check x.jsonl --saga deploy/saga/sagalab.yaml\n\nEvery read command takes --json.");
+      "  sagactl check x.jsonl --saga deploy/saga/sagalab.yaml\n"
+      "  sagactl explore --config proxy.yaml --saga my-saga.yaml --workload buy.yaml\n\nEvery read command takes --json.");
   GlobalOptions g;
   app.add_option("--gateway", g.gateway, "reach a stack behind Traefik, e.g. http://localhost")
       ->envname("SAGACTL_GATEWAY");
