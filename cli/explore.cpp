@@ -252,6 +252,17 @@ Experiment Explorer::experiment(std::vector<Fault> faults) {
   }
   std::uint64_t offset = fs::exists(record_) ? fs::file_size(record_) : 0;
   std::vector<std::int64_t> ids;
+  // The rules go when the experiment ends, however it ends (an error, an interrupted run).
+  struct Remove {
+    const GlobalOptions& g;
+    std::vector<std::int64_t>& ids;
+    ~Remove() {
+      httplib::Headers h;
+      if (!g.admin_token.empty()) h.emplace("Authorization", "Bearer " + g.admin_token);
+      for (auto id : ids) sagalab::http_call(g.proxy, "DELETE", "/admin/faults/" + std::to_string(id), nullptr, h);
+      ids.clear();
+    }
+  } remove{pg_, ids};
   for (std::size_t i = 0; i < e.faults.size(); ++i) {
     auto rule = rule_for(e.faults[i], e.number, i);
     auto a = call(pg_, "proxy", "POST", "/admin/faults", &rule, true);
@@ -269,23 +280,29 @@ Experiment Explorer::experiment(std::vector<Fault> faults) {
   for (const auto& f : e.faults) hold = std::max(hold, actions_[f.action].hold_ms);
   std::this_thread::sleep_until(t0 + std::chrono::milliseconds(hold));
   std::this_thread::sleep_for(std::chrono::milliseconds(w_.settle_ms));
-  auto size = fs::file_size(record_);
+  auto size_now = [&] { return fs::exists(record_) ? fs::file_size(record_) : std::uintmax_t{0}; };
+  auto size = size_now();
   for (int i = 0; i < 100; ++i) {
     std::this_thread::sleep_for(std::chrono::milliseconds(std::max(20, w_.settle_ms / 2)));
-    auto now = fs::file_size(record_);
+    auto now = size_now();
     if (now == size) break;
     size = now;
   }
-  for (auto id : ids) call(pg_, "proxy", "DELETE", "/admin/faults/" + std::to_string(id), nullptr, true);
+  const auto added = ids;
+  for (auto id : added) call(pg_, "proxy", "DELETE", "/admin/faults/" + std::to_string(id), nullptr, true);
+  ids.clear();
   auto fired = call_ok(pg_, "proxy", "GET", "/admin/faults/fired", nullptr, true)["fired"];
-  e.fired.assign(ids.size(), false);
+  e.fired.assign(added.size(), false);
   for (const auto& f : fired)
-    for (std::size_t i = 0; i < ids.size(); ++i)
-      if (f.value("rule_id", std::int64_t{0}) == ids[i]) e.fired[i] = true;
+    for (std::size_t i = 0; i < added.size(); ++i)
+      if (f.value("rule_id", std::int64_t{0}) == added[i]) e.fired[i] = true;
   e.reached = std::all_of(e.fired.begin(), e.fired.end(), [](bool b) { return b; });
 
   CheckRun run;
   run.desc = desc_;
+  if (!fs::exists(record_))
+    throw CliError(kExitUnreachable, "the proxy's recording " + record_ + " does not exist here (is the proxy on another "
+                                     "machine, or was --record a path relative to its own directory?)");
   auto slice = read_recording(record_, offset);
   run.report = ck::check_recording(desc_, slice);
   if (o_.probe && !run.report.probes.empty()) probe_effects(pg_.proxy, run);
