@@ -44,7 +44,10 @@ TEST_CASE("bad scenario files stop the run before anything runs, naming file and
            {"name: x\ndescription: y\nsteps:\n  - dance: true\n", ":4: unknown step 'dance'"},
            {"name: x\ndescription: y\nsteps:\n  - inject: {service: pagos, action: explode}\n", "unknown action 'explode'"},
            {"name: x\nsteps:\n  - buy: {}\n", "needs a 'description'"},
-           {"name: x\ndescription: y\nsteps:\n  - inject: {service: billing, action: error}\n", "unknown service 'billing'"}}) {
+           {"name: x\ndescription: y\nsteps:\n  - inject: {service: billing, action: error}\n", "unknown service 'billing'"},
+           // Only a crash applies at a saga-log point (an error there was accepted and did nothing).
+           {"name: x\ndescription: y\nsteps:\n  - inject: {service: orquestador, action: error, endpoint: 'log:cobrar_pago:after'}\n",
+            ":4: steps[0].inject: fault rule field 'action': at a saga-log point"}}) {
     INFO(c.text);
     auto good = write(d, "a-good.yaml", "name: ok\ndescription: fine\nsteps:\n  - buy: {user: a}\n");
     auto bad = write(d, "b-bad.yaml", c.text);

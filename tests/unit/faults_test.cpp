@@ -46,6 +46,9 @@ TEST_CASE("bad fault rules are refused with the field named", "[faults]") {
   CHECK_THAT(error_of({{"action", "error"}, {"times", 0}}), Catch::Contains("'times'"));
   CHECK_THAT(error_of({{"action", "error"}, {"colour", "red"}}), Catch::Contains("'colour'"));
   CHECK_THAT(error_of(Json::array()), Catch::Contains("object"));
+  // At a saga-log point only a crash applies (an error there was accepted, shown as fired, and did nothing).
+  CHECK_THAT(error_of({{"action", "error"}, {"endpoint", "log:cobrar_pago:after"}}), Catch::Contains("only crash"));
+  CHECK_THAT(error_of({{"action", "latency"}, {"endpoint", "log:crear_compra:before"}}), Catch::Contains("'action'"));
 }
 
 TEST_CASE("adding a list with one bad rule adds none", "[faults]") {

@@ -50,6 +50,10 @@ FaultRule parse_fault_rule(const Json& j, const std::vector<std::string>& endpoi
   if (j.contains("endpoint") && !j["endpoint"].is_null()) {
     if (!j["endpoint"].is_string()) throw bad_request("fault rule field 'endpoint' must be a string");
     r.endpoint = j["endpoint"];
+    // A saga-log point is a place in the orchestrator, not a request: only a crash can happen there.
+    if (r.endpoint.rfind("log:", 0) == 0 && r.action != FaultAction::CrashBefore && r.action != FaultAction::CrashAfter)
+      throw bad_request("fault rule field 'action': at a saga-log point (" + r.endpoint +
+                        ") only crash-before and crash-after apply, not " + action);
     if (!r.endpoint.empty() && r.endpoint != "*" &&
         std::find(endpoints.begin(), endpoints.end(), r.endpoint) == endpoints.end())
       throw bad_request("fault rule field 'endpoint': unknown endpoint '" + r.endpoint + "'; expected one of " +
