@@ -221,6 +221,19 @@ struct UnionFind {
 
 enum class Kind { None, Client, Forward, Compensation };
 
+// Which route of the description an exchange is (the client's, or a step's forward call or
+// compensation: the first step whose route matches), with its {name} captures.
+Kind route_of(const Description& d, const Recorded& e, std::size_t& step, Captures& caps) {
+  auto segs = split_path(e.path);
+  if (d.client && route_matches(d.client->route, e, segs, &caps)) return Kind::Client;
+  for (std::size_t s = 0; s < d.steps.size(); ++s) {
+    step = s;
+    if (route_matches(d.steps[s].forward, e, segs, &caps)) return Kind::Forward;
+    if (d.steps[s].compensation && route_matches(*d.steps[s].compensation, e, segs, &caps)) return Kind::Compensation;
+  }
+  return Kind::None;
+}
+
 // What the description makes of one exchange.
 struct Classified {
   Kind kind = Kind::None;
@@ -516,34 +529,24 @@ Report check_recording(const Description& d, const std::vector<Recorded>& ex) {
 
   for (std::size_t i = 0; i < n; ++i) {
     const auto& e = ex[i];
-    auto segs = split_path(e.path);
     Captures caps;
     auto& c = cls[i];
-    if (d.client && route_matches(d.client->route, e, segs, &caps)) {
-      c.kind = Kind::Client;
-    } else {
-      for (std::size_t s = 0; s < d.steps.size() && c.kind == Kind::None; ++s) {
-        const auto& st = d.steps[s];
-        if (route_matches(st.forward, e, segs, &caps)) {
-          c.kind = Kind::Forward;
-          c.step = s;
-          ++route_hits[s];
-          if (st.forward_id) note(step_uses[s].forward_id, c.id = locate(*st.forward_id, e, caps));
-          c.effect = c.id;
-          if (st.effect) note(step_uses[s].effect, c.effect = locate(*st.effect, e, caps));
-          for (std::size_t k = 0; k < st.carries.size(); ++k) {
-            carried[i].push_back(locate(st.carries[k].here, e, caps));
-            note(step_uses[s].carries[k], carried[i].back());
-          }
-        } else if (st.compensation && route_matches(*st.compensation, e, segs, &caps)) {
-          c.kind = Kind::Compensation;
-          c.step = s;
-          if (st.compensation_id)
-            note(step_uses[s].compensation_id, c.id = locate(*st.compensation_id, e, caps));
-        }
-      }
-    }
+    c.kind = route_of(d, e, c.step, caps);
     if (c.kind == Kind::None) continue;
+    const auto s = c.step;
+    const auto& st = d.steps[s];
+    if (c.kind == Kind::Forward) {
+      ++route_hits[s];
+      if (st.forward_id) note(step_uses[s].forward_id, c.id = locate(*st.forward_id, e, caps));
+      c.effect = c.id;
+      if (st.effect) note(step_uses[s].effect, c.effect = locate(*st.effect, e, caps));
+      for (std::size_t k = 0; k < st.carries.size(); ++k) {
+        carried[i].push_back(locate(st.carries[k].here, e, caps));
+        note(step_uses[s].carries[k], carried[i].back());
+      }
+    } else if (c.kind == Kind::Compensation && st.compensation_id) {
+      note(step_uses[s].compensation_id, c.id = locate(*st.compensation_id, e, caps));
+    }
     ++rep.matched;
     for (const auto& l : d.saga_id) {
       c.saga_id = locate(l, e, {});
@@ -615,9 +618,9 @@ Report check_recording(const Description& d, const std::vector<Recorded>& ex) {
       if (indexed.insert(tag).second) {
         for (std::size_t i = 0; i < n; ++i) {
           if (cls[i].kind != Kind::Forward || cls[i].step != static_cast<std::size_t>(step)) continue;
-          auto segs = split_path(ex[i].path);
+          std::size_t ignored = 0;
           Captures caps;
-          route_matches(d.steps[static_cast<std::size_t>(step)].forward, ex[i], segs, &caps);
+          route_of(d, ex[i], ignored, caps);
           auto v = locate(l, ex[i], caps);
           if (!v.empty()) by_step_value[tag + sep + v].push_back(i);
         }
@@ -1026,15 +1029,12 @@ std::vector<StepExchange> step_exchanges(const Description& d, const std::vector
   std::vector<StepExchange> out;
   std::map<std::pair<std::size_t, bool>, int> seen;
   for (std::size_t i = 0; i < ex.size(); ++i) {
-    auto segs = split_path(ex[i].path);
-    if (d.client && route_matches(d.client->route, ex[i], segs, nullptr)) continue;
-    for (std::size_t s = 0; s < d.steps.size(); ++s) {
-      const auto& st = d.steps[s];
-      bool fwd = route_matches(st.forward, ex[i], segs, nullptr);
-      if (!fwd && !(st.compensation && route_matches(*st.compensation, ex[i], segs, nullptr))) continue;
-      out.push_back({i, s, !fwd, ++seen[{s, !fwd}]});
-      break;
-    }
+    std::size_t s = 0;
+    Captures caps;
+    auto kind = route_of(d, ex[i], s, caps);
+    if (kind != Kind::Forward && kind != Kind::Compensation) continue;
+    const bool comp = kind == Kind::Compensation;
+    out.push_back({i, s, comp, ++seen[{s, comp}]});
   }
   return out;
 }
