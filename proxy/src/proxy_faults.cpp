@@ -253,12 +253,16 @@ std::optional<Hit> Faults::match(const RequestView& r) {
   ctx.saga_id = h != r.headers.end() ? h->second : (r.body ? check::field_text(*r.body, "saga_id") : "");
   ctx.attempt = r.attempt;
   ctx.now_ms = r.now_ms;
-  // A rule with skip counts every request it matches, whichever rule fires on it.
+  // Every rule counts the requests it matches, whichever rule fires on them (skip lets the first ones through).
+  std::vector<std::int64_t> matching;
   for (auto& [id, rule] : rules_)
-    if (matches(rule.match, r)) ++rule.seen;
+    if (matches(rule.match, r)) {
+      ++rule.seen;
+      matching.push_back(id);
+    }
   auto fired = set_.match(ctx, [&](const FaultRule& base) {
     const auto& rule = rules_.at(base.id);
-    return matches(rule.match, r) && rule.seen > rule.skip;
+    return std::binary_search(matching.begin(), matching.end(), base.id) && rule.seen > rule.skip;
   });
   if (!fired) return std::nullopt;
   const auto& rule = rules_.at(fired->rule_id);
