@@ -255,12 +255,14 @@ Experiment Explorer::experiment(std::vector<Fault> faults) {
   // The rules go when the experiment ends, however it ends (an error, an interrupted run).
   struct Remove {
     const GlobalOptions& g;
-    std::vector<std::int64_t>& ids;
+    const std::vector<std::int64_t>& ids;
     ~Remove() {
-      httplib::Headers h;
-      if (!g.admin_token.empty()) h.emplace("Authorization", "Bearer " + g.admin_token);
-      for (auto id : ids) sagalab::http_call(g.proxy, "DELETE", "/admin/faults/" + std::to_string(id), nullptr, h);
-      ids.clear();
+      for (auto id : ids) {
+        try {
+          call(g, "proxy", "DELETE", "/admin/faults/" + std::to_string(id), nullptr, true);
+        } catch (const CliError&) {  // the proxy is gone: so are its rules
+        }
+      }
     }
   } remove{pg_, ids};
   for (std::size_t i = 0; i < e.faults.size(); ++i) {
@@ -288,14 +290,11 @@ Experiment Explorer::experiment(std::vector<Fault> faults) {
     if (now == size) break;
     size = now;
   }
-  const auto added = ids;
-  for (auto id : added) call(pg_, "proxy", "DELETE", "/admin/faults/" + std::to_string(id), nullptr, true);
-  ids.clear();
   auto fired = call_ok(pg_, "proxy", "GET", "/admin/faults/fired", nullptr, true)["fired"];
-  e.fired.assign(added.size(), false);
+  e.fired.assign(ids.size(), false);
   for (const auto& f : fired)
-    for (std::size_t i = 0; i < added.size(); ++i)
-      if (f.value("rule_id", std::int64_t{0}) == added[i]) e.fired[i] = true;
+    for (std::size_t i = 0; i < ids.size(); ++i)
+      if (f.value("rule_id", std::int64_t{0}) == ids[i]) e.fired[i] = true;
   e.reached = std::all_of(e.fired.begin(), e.fired.end(), [](bool b) { return b; });
 
   CheckRun run;
@@ -616,33 +615,7 @@ std::string Explorer::write_scenario(const Experiment& e) {
   out << YAML::Key << "seed" << YAML::Value << o_.seed;
   if (!o_.config.empty()) out << YAML::Key << "proxy" << YAML::Value << fs::absolute(o_.config).string();
   out << YAML::Key << "steps" << YAML::Value << YAML::BeginSeq;
-  auto emit = [&](const Json& j) {
-    std::function<void(const Json&)> rec = [&](const Json& v) {
-      if (v.is_object()) {
-        out << YAML::Flow << YAML::BeginMap;
-        for (const auto& [k, x] : v.items()) {
-          out << YAML::Key << k << YAML::Value;
-          rec(x);
-        }
-        out << YAML::EndMap;
-      } else if (v.is_array()) {
-        out << YAML::Flow << YAML::BeginSeq;
-        for (const auto& x : v) rec(x);
-        out << YAML::EndSeq;
-      } else if (v.is_string()) {
-        out << YAML::DoubleQuoted << v.get<std::string>();
-      } else if (v.is_boolean()) {
-        out << v.get<bool>();
-      } else if (v.is_number_integer()) {
-        out << v.get<std::int64_t>();
-      } else if (v.is_number()) {
-        out << v.get<double>();
-      } else {
-        out << YAML::Null;
-      }
-    };
-    rec(j);
-  };
+  auto emit = [&](const Json& j) { emit_json(out, j, true); };
   for (std::size_t i = 0; i < e.faults.size(); ++i) {
     auto r = rule_for(e.faults[i], e.number, i);
     r.erase("name");

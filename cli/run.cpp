@@ -60,7 +60,6 @@ struct Outcome {
   }
 };
 
-
 std::vector<std::string> expand(const std::vector<std::string>& paths) {
   std::vector<std::string> files;
   for (const auto& p : paths) {

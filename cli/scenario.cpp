@@ -359,21 +359,20 @@ Scenario parse_scenario(const std::string& path, const std::string& proxy) {
 
 }  // namespace
 
-namespace {
-
-void emit_json(YAML::Emitter& out, const Json& j) {
+void emit_json(YAML::Emitter& out, const Json& j, bool quote_strings) {
   if (j.is_object()) {
     out << YAML::Flow << YAML::BeginMap;
     for (const auto& [k, v] : j.items()) {
       out << YAML::Key << k << YAML::Value;
-      emit_json(out, v);
+      emit_json(out, v, quote_strings);
     }
     out << YAML::EndMap;
   } else if (j.is_array()) {
     out << YAML::Flow << YAML::BeginSeq;
-    for (const auto& v : j) emit_json(out, v);
+    for (const auto& v : j) emit_json(out, v, quote_strings);
     out << YAML::EndSeq;
   } else if (j.is_string()) {
+    if (quote_strings) out << YAML::DoubleQuoted;
     out << j.get<std::string>();
   } else if (j.is_boolean()) {
     out << j.get<bool>();
@@ -385,6 +384,8 @@ void emit_json(YAML::Emitter& out, const Json& j) {
     out << YAML::Null;
   }
 }
+
+namespace {
 
 std::string short_service(const std::string& program) {
   return program.rfind("ms-", 0) == 0 ? program.substr(3) : program;

@@ -78,6 +78,8 @@ struct Scenario {
 
 // YAML -> JSON for free-form data (a quoted scalar stays a string).
 Json yaml_to_json(const YAML::Node& n);
+// JSON -> YAML flow style; quote_strings: every string double-quoted, so that "1500" reads back as a string.
+void emit_json(YAML::Emitter& out, const Json& j, bool quote_strings = false);
 
 // Throws CliError(2) naming file, line and what was expected.
 // `proxy`, when given (sagactl run --proxy), is the proxy config of every scenario.
