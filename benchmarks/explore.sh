@@ -88,3 +88,11 @@ ours --max-faults 1 --actions "$fast" >"$dir/o1f.json" || true
 summary "our stack, 1 fault, 5 actions without hold time" "$dir/o1f.json"
 ours --max-faults 2 --actions "$fast" --budget 400 >"$dir/o2f.json" || true
 summary "our stack, 2 faults (budget 400), 5 actions" "$dir/o2f.json"
+
+# --- Our own stack natively (no proxy): the services' fault rules and the orchestrator's crash points.
+[[ -n "${SKIP_NATIVE:-}" ]] && exit 0
+cd "$dir"
+"$bin/sagactl" --json explore --max-faults 1 >"$dir/n1.json" || true
+summary "our stack natively, 1 fault, all 9 actions" "$dir/n1.json"
+"$bin/sagactl" --json explore --max-faults 2 >"$dir/n2.json" || true
+summary "our stack natively, 2 faults, all 9 actions" "$dir/n2.json"

@@ -49,6 +49,8 @@ void setup_show(CLI::App& app, GlobalOptions& g);
 int run_show(const GlobalOptions& g, const std::string& saga_id);
 // Renders a saga's timeline; `fired` is every program's fired-fault log.
 std::string render_timeline(const Json& saga, const Json& fired, int width = 40);
+// The same timeline as SVG, for the HTML reports of run and explore.
+std::string svg_timeline(const Json& saga, const Json& fired);
 
 void setup_reset(CLI::App& app, GlobalOptions& g);
 

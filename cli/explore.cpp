@@ -16,16 +16,32 @@
 #include <sstream>
 #include <thread>
 
-#include "commands.hpp"
+#include "explore.hpp"
 #include "proxy_child.hpp"
 #include "sagalab/rng.hpp"
 #include "scenario.hpp"
 
-namespace sagactl {
+namespace sagactl::explore {
+
+std::string names_of(const std::vector<ActionSpec>& actions) {
+  std::string all;
+  for (const auto& x : actions) all += (all.empty() ? "" : ", ") + x.name;
+  return all;
+}
+
+std::vector<ActionSpec> select_actions(std::vector<ActionSpec> all, const std::vector<std::string>& only) {
+  for (const auto& a : only)
+    if (std::none_of(all.begin(), all.end(), [&](const ActionSpec& x) { return x.name == a; }))
+      throw CliError(kExitUnreachable, "--actions: unknown action '" + a + "' (" + names_of(all) + ")");
+  if (only.empty()) return all;
+  std::vector<ActionSpec> out;
+  for (auto& a : all)
+    if (std::count(only.begin(), only.end(), a.name)) out.push_back(std::move(a));
+  return out;
+}
 
 namespace {
 
-namespace ck = sagalab::check;
 namespace fs = std::filesystem;
 
 std::atomic<bool> g_stop{false};
@@ -112,13 +128,6 @@ Json substitute(const Json& j, const std::string& value) {
   return j;
 }
 
-// One fault action as explore applies it.
-struct ActionSpec {
-  std::string name;
-  Json rule;         // the rule's action fields
-  int hold_ms = 0;  // how long its effect lasts once it fires (a held request, a cut upstream)
-};
-
 std::vector<ActionSpec> all_actions(int latency_ms, int partition_ms) {
   return {
       {"error-5xx", {{"action", "error"}, {"status", 503}}},
@@ -131,37 +140,6 @@ std::vector<ActionSpec> all_actions(int latency_ms, int partition_ms) {
   };
 }
 
-// A fault point: the attempt-th exchange of a step's forward call or compensation.
-struct Point {
-  std::size_t step = 0;
-  bool compensation = false;
-  int attempt = 1;
-  auto key() const { return std::make_tuple(step, compensation, attempt); }
-  bool operator<(const Point& o) const { return key() < o.key(); }
-  bool operator==(const Point& o) const { return key() == o.key(); }
-};
-
-struct Fault {
-  Point point;
-  std::size_t action = 0;
-};
-
-struct Experiment {
-  std::size_t number = 0;
-  std::vector<Fault> faults;
-  std::vector<bool> fired;
-  bool reached = false;  // every fault fired
-  bool passed = false;
-  std::vector<ck::Violation> violations;
-  std::vector<ck::Uncorrelated> uncorrelated;
-  std::set<Point> points;  // the exchanges its saga made
-  std::string value;       // its {n}
-  Json body;               // the client request it sent
-  std::optional<int> client_status;
-  std::size_t completed = 0;  // sagas that completed
-  double seconds = 0;
-  std::string scenario;  // the replayable file written for a violation
-};
 
 struct ExploreOptions {
   std::string config, saga, workload;
@@ -169,29 +147,67 @@ struct ExploreOptions {
   std::string budget = "1000";
   std::uint64_t seed = 1;
   int settle_ms = -1;
-  int latency_ms = 2000, partition_ms = 500;
+  int latency_ms = -1, partition_ms = 500;
   int clean_runs = 2;
   std::vector<std::string> actions;
   std::string scenarios, junit, report;
   bool probe = true;
+  OwnStackOptions own;
 };
 
-class Explorer {
- public:
-  Explorer(const GlobalOptions& g, const ExploreOptions& o) : g_(g), o_(o) {}
+// An SVG of the exchanges a proxy recorded for one experiment, on one time axis.
+std::string svg_exchanges(const std::vector<ck::Recorded>& xs) {
+  if (xs.empty()) return "<p>(no exchange recorded)</p>";
+  std::int64_t t0 = xs.front().t_us, t1 = t0 + 1;
+  for (const auto& x : xs) {
+    t0 = std::min(t0, x.t_us);
+    t1 = std::max({t1, x.done_us, x.t_us});
+  }
+  const int width = 460, row = 16, label = 300;
+  double scale = static_cast<double>(width) / static_cast<double>(t1 - t0);
+  std::ostringstream svg;
+  svg << "<svg xmlns='http://www.w3.org/2000/svg' viewBox='0 0 " << label + width + 200 << " "
+      << static_cast<int>(xs.size()) * row + 20 << "' width='100%' font-family='monospace' font-size='11'>"
+      << "<text x='" << label << "' y='11'>0 ms</text><text x='" << label + width - 60 << "' y='11'>"
+      << (t1 - t0) / 1000 << " ms</text>";
+  int y = 14;
+  for (const auto& x : xs) {
+    bool ok = x.status && *x.status < 400;
+    const char* colour = ok ? "#27ae60" : x.status && *x.status < 500 ? "#e67e22" : "#c0392b";
+    double x0 = label + static_cast<double>(x.t_us - t0) * scale;
+    double x1 = label + static_cast<double>(std::max(x.done_us, x.t_us) - t0) * scale;
+    svg << "<text x='2' y='" << y + 11 << "'>#" << x.seq << " " << xml_escape(x.upstream + " " + x.method + " " + x.path)
+        << "</text><rect x='" << x0 << "' y='" << y + 2 << "' width='" << std::max(2.0, x1 - x0) << "' height='"
+        << row - 4 << "' fill='" << colour << "'/><text x='" << label + width + 6 << "' y='" << y + 11 << "' fill='"
+        << colour << "'>" << (x.status ? std::to_string(*x.status) : std::string("no answer"))
+        << "<tspan fill='#c0392b'>" << (x.fault.empty() ? "" : " ⚡" + xml_escape(x.fault)) << "</tspan></text>";
+    y += row;
+  }
+  svg << "</svg>";
+  return svg.str();
+}
 
-  int run();
+// Any saga stack behind sagactl proxy (its own, from --config, or a running one), described by a
+// saga description and started by a workload; each experiment checked as `sagactl check` does.
+class ProxyTarget : public Target {
+ public:
+  ProxyTarget(const GlobalOptions& g, const ExploreOptions& o);
+  std::string saga_name() const override { return desc_.name; }
+  const std::vector<StepRow>& steps() const override { return rows_; }
+  const std::vector<ActionSpec>& actions() const override { return actions_; }
+  void run(Experiment& e) override;
+  std::string write_scenario(const Experiment& e, const std::string& dir, std::uint64_t seed,
+                             const std::string& title) const override;
+  void finish(bool failed) override {
+    if (!workdir_.empty() && !failed) {
+      child_.reset();
+      fs::remove_all(workdir_);
+    } else if (!workdir_.empty() && !json_) {
+      std::cout << "recording kept in " << record_ << "\n";
+    }
+  }
 
  private:
-  std::string point_text(const Point& p) const {
-    return desc_.steps[p.step].name + (p.compensation ? " compensation" : " forward") +
-           (p.attempt > 1 ? " #" + std::to_string(p.attempt) : "");
-  }
-  std::string faults_text(const std::vector<Fault>& fs) const {
-    std::string out;
-    for (const auto& f : fs) out += (out.empty() ? "" : " + ") + actions_[f.action].name + " at " + point_text(f.point);
-    return out.empty() ? "no fault" : out;
-  }
   Json rule_for(const Fault& f, std::size_t experiment, std::size_t i) const {
     const auto& st = desc_.steps[f.point.step];
     const auto& route = f.point.compensation ? *st.compensation : st.forward;
@@ -204,42 +220,72 @@ class Explorer {
     r["name"] = "explore-" + std::to_string(experiment) + "-" + std::to_string(i);
     return r;
   }
-  bool over_budget() const;
-  Experiment experiment(std::vector<Fault> faults);
-  void progress(const Experiment& e);
-  std::string write_scenario(const Experiment& e);
-  void write_junit(const std::string& path) const;
-  void write_report(const std::string& path) const;
-  Json map_json() const;
-  void print_map() const;
 
-  const GlobalOptions& g_;
   ExploreOptions o_;
+  bool json_ = false;
   GlobalOptions pg_;  // with the proxy's admin URL
   ck::Description desc_;
   Workload w_;
   std::vector<ActionSpec> actions_;
-  std::string record_, client_url_, token_, reset_url_;
-  std::vector<Experiment> done_;
-  std::set<Point> clean_points_;
-  std::size_t max_experiments_ = 0;
-  double max_seconds_ = 0;
-  std::chrono::steady_clock::time_point t0_ = std::chrono::steady_clock::now();
-  std::size_t planned_ = 0;
+  std::vector<StepRow> rows_;
+  std::string record_, client_url_, reset_url_, workdir_;
+  std::unique_ptr<ProxyChild> child_;
 };
 
-bool Explorer::over_budget() const {
-  if (g_stop) return true;
-  if (max_experiments_ && done_.size() >= max_experiments_) return true;
-  auto secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0_).count();
-  return max_seconds_ > 0 && secs >= max_seconds_;
+ProxyTarget::ProxyTarget(const GlobalOptions& g, const ExploreOptions& o) : o_(o), json_(g.json), pg_(g) {
+  if (o_.saga.empty() || o_.workload.empty())
+    throw CliError(kExitUnreachable, "give the saga description and the workload: sagactl explore --config proxy.yaml "
+                                     "--saga saga.yaml --workload workload.yaml (or neither, and no --proxy, to "
+                                     "explore sagalab's own stack)");
+  try {
+    desc_ = ck::parse_description(yaml_to_json(load_yaml(o_.saga, "saga description")));
+  } catch (const std::invalid_argument& e) {
+    throw CliError(kExitUnreachable, o_.saga + ": " + e.what());
+  }
+  for (const auto& st : desc_.steps) rows_.push_back({st.name, st.compensation.has_value()});
+  w_ = read_workload(o_.workload);
+  if (o_.settle_ms >= 0) w_.settle_ms = o_.settle_ms;
+  actions_ = select_actions(all_actions(o_.latency_ms < 0 ? 2000 : o_.latency_ms, o_.partition_ms), o_.actions);
+
+  // The proxy: our own, from the config (its recording in a directory of ours), or a running one.
+  if (!o_.config.empty()) {
+    char tmpl[] = "/tmp/sagactl-explore-XXXXXX";
+    if (!mkdtemp(tmpl)) throw CliError(kExitFailed, "cannot make a directory in /tmp");
+    workdir_ = tmpl;
+    record_ = workdir_ + "/exchanges.jsonl";
+    child_ = std::make_unique<ProxyChild>(o_.config, record_, workdir_ + "/proxy");
+    pg_.proxy = child_->url();
+  } else {
+    auto rec = sagalab::http_call(g.proxy, "GET", "/admin/record");
+    if (!rec.ok())
+      throw CliError(kExitUnreachable, "no proxy answers at " + g.proxy + (rec.answer ? "" : ": " + rec.error) +
+                                           " (give --config proxy.yaml to start one)");
+    if (!rec.answer->body["path"].is_string())
+      throw CliError(kExitUnreachable, "the proxy at " + g.proxy + " records nothing: start it with --record FILE");
+    record_ = rec.answer->body["path"];
+  }
+  auto listed = call_ok(pg_, "proxy", "GET", "/admin/upstreams", nullptr, true)["upstreams"];
+  std::set<std::string> names;
+  for (const auto& u : listed) {
+    names.insert(u["name"].get<std::string>());
+    if (u["name"] == w_.upstream) client_url_ = "http://127.0.0.1:" + std::to_string(u["port"].get<int>());
+    if (u["name"] == w_.reset_upstream) reset_url_ = u["url"];  // around the proxy: no fault, no recording
+  }
+  auto known = [&](const std::string& n, const std::string& what) {
+    if (!names.count(n)) {
+      std::string all;
+      for (const auto& x : names) all += (all.empty() ? "" : ", ") + x;
+      throw CliError(kExitUnreachable, what + ": the proxy has no upstream '" + n + "' (it has " + all + ")");
+    }
+  };
+  known(w_.upstream, o_.workload + ": upstream");
+  if (!w_.reset_upstream.empty()) known(w_.reset_upstream, o_.workload + ": reset.upstream");
+  for (const auto& st : desc_.steps) known(st.forward.upstream, o_.saga + ": step " + st.name);
+  Json seed{{"seed", o_.seed}};
+  call_ok(pg_, "proxy", "POST", "/admin/faults/seed", &seed, true);
 }
 
-Experiment Explorer::experiment(std::vector<Fault> faults) {
-  Experiment e;
-  e.number = done_.size() + 1;
-  e.faults = std::move(faults);
-  e.value = token_ + std::to_string(e.number);
+void ProxyTarget::run(Experiment& e) {
   auto t0 = std::chrono::steady_clock::now();
   if (!w_.reset_command.empty()) {
     if (std::system(w_.reset_command.c_str()) != 0)
@@ -273,8 +319,8 @@ Experiment Explorer::experiment(std::vector<Fault> faults) {
   }
   httplib::Headers h;
   for (const auto& [k, v] : w_.headers) h.emplace(k, substitute(Json(v), e.value).get<std::string>());
-  e.body = w_.body.is_null() ? Json() : substitute(w_.body, e.value);
-  auto r = sagalab::http_call(client_url_, w_.method, w_.path, e.body.is_null() ? nullptr : &e.body, h, w_.timeout_ms);
+  auto body = w_.body.is_null() ? Json() : substitute(w_.body, e.value);
+  auto r = sagalab::http_call(client_url_, w_.method, w_.path, body.is_null() ? nullptr : &body, h, w_.timeout_ms);
   if (r.answer) e.client_status = r.answer->status;
   // Quiet: past what the faults hold (a delayed request, a cut upstream: the next experiment must not
   // meet them), the settle time after the answer, then until the recording stops growing for as long.
@@ -313,306 +359,21 @@ Experiment Explorer::experiment(std::vector<Fault> faults) {
                                          ") started no saga the description recognises: " + check_summary(run));
   e.passed = e.violations.empty() && e.uncorrelated.empty();
   e.completed = run.report.completed;
+  if (!e.passed) e.timeline = svg_exchanges(slice);
   e.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  return e;
 }
 
-void Explorer::progress(const Experiment& e) {
-  std::size_t bad = 0;
-  for (const auto& x : done_) bad += !x.passed;
-  if (!g_.json && isatty(STDERR_FILENO)) {
-    std::cerr << "\r\033[K  experiment " << e.number << " (" << (planned_ > done_.size() ? planned_ - done_.size() : 0)
-              << " queued), " << bad << " violating, " << static_cast<int>(e.seconds * 1000) << " ms: "
-              << faults_text(e.faults) << std::flush;
-  }
-}
-
-int Explorer::run() {
-  if (o_.saga.empty() || o_.workload.empty())
-    throw CliError(kExitUnreachable, "give the saga description and the workload: sagactl explore --config proxy.yaml "
-                                     "--saga saga.yaml --workload workload.yaml");
-  try {
-    desc_ = ck::parse_description(yaml_to_json(load_yaml(o_.saga, "saga description")));
-  } catch (const std::invalid_argument& e) {
-    throw CliError(kExitUnreachable, o_.saga + ": " + e.what());
-  }
-  w_ = read_workload(o_.workload);
-  if (o_.settle_ms >= 0) w_.settle_ms = o_.settle_ms;
-  if (!o_.budget.empty() && o_.budget.back() == 's') {
-    try {
-      max_seconds_ = std::stod(o_.budget.substr(0, o_.budget.size() - 1));
-    } catch (const std::exception&) {
-      throw CliError(kExitUnreachable, "--budget: '" + o_.budget + "' is neither a count nor seconds (120s)");
-    }
-  } else {
-    try {
-      max_experiments_ = std::stoul(o_.budget);
-    } catch (const std::exception&) {
-      throw CliError(kExitUnreachable, "--budget: '" + o_.budget + "' is neither a count nor seconds (120s)");
-    }
-  }
-  for (const auto& a : all_actions(o_.latency_ms, o_.partition_ms))
-    if (o_.actions.empty() || std::count(o_.actions.begin(), o_.actions.end(), a.name)) actions_.push_back(a);
-  for (const auto& a : o_.actions)
-    if (std::none_of(actions_.begin(), actions_.end(), [&](const ActionSpec& x) { return x.name == a; })) {
-      std::string all;
-      for (const auto& x : all_actions(0, 0)) all += (all.empty() ? "" : ", ") + x.name;
-      throw CliError(kExitUnreachable, "--actions: unknown action '" + a + "' (" + all + ")");
-    }
-
-  // The proxy: our own, from the config (its recording in a directory of ours), or a running one.
-  std::unique_ptr<ProxyChild> child;
-  std::string workdir;
-  pg_ = g_;
-  if (!o_.config.empty()) {
-    char tmpl[] = "/tmp/sagactl-explore-XXXXXX";
-    if (!mkdtemp(tmpl)) throw CliError(kExitFailed, "cannot make a directory in /tmp");
-    workdir = tmpl;
-    record_ = workdir + "/exchanges.jsonl";
-    child = std::make_unique<ProxyChild>(o_.config, record_, workdir + "/proxy");
-    pg_.proxy = child->url();
-  } else if (!g_.proxy.empty()) {
-    auto rec = sagalab::http_call(g_.proxy, "GET", "/admin/record");
-    if (!rec.ok())
-      throw CliError(kExitUnreachable, "no proxy answers at " + g_.proxy + (rec.answer ? "" : ": " + rec.error) +
-                                           " (give --config proxy.yaml to start one)");
-    if (!rec.answer->body["path"].is_string())
-      throw CliError(kExitUnreachable, "the proxy at " + g_.proxy + " records nothing: start it with --record FILE");
-    record_ = rec.answer->body["path"];
-  } else {
-    throw CliError(kExitUnreachable, "give the proxy: --config proxy.yaml (explore starts it) or --proxy ADMIN_URL (a "
-                                     "running sagactl proxy with --record)");
-  }
-  auto listed = call_ok(pg_, "proxy", "GET", "/admin/upstreams", nullptr, true)["upstreams"];
-  std::set<std::string> names;
-  for (const auto& u : listed) {
-    names.insert(u["name"].get<std::string>());
-    if (u["name"] == w_.upstream) client_url_ = "http://127.0.0.1:" + std::to_string(u["port"].get<int>());
-    if (u["name"] == w_.reset_upstream) reset_url_ = u["url"];  // around the proxy: no fault, no recording
-  }
-  auto known = [&](const std::string& n, const std::string& what) {
-    if (!names.count(n)) {
-      std::string all;
-      for (const auto& x : names) all += (all.empty() ? "" : ", ") + x;
-      throw CliError(kExitUnreachable, what + ": the proxy has no upstream '" + n + "' (it has " + all + ")");
-    }
-  };
-  known(w_.upstream, o_.workload + ": upstream");
-  if (!w_.reset_upstream.empty()) known(w_.reset_upstream, o_.workload + ": reset.upstream");
-  for (const auto& st : desc_.steps) known(st.forward.upstream, o_.saga + ": step " + st.name);
-  Json seed{{"seed", o_.seed}};
-  call_ok(pg_, "proxy", "POST", "/admin/faults/seed", &seed, true);
-  {
-    std::random_device rd;
-    std::ostringstream t;
-    t << "x" << std::hex << (rd() & 0xffffff) << "-";
-    token_ = t.str();  // values only: the experiments themselves follow --seed
-  }
-  struct sigaction sa {};
-  sa.sa_handler = on_stop_signal;
-  sigaction(SIGINT, &sa, nullptr);
-  sigaction(SIGTERM, &sa, nullptr);
-
-  // Phase 0: the lineage, from clean runs.
-  if (!g_.json) std::cout << "explore " << (desc_.name.empty() ? "saga" : desc_.name) << ": phase 0, "
-                          << o_.clean_runs << " clean runs\n";
-  for (int i = 0; i < o_.clean_runs; ++i) {
-    auto e = experiment({});
-    done_.push_back(e);
-    if (!e.passed) {
-      if (!g_.json) {
-        std::cout << paint("FAIL", "31;1") << ": a run without faults already violates the protocol\n";
-        for (const auto& v : e.violations) std::cout << "  " << describe(v);
-        for (const auto& u : e.uncorrelated) std::cout << "  UNCORRELATED #" << u.seq << " " << u.what << ": " << u.reason << "\n";
-      } else {
-        print_json({{"clean_run_failed", true}, {"experiments", done_.size()}});
-      }
-      return kExitFailed;
-    }
-    clean_points_.insert(e.points.begin(), e.points.end());
-    if (!e.completed && !g_.json)
-      std::cout << paint("WARNING", "33;1") << " clean run " << e.number
-                << " did not complete its saga (the client got "
-                << (e.client_status ? std::to_string(*e.client_status) : std::string("no answer"))
-                << "): the exploration covers only the steps it reached; is the stack up, with stock?\n";
-  }
-  if (clean_points_.empty()) throw CliError(kExitUnreachable, "the clean runs made no step exchange the description names");
-
-  // Phase 1: every action at every fault point; points that faults make appear join the queue.
-  std::vector<Point> queue(clean_points_.begin(), clean_points_.end());
-  std::set<std::pair<Point, std::size_t>> violating;  // single faults that violated
-  std::vector<std::size_t> singles;                   // indices into done_
-  if (!g_.json) std::cout << "phase 1: " << queue.size() << " fault points x " << actions_.size() << " actions\n";
-  // (An exchange that only a fault makes appear is never reached by a fault alone: phase 2 breaks it.)
-  for (std::size_t qi = 0; qi < queue.size() && !over_budget(); ++qi) {
-    for (std::size_t a = 0; a < actions_.size() && !over_budget(); ++a) {
-      planned_ = done_.size() + (queue.size() - qi) * actions_.size() - a;
-      auto e = experiment({{queue[qi], a}});
-      if (e.reached && !e.passed) violating.insert({queue[qi], a});
-      done_.push_back(std::move(e));
-      singles.push_back(done_.size() - 1);
-      progress(done_.back());
-    }
-  }
-
-  // Phase 2: combinations, from passing experiments whose faults made new exchanges appear: a fault
-  // on each of those (a compensation the first fault caused, a retry of the same step), in an order
-  // drawn from --seed. Never a superset of a violating set: what is reported stays minimal.
-  std::vector<std::size_t> frontier = singles;
-  for (int k = 2; k <= o_.max_faults && !over_budget(); ++k) {
-    std::vector<std::vector<Fault>> cands;
-    std::set<std::string> seen_sets;
-    for (auto idx : frontier) {
-      const auto& base = done_[idx];
-      if (!base.reached || !base.passed) continue;
-      for (const auto& p : base.points) {
-        if (clean_points_.count(p)) continue;  // only what the faults made appear
-        if (std::any_of(base.faults.begin(), base.faults.end(), [&](const Fault& f) { return f.point == p; })) continue;
-        for (std::size_t a = 0; a < actions_.size(); ++a) {
-          if (violating.count({p, a})) continue;
-          auto fs = base.faults;
-          fs.push_back({p, a});
-          auto key = faults_text(fs);
-          if (seen_sets.insert(key).second) cands.push_back(std::move(fs));
-        }
-      }
-    }
-    sagalab::SplitMix64 rng(o_.seed + static_cast<std::uint64_t>(k));
-    for (std::size_t i = cands.size(); i > 1; --i) std::swap(cands[i - 1], cands[rng.uniform(0, static_cast<std::int64_t>(i) - 1)]);
-    if (!g_.json) std::cout << (isatty(STDERR_FILENO) ? "\n" : "") << "phase 2: " << cands.size() << " sets of " << k << " faults\n";
-    std::vector<std::size_t> next;
-    for (std::size_t c = 0; c < cands.size() && !over_budget(); ++c) {
-      planned_ = done_.size() + cands.size() - c;
-      auto e = experiment(cands[c]);
-      done_.push_back(std::move(e));
-      next.push_back(done_.size() - 1);
-      progress(done_.back());
-    }
-    frontier = next;
-  }
-  if (!g_.json && isatty(STDERR_FILENO)) std::cerr << "\r\033[K";
-
-  // Results.
-  std::size_t violating_n = 0, reached = 0;
-  for (auto& e : done_) {
-    if (e.faults.empty()) continue;
-    reached += e.reached;
-    if (e.reached && !e.passed) {
-      ++violating_n;
-      if (!o_.scenarios.empty()) e.scenario = write_scenario(e);
-    }
-  }
-  double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0_).count();
-  std::size_t runs = done_.size();
-  if (!o_.junit.empty()) write_junit(o_.junit);
-  if (!o_.report.empty()) write_report(o_.report);
-  if (g_.json) {
-    Json ex = Json::array();
-    for (const auto& e : done_) {
-      Json fs = Json::array();
-      for (std::size_t i = 0; i < e.faults.size(); ++i) {
-        const auto& f = e.faults[i];
-        fs.push_back({{"step", desc_.steps[f.point.step].name},
-                      {"kind", f.point.compensation ? "compensation" : "forward"},
-                      {"attempt", f.point.attempt},
-                      {"action", actions_[f.action].name},
-                      {"fired", e.fired[i]}});
-      }
-      Json vs = Json::array();
-      for (const auto& v : e.violations) vs.push_back(ck::to_json(v));
-      ex.push_back({{"number", e.number}, {"faults", fs}, {"reached", e.reached}, {"passed", e.passed},
-                    {"violations", vs}, {"uncorrelated", e.uncorrelated.size()}, {"seconds", e.seconds},
-                    {"scenario", e.scenario.empty() ? Json(nullptr) : Json(e.scenario)}});
-    }
-    print_json({{"saga", desc_.name}, {"seed", o_.seed}, {"experiments", ex}, {"map", map_json()},
-                {"runs", runs}, {"reached", reached}, {"violating", violating_n}, {"seconds", secs},
-                {"experiments_per_second", secs > 0 ? static_cast<double>(runs) / secs : 0.0},
-                {"budget_reached", over_budget()}, {"passed", violating_n == 0}});
-  } else {
-    print_map();
-    for (const auto& e : done_) {
-      if (e.faults.empty() || !e.reached || e.passed) continue;
-      std::cout << paint("VIOLATION", "31;1") << " with " << faults_text(e.faults) << " (experiment " << e.number
-                << ", minimal: no smaller set violated)\n";
-      for (const auto& v : e.violations) std::cout << "  " << describe(v);
-      for (const auto& u : e.uncorrelated) std::cout << "  UNCORRELATED #" << u.seq << " " << u.what << ": " << u.reason << "\n";
-      if (!e.scenario.empty()) std::cout << "  replay: sagactl run " << e.scenario << "\n";
-    }
-    std::cout << runs << " experiments (" << o_.clean_runs << " clean, " << reached << " with every fault fired) in "
-              << static_cast<int>(secs * 10) / 10.0 << " s (" << static_cast<int>(runs / std::max(secs, 1e-9) * 10) / 10.0
-              << "/s)" << (g_stop ? ", interrupted" : over_budget() ? ", budget reached" : "") << "\n";
-    std::cout << (violating_n ? paint("FAIL", "31;1") + ": " + std::to_string(violating_n) + " violating fault set(s)\n"
-                              : paint("PASS", "32;1") + ": no fault set violated the protocol\n");
-  }
-  if (!workdir.empty() && violating_n == 0) {
-    child.reset();
-    fs::remove_all(workdir);
-  } else if (!workdir.empty() && !g_.json) {
-    std::cout << "recording kept in " << record_ << "\n";
-  }
-  return violating_n ? kExitFailed : kExitOk;
-}
-
-// The cells: step x (forward, compensation) x action; an experiment counts for its last fault's cell.
-Json Explorer::map_json() const {
-  Json out = Json::array();
-  for (std::size_t s = 0; s < desc_.steps.size(); ++s) {
-    for (bool comp : {false, true}) {
-      if (comp && !desc_.steps[s].compensation) continue;
-      for (std::size_t a = 0; a < actions_.size(); ++a) {
-        std::string status = "not reached";
-        bool any_point = false;
-        for (const auto& e : done_) {
-          // An experiment counts for the cell of its last fault (the one a combination added).
-          if (e.faults.empty() || e.faults.back().point.step != s || e.faults.back().point.compensation != comp ||
-              e.faults.back().action != a)
-            continue;
-          any_point = true;
-          if (!e.reached) continue;
-          if (!e.passed) status = "violated";
-          else if (status != "violated") status = "passed";
-        }
-        if (!any_point) status = "not reached";
-        out.push_back({{"step", desc_.steps[s].name}, {"kind", comp ? "compensation" : "forward"},
-                       {"action", actions_[a].name}, {"status", status}});
-      }
-    }
-  }
-  return out;
-}
-
-void Explorer::print_map() const {
-  auto m = map_json();
-  std::size_t w = 4;
-  for (const auto& st : desc_.steps) w = std::max(w, st.name.size() + 13);
-  std::cout << "\ncoverage (each cell: its fault alone, or added last to a combination): ok passed, FAIL violated, - not reached\n"
-            << std::string(w, ' ');
-  for (const auto& a : actions_) std::cout << " " << a.name.substr(0, 17) << std::string(a.name.size() < 17 ? 17 - a.name.size() : 0, ' ');
-  std::cout << "\n";
-  for (std::size_t i = 0; i < m.size(); i += actions_.size()) {
-    auto row = m[i]["step"].get<std::string>() + (m[i]["kind"] == "compensation" ? " undo" : " forward");
-    std::cout << row << std::string(w - row.size(), ' ');
-    for (std::size_t a = 0; a < actions_.size(); ++a) {
-      auto st = m[i + a]["status"].get<std::string>();
-      std::string cell = st == "passed" ? "ok" : st == "violated" ? "FAIL" : "-";
-      std::cout << " " << paint(cell, st == "passed" ? "32" : st == "violated" ? "31;1" : "2")
-                << std::string(17 - cell.size(), ' ');
-    }
-    std::cout << "\n";
-  }
-  std::cout << "\n";
-}
-
-std::string Explorer::write_scenario(const Experiment& e) {
-  fs::create_directories(o_.scenarios);
-  auto file = fs::absolute(fs::path(o_.scenarios) / ("explore-" + std::to_string(e.number) + ".yaml")).string();
+std::string ProxyTarget::write_scenario(const Experiment& e, const std::string& dir, std::uint64_t seed,
+                                        const std::string& title) const {
+  fs::create_directories(dir);
+  auto file = fs::absolute(fs::path(dir) / ("explore-" + std::to_string(e.number) + ".yaml")).string();
   YAML::Emitter out;
   out << YAML::BeginMap;
-  out << YAML::Key << "name" << YAML::Value << ("explore " + std::to_string(e.number) + ": " + faults_text(e.faults));
+  out << YAML::Key << "name" << YAML::Value << title;
   out << YAML::Key << "description" << YAML::Value
-      << ("Found by sagactl explore (seed " + std::to_string(o_.seed) + "); no smaller fault set violated. Replay: "
+      << ("Found by sagactl explore (seed " + std::to_string(seed) + "); no smaller fault set violated. Replay: "
           "sagactl run " + file + (o_.config.empty() ? " --proxy PROXY.yaml" : ""));
-  out << YAML::Key << "seed" << YAML::Value << o_.seed;
+  out << YAML::Key << "seed" << YAML::Value << seed;
   if (!o_.config.empty()) out << YAML::Key << "proxy" << YAML::Value << fs::absolute(o_.config).string();
   out << YAML::Key << "steps" << YAML::Value << YAML::BeginSeq;
   auto emit = [&](const Json& j) { emit_json(out, j, true); };
@@ -648,12 +409,297 @@ std::string Explorer::write_scenario(const Experiment& e) {
   return file;
 }
 
+// The phases, over any target.
+class Explorer {
+ public:
+  Explorer(const GlobalOptions& g, const ExploreOptions& o, Target& t) : g_(g), o_(o), t_(t) {}
+
+  int run();
+
+ private:
+  const std::vector<ActionSpec>& actions() const { return t_.actions(); }
+  std::string point_text(const Point& p) const {
+    return t_.steps()[p.step].name + (p.compensation ? " compensation" : " forward") +
+           (p.attempt > 1 ? " #" + std::to_string(p.attempt) : "");
+  }
+  std::string faults_text(const std::vector<Fault>& fs) const {
+    std::string out;
+    for (const auto& f : fs) out += (out.empty() ? "" : " + ") + actions()[f.action].name + " at " + point_text(f.point);
+    return out.empty() ? "no fault" : out;
+  }
+  bool applies(const Point& p, std::size_t a) const { return !(p.compensation && actions()[a].forward_only); }
+  bool over_budget() const;
+  Experiment experiment(std::vector<Fault> faults);
+  void progress(const Experiment& e);
+  void write_junit(const std::string& path) const;
+  void write_report(const std::string& path) const;
+  Json map_json() const;
+  void print_map() const;
+
+  const GlobalOptions& g_;
+  ExploreOptions o_;
+  Target& t_;
+  std::string token_;
+  std::vector<Experiment> done_;
+  std::set<Point> clean_points_;
+  std::size_t max_experiments_ = 0;
+  double max_seconds_ = 0;
+  std::chrono::steady_clock::time_point t0_ = std::chrono::steady_clock::now();
+  std::size_t planned_ = 0;
+};
+
+bool Explorer::over_budget() const {
+  if (g_stop) return true;
+  if (max_experiments_ && done_.size() >= max_experiments_) return true;
+  auto secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0_).count();
+  return max_seconds_ > 0 && secs >= max_seconds_;
+}
+
+Experiment Explorer::experiment(std::vector<Fault> faults) {
+  Experiment e;
+  e.number = done_.size() + 1;
+  e.faults = std::move(faults);
+  e.value = token_ + std::to_string(e.number);
+  t_.run(e);
+  return e;
+}
+
+void Explorer::progress(const Experiment& e) {
+  std::size_t bad = 0;
+  for (const auto& x : done_) bad += !x.passed;
+  if (!g_.json && isatty(STDERR_FILENO)) {
+    std::cerr << "\r\033[K  experiment " << e.number << " (" << (planned_ > done_.size() ? planned_ - done_.size() : 0)
+              << " queued), " << bad << " violating, " << static_cast<int>(e.seconds * 1000) << " ms: "
+              << faults_text(e.faults) << std::flush;
+  }
+}
+
+int Explorer::run() {
+  if (!o_.budget.empty() && o_.budget.back() == 's') {
+    try {
+      max_seconds_ = std::stod(o_.budget.substr(0, o_.budget.size() - 1));
+    } catch (const std::exception&) {
+      throw CliError(kExitUnreachable, "--budget: '" + o_.budget + "' is neither a count nor seconds (120s)");
+    }
+  } else {
+    try {
+      max_experiments_ = std::stoul(o_.budget);
+    } catch (const std::exception&) {
+      throw CliError(kExitUnreachable, "--budget: '" + o_.budget + "' is neither a count nor seconds (120s)");
+    }
+  }
+  {
+    std::random_device rd;
+    std::ostringstream t;
+    t << "x" << std::hex << (rd() & 0xffffff) << "-";
+    token_ = t.str();  // values only: the experiments themselves follow --seed
+  }
+  struct sigaction sa {};
+  sa.sa_handler = on_stop_signal;
+  sigaction(SIGINT, &sa, nullptr);
+  sigaction(SIGTERM, &sa, nullptr);
+  auto name = t_.saga_name().empty() ? std::string("saga") : t_.saga_name();
+
+  // Phase 0: the lineage, from clean runs.
+  if (!g_.json) std::cout << "explore " << name << ": phase 0, " << o_.clean_runs << " clean runs\n";
+  for (int i = 0; i < o_.clean_runs; ++i) {
+    auto e = experiment({});
+    done_.push_back(e);
+    if (!e.passed) {
+      if (!g_.json) {
+        std::cout << paint("FAIL", "31;1") << ": a run without faults already violates the protocol\n";
+        for (const auto& v : e.violations) std::cout << "  " << describe(v);
+        for (const auto& u : e.uncorrelated) std::cout << "  UNCORRELATED #" << u.seq << " " << u.what << ": " << u.reason << "\n";
+      } else {
+        print_json({{"clean_run_failed", true}, {"experiments", done_.size()}});
+      }
+      t_.finish(true);
+      return kExitFailed;
+    }
+    clean_points_.insert(e.points.begin(), e.points.end());
+    if (!e.completed && !g_.json)
+      std::cout << paint("WARNING", "33;1") << " clean run " << e.number
+                << " did not complete its saga (the client got "
+                << (e.client_status ? std::to_string(*e.client_status) : std::string("no answer"))
+                << "): the exploration covers only the steps it reached; is the stack up, with stock?\n";
+  }
+  if (clean_points_.empty()) throw CliError(kExitUnreachable, "the clean runs made no step exchange the description names");
+
+  // Phase 1: every action at every fault point; points that faults make appear join the queue.
+  std::vector<Point> queue(clean_points_.begin(), clean_points_.end());
+  std::set<std::pair<Point, std::size_t>> violating;  // single faults that violated
+  std::vector<std::size_t> singles;                   // indices into done_
+  if (!g_.json) std::cout << "phase 1: " << queue.size() << " fault points x " << actions().size() << " actions\n";
+  // (An exchange that only a fault makes appear is never reached by a fault alone: phase 2 breaks it.)
+  for (std::size_t qi = 0; qi < queue.size() && !over_budget(); ++qi) {
+    for (std::size_t a = 0; a < actions().size() && !over_budget(); ++a) {
+      if (!applies(queue[qi], a)) continue;
+      planned_ = done_.size() + (queue.size() - qi) * actions().size() - a;
+      auto e = experiment({{queue[qi], a}});
+      if (e.reached && !e.passed) violating.insert({queue[qi], a});
+      done_.push_back(std::move(e));
+      singles.push_back(done_.size() - 1);
+      progress(done_.back());
+    }
+  }
+
+  // Phase 2: combinations, from passing experiments whose faults made new exchanges appear: a fault
+  // on each of those (a compensation the first fault caused, a retry of the same step), in an order
+  // drawn from --seed. Never a superset of a violating set: what is reported stays minimal.
+  std::vector<std::size_t> frontier = singles;
+  for (int k = 2; k <= o_.max_faults && !over_budget(); ++k) {
+    std::vector<std::vector<Fault>> cands;
+    std::set<std::string> seen_sets;
+    for (auto idx : frontier) {
+      const auto& base = done_[idx];
+      if (!base.reached || !base.passed) continue;
+      for (const auto& p : base.points) {
+        if (clean_points_.count(p)) continue;  // only what the faults made appear
+        if (std::any_of(base.faults.begin(), base.faults.end(), [&](const Fault& f) { return f.point == p; })) continue;
+        for (std::size_t a = 0; a < actions().size(); ++a) {
+          if (violating.count({p, a}) || !applies(p, a)) continue;
+          auto fs = base.faults;
+          fs.push_back({p, a});
+          auto key = faults_text(fs);
+          if (seen_sets.insert(key).second) cands.push_back(std::move(fs));
+        }
+      }
+    }
+    sagalab::SplitMix64 rng(o_.seed + static_cast<std::uint64_t>(k));
+    for (std::size_t i = cands.size(); i > 1; --i) std::swap(cands[i - 1], cands[rng.uniform(0, static_cast<std::int64_t>(i) - 1)]);
+    if (!g_.json) std::cout << (isatty(STDERR_FILENO) ? "\n" : "") << "phase 2: " << cands.size() << " sets of " << k << " faults\n";
+    std::vector<std::size_t> next;
+    for (std::size_t c = 0; c < cands.size() && !over_budget(); ++c) {
+      planned_ = done_.size() + cands.size() - c;
+      auto e = experiment(cands[c]);
+      done_.push_back(std::move(e));
+      next.push_back(done_.size() - 1);
+      progress(done_.back());
+    }
+    frontier = next;
+  }
+  if (!g_.json && isatty(STDERR_FILENO)) std::cerr << "\r\033[K";
+
+  // Results.
+  std::size_t violating_n = 0, reached = 0;
+  for (auto& e : done_) {
+    if (e.faults.empty()) continue;
+    reached += e.reached;
+    if (e.reached && !e.passed) {
+      ++violating_n;
+      if (!o_.scenarios.empty())
+        e.scenario = t_.write_scenario(e, o_.scenarios, o_.seed, "explore " + std::to_string(e.number) + ": " + faults_text(e.faults));
+    }
+  }
+  double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0_).count();
+  std::size_t runs = done_.size();
+  if (!o_.junit.empty()) write_junit(o_.junit);
+  if (!o_.report.empty()) write_report(o_.report);
+  if (g_.json) {
+    Json ex = Json::array();
+    for (const auto& e : done_) {
+      Json fs = Json::array();
+      for (std::size_t i = 0; i < e.faults.size(); ++i) {
+        const auto& f = e.faults[i];
+        fs.push_back({{"step", t_.steps()[f.point.step].name},
+                      {"kind", f.point.compensation ? "compensation" : "forward"},
+                      {"attempt", f.point.attempt},
+                      {"action", actions()[f.action].name},
+                      {"fired", e.fired[i]}});
+      }
+      Json vs = Json::array();
+      for (const auto& v : e.violations) vs.push_back(ck::to_json(v));
+      ex.push_back({{"number", e.number}, {"faults", fs}, {"reached", e.reached}, {"passed", e.passed},
+                    {"violations", vs}, {"uncorrelated", e.uncorrelated.size()}, {"seconds", e.seconds},
+                    {"scenario", e.scenario.empty() ? Json(nullptr) : Json(e.scenario)}});
+    }
+    print_json({{"saga", t_.saga_name()}, {"seed", o_.seed}, {"experiments", ex}, {"map", map_json()},
+                {"runs", runs}, {"reached", reached}, {"violating", violating_n}, {"seconds", secs},
+                {"experiments_per_second", secs > 0 ? static_cast<double>(runs) / secs : 0.0},
+                {"budget_reached", over_budget()}, {"passed", violating_n == 0}});
+  } else {
+    print_map();
+    for (const auto& e : done_) {
+      if (e.faults.empty() || !e.reached || e.passed) continue;
+      std::cout << paint("VIOLATION", "31;1") << " with " << faults_text(e.faults) << " (experiment " << e.number
+                << ", minimal: no smaller set violated)\n";
+      for (const auto& v : e.violations) std::cout << "  " << describe(v);
+      for (const auto& u : e.uncorrelated) std::cout << "  UNCORRELATED #" << u.seq << " " << u.what << ": " << u.reason << "\n";
+      if (!e.scenario.empty()) std::cout << "  replay: sagactl run " << e.scenario << "\n";
+    }
+    std::cout << runs << " experiments (" << o_.clean_runs << " clean, " << reached << " with every fault fired) in "
+              << static_cast<int>(secs * 10) / 10.0 << " s (" << static_cast<int>(runs / std::max(secs, 1e-9) * 10) / 10.0
+              << "/s)" << (g_stop ? ", interrupted" : over_budget() ? ", budget reached" : "") << "\n";
+    std::cout << (violating_n ? paint("FAIL", "31;1") + ": " + std::to_string(violating_n) + " violating fault set(s)\n"
+                              : paint("PASS", "32;1") + ": no fault set violated the protocol\n");
+  }
+  t_.finish(violating_n > 0);
+  return violating_n ? kExitFailed : kExitOk;
+}
+
+// The cells: step x (forward, compensation) x action; an experiment counts for its last fault's cell.
+Json Explorer::map_json() const {
+  Json out = Json::array();
+  for (std::size_t s = 0; s < t_.steps().size(); ++s) {
+    for (bool comp : {false, true}) {
+      if (comp && !t_.steps()[s].compensable) continue;
+      for (std::size_t a = 0; a < actions().size(); ++a) {
+        std::string status = "not reached";
+        for (const auto& e : done_) {
+          // An experiment counts for the cell of its last fault (the one a combination added).
+          if (e.faults.empty() || e.faults.back().point.step != s || e.faults.back().point.compensation != comp ||
+              e.faults.back().action != a || !e.reached)
+            continue;
+          if (!e.passed) status = "violated";
+          else if (status != "violated") status = "passed";
+        }
+        if (comp && actions()[a].forward_only) status = "not applicable";
+        out.push_back({{"step", t_.steps()[s].name}, {"kind", comp ? "compensation" : "forward"},
+                       {"action", actions()[a].name}, {"status", status}});
+      }
+    }
+  }
+  return out;
+}
+
+void Explorer::print_map() const {
+  auto m = map_json();
+  std::size_t w = 4;
+  for (const auto& st : t_.steps()) w = std::max(w, st.name.size() + 13);
+  std::cout << "\ncoverage (each cell: its fault alone, or added last to a combination): ok passed, FAIL violated, "
+               "- not reached, blank not applicable;\n"
+               "ct- commit-then-, orch- orchestrator-\n"
+            << std::string(w, ' ');
+  // Short column heads: "ct-" commit-then-, "orch-" orchestrator-, the error's class alone.
+  auto head = [](std::string n) {
+    for (auto [from, to] : {std::pair{"commit-then-", "ct-"}, {"orchestrator-", "orch-"}, {"error-", ""}})
+      if (n.rfind(from, 0) == 0) n = to + n.substr(std::string(from).size());
+    return n;
+  };
+  std::size_t cw = 4;
+  for (const auto& a : actions()) cw = std::max(cw, head(a.name).size());
+  for (const auto& a : actions()) std::cout << " " << head(a.name) << std::string(cw - head(a.name).size(), ' ');
+  std::cout << "\n";
+  for (std::size_t i = 0; i < m.size(); i += actions().size()) {
+    auto row = m[i]["step"].get<std::string>() + (m[i]["kind"] == "compensation" ? " undo" : " forward");
+    std::cout << row << std::string(w - row.size(), ' ');
+    for (std::size_t a = 0; a < actions().size(); ++a) {
+      auto st = m[i + a]["status"].get<std::string>();
+      std::string cell = st == "passed" ? "ok" : st == "violated" ? "FAIL" : st == "not applicable" ? "" : "-";
+      std::cout << " " << paint(cell, st == "passed" ? "32" : st == "violated" ? "31;1" : "2")
+                << std::string(cw - cell.size(), ' ');
+    }
+    std::cout << "\n";
+  }
+  std::cout << "\n";
+}
+
 void Explorer::write_junit(const std::string& path) const {
   std::ofstream x(path);
   std::size_t failures = 0;
   for (const auto& e : done_) failures += e.reached && !e.passed;
   x << "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<testsuites>\n  <testsuite name=\"explore "
-    << xml_escape(desc_.name) << "\" tests=\"" << done_.size() << "\" failures=\"" << failures << "\">\n";
+    << xml_escape(t_.saga_name()) << "\" tests=\"" << done_.size() << "\" failures=\"" << failures << "\">\n";
   for (const auto& e : done_) {
     x << "    <testcase classname=\"explore\" name=\"" << xml_escape(std::to_string(e.number) + ": " + faults_text(e.faults))
       << "\" time=\"" << e.seconds << "\">";
@@ -671,28 +717,42 @@ void Explorer::write_junit(const std::string& path) const {
 
 void Explorer::write_report(const std::string& path) const {
   std::ofstream h(path);
+  std::size_t bad = 0;
+  for (const auto& e : done_) bad += e.reached && !e.passed;
   h << "<!DOCTYPE html><html><head><meta charset='utf-8'><title>sagalab explore</title><style>"
-       "body{font-family:sans-serif;margin:2em}table{border-collapse:collapse}td,th{border:1px solid #ccc;"
-       "padding:4px 8px;font-size:13px}td.passed{background:#c8f0c8}td.violated{background:#f5b7b1}"
-       "td.unreached{background:#eee;color:#888}pre{background:#f7f7f7;padding:6px}</style></head><body>"
-    << "<h1>sagactl explore: " << xml_escape(desc_.name) << "</h1><p>" << done_.size() << " experiments, seed "
-    << o_.seed << "</p><h2>Coverage (each cell: its fault alone, or added last to a combination)</h2><table id='coverage'><tr><th></th>";
-  for (const auto& a : actions_) h << "<th>" << xml_escape(a.name) << "</th>";
+       "body{font-family:sans-serif;margin:1em;max-width:980px;color:#222}table{border-collapse:collapse}"
+       "td,th{border:1px solid #ccc;padding:3px 6px;font-size:12px}td.passed{background:#c8f0c8}"
+       "td.violated{background:#f5b7b1;font-weight:bold}td.unreached{background:#eee;color:#888}"
+       "td.na{background:#fff}pre{background:#f7f7f7;padding:6px;white-space:pre-wrap}"
+       ".legend span{display:inline-block;padding:2px 8px;margin-right:6px;border:1px solid #ccc;font-size:12px}"
+       "</style></head><body>"
+    << "<h1>sagactl explore: " << xml_escape(t_.saga_name()) << "</h1><p class='" << (bad ? "fail" : "ok") << "'><b>"
+    << (bad ? "FAIL: " + std::to_string(bad) + " violating fault set(s)" : std::string("PASS: no fault set violated"))
+    << "</b>, " << done_.size() << " experiments, seed " << o_.seed
+    << "</p><h2>Coverage (each cell: its fault alone, or added last to a combination)</h2>"
+       "<p class='legend'><span class='passed' style='background:#c8f0c8'>passed</span><span style='background:#f5b7b1'>"
+       "violated</span><span style='background:#eee'>not reached</span><span>blank: not applicable</span></p>"
+       "<table id='coverage'><tr><th></th>";
+  for (const auto& a : actions()) h << "<th>" << xml_escape(a.name) << "</th>";
   h << "</tr>";
   auto m = map_json();
-  for (std::size_t i = 0; i < m.size(); i += actions_.size()) {
+  for (std::size_t i = 0; i < m.size(); i += actions().size()) {
     h << "<tr><th>" << xml_escape(m[i]["step"].get<std::string>() + " " + m[i]["kind"].get<std::string>()) << "</th>";
-    for (std::size_t a = 0; a < actions_.size(); ++a) {
+    for (std::size_t a = 0; a < actions().size(); ++a) {
       auto st = m[i + a]["status"].get<std::string>();
-      h << "<td class='" << (st == "not reached" ? "unreached" : st) << "'>" << st << "</td>";
+      h << "<td class='" << (st == "not reached" ? "unreached" : st == "not applicable" ? "na" : st) << "'>"
+        << (st == "not applicable" ? "" : st) << "</td>";
     }
     h << "</tr>";
   }
   h << "</table><h2>Violations</h2>";
+  if (!bad) h << "<p>none</p>";
   for (const auto& e : done_) {
     if (!e.reached || e.passed) continue;
-    h << "<div class='violation'><h3>" << xml_escape(std::to_string(e.number) + ": " + faults_text(e.faults)) << "</h3><pre>";
+    h << "<div class='violation'><h3>" << xml_escape(std::to_string(e.number) + ": " + faults_text(e.faults))
+      << "</h3><div class='timeline'>" << e.timeline << "</div><pre>";
     for (const auto& v : e.violations) h << xml_escape(describe(v));
+    for (const auto& u : e.uncorrelated) h << xml_escape("UNCORRELATED #" + std::to_string(u.seq) + " " + u.what + ": " + u.reason + "\n");
     h << "</pre>";
     if (!e.scenario.empty()) h << "<p>replay: <code>sagactl run " << xml_escape(e.scenario) << "</code></p>";
     h << "</div>";
@@ -701,11 +761,15 @@ void Explorer::write_report(const std::string& path) const {
 }
 
 }  // namespace
+}  // namespace sagactl::explore
+
+namespace sagactl {
 
 void setup_explore(CLI::App& app, GlobalOptions& g) {
+  using namespace explore;
   auto o = std::make_shared<ExploreOptions>();
   auto* sub = app.add_subcommand(
-      "explore", "Break every step of a saga behind sagactl proxy, one fault and then pairs, and check each run");
+      "explore", "Break every step of a saga (behind sagactl proxy, or sagalab's own), one fault and then pairs, and check each run");
   sub->footer(
       "Phase 0 runs the workload without faults and lists the saga's fault points (each exchange a step made);\n"
       "phase 1 puts every action on every point (one rule that hits exactly that exchange); phase 2 adds a\n"
@@ -714,34 +778,57 @@ void setup_explore(CLI::App& app, GlobalOptions& g) {
       "as a scenario that sagactl run replays (--scenarios DIR).\n"
       "The workload (YAML): upstream, request ('POST /comprar'), body and headers ({n}: a value unique to\n"
       "each experiment), settle_ms, timeout_ms, reset ({command: ...}).\n"
+      "With neither --config nor --proxy, explore breaks sagalab's own purchase saga on a local stack of its\n"
+      "own (free ports, a 500 ms step timeout): the services' fault rules at each step and compensation, and\n"
+      "the orchestrator's crash points (orchestrator-crash-before/-after: around the step's saga-log write);\n"
+      "each run is judged by the invariants and rules of sagactl verify, and by what the client was told.\n"
       "Exit: 0 no violation, 1 a violating fault set (or a clean run that violates), 2 bad input.\n"
       "Examples:\n"
       "  sagactl explore --config proxy.yaml --saga shop.saga.yaml --workload buy.yaml --scenarios found/\n"
-      "  sagactl --proxy http://127.0.0.1:7070 explore --saga shop.saga.yaml --workload buy.yaml --max-faults 1 --json");
+      "  sagactl --proxy http://127.0.0.1:7070 explore --saga shop.saga.yaml --workload buy.yaml --max-faults 1 --json\n"
+      "  sagactl explore --max-faults 2 --report explore.html   (sagalab's own stack)");
   sub->add_option("--config", o->config, "a proxy config (as sagactl proxy --config): explore starts that proxy")
       ->check(CLI::ExistingFile);
   sub->add_option("--saga", o->saga, "the saga description (YAML), as sagactl check reads it")->check(CLI::ExistingFile);
   sub->add_option("--workload", o->workload, "the client request that starts one saga (YAML)")->check(CLI::ExistingFile);
   sub->add_option("--max-faults", o->max_faults, "faults per experiment at most")->check(CLI::Range(1, 3))->capture_default_str();
   sub->add_option("--budget", o->budget, "experiments at most (a count), or a time (120s)")->capture_default_str();
-  sub->add_option("--seed", o->seed, "the order of combinations, and the proxy's fault RNG")->capture_default_str();
+  sub->add_option("--seed", o->seed, "the order of combinations, and the fault RNG")->capture_default_str();
   sub->add_option("--settle-ms", o->settle_ms, "how long the stack may take to go quiet after the answer (default: the workload's, or 300)")
       ->check(CLI::Range(0, 600000));
-  sub->add_option("--latency-ms", o->latency_ms, "the latency action's delay: past the caller's timeout, so the answer arrives late")
-      ->check(CLI::Range(1, 600000))
-      ->capture_default_str();
+  sub->add_option("--latency-ms", o->latency_ms,
+                  "the latency action's delay: past the caller's timeout, so the answer arrives late (default 2000; "
+                  "900 on sagalab's own stack)")
+      ->check(CLI::Range(1, 600000));
   sub->add_option("--partition-ms", o->partition_ms, "how long the partition action cuts the step's upstream")
       ->check(CLI::Range(1, 600000))
       ->capture_default_str();
   sub->add_option("--clean-runs", o->clean_runs, "runs without faults first (phase 0)")->check(CLI::Range(1, 100))->capture_default_str();
   sub->add_option("--actions", o->actions,
-                  "only these actions (error-5xx, error-4xx, commit-then-error, commit-then-drop, reset, latency, partition)")
+                  "only these actions (behind a proxy: error-5xx, error-4xx, commit-then-error, commit-then-drop, reset, "
+                  "latency, partition; on sagalab's own stack: error-5xx, error-4xx, commit-then-error, commit-then-drop, "
+                  "latency, crash-before, crash-after, orchestrator-crash-before, orchestrator-crash-after)")
       ->delimiter(',');
   sub->add_flag("!--no-probe", o->probe, "do not read effects back (the description's state:)");
+  sub->add_option("--product", o->own.product, "sagalab's own stack: the product each experiment buys")->capture_default_str();
   sub->add_option("--scenarios", o->scenarios, "write each violating fault set as a scenario file here");
   sub->add_option("--junit", o->junit, "write JUnit XML here (a test case per experiment)");
-  sub->add_option("--report", o->report, "write an HTML report here (the coverage map as a grid)");
-  sub->callback([&g, o] { throw CliError(Explorer(g, *o).run(), ""); });
+  sub->add_option("--report", o->report, "write an HTML report here (the coverage map as a grid, each violation's timeline)");
+  sub->callback([&g, o] {
+    std::unique_ptr<Target> target;
+    if (o->config.empty() && g.proxy.empty()) {
+      if (!o->saga.empty() || !o->workload.empty())
+        throw CliError(kExitUnreachable, "--saga and --workload describe a stack behind sagactl proxy: give its "
+                                         "--config (or --proxy ADMIN_URL); with neither, explore breaks sagalab's own stack");
+      o->own.actions = o->actions;
+      if (o->latency_ms > 0) o->own.latency_ms = o->latency_ms;
+      if (o->settle_ms >= 0) o->own.settle_ms = o->settle_ms;
+      target = own_stack_target(g, o->own);
+    } else {
+      target = std::make_unique<ProxyTarget>(g, *o);
+    }
+    throw CliError(Explorer(g, *o, *target).run(), "");
+  });
 }
 
 }  // namespace sagactl

@@ -475,40 +475,6 @@ void write_junit(const std::string& path, const std::vector<Outcome>& outs, doub
   x << "</testsuites>\n";
 }
 
-std::string svg_timeline(const Json& saga, const Json& fired) {
-  auto t0 = saga.value("inicio_ms", std::int64_t{0});
-  std::int64_t t1 = t0 + 1;
-  for (const auto& a : saga["intentos"]) t1 = std::max({t1, a.value("fin_ms", t0), a.value("inicio_ms", t0)});
-  const int width = 640, row = 16, label = 170;
-  int rows = static_cast<int>(saga["intentos"].size());
-  std::ostringstream svg;
-  svg << "<svg xmlns='http://www.w3.org/2000/svg' width='" << width + label + 160 << "' height='" << rows * row + 24
-      << "' font-family='monospace' font-size='11'>";
-  svg << "<text x='" << label << "' y='11'>0 ms</text><text x='" << label + width - 50 << "' y='11'>" << (t1 - t0)
-      << " ms</text>";
-  int y = 16;
-  for (const auto& a : saga["intentos"]) {
-    bool comp = a.value("compensacion", false);
-    auto outcome = a.value("resultado", "");
-    double scale = static_cast<double>(width) / static_cast<double>(t1 - t0);
-    double x0 = label + static_cast<double>(a.value("inicio_ms", t0) - t0) * scale;
-    auto end = a.value("fin_ms", std::int64_t{-1});
-    double x1 = label + static_cast<double>((end < 0 ? t1 : end) - t0) * scale;
-    const char* colour = outcome == "ok" ? (comp ? "#8e44ad" : "#27ae60") : outcome == "failed" ? "#c0392b" : "#e67e22";
-    svg << "<text x='2' y='" << y + 11 << "'>" << (comp ? "↩ " : "") << xml_escape(a.value("paso", "")) << " #"
-        << a.value("intento", 0) << "</text>";
-    svg << "<rect x='" << x0 << "' y='" << y + 2 << "' width='" << std::max(2.0, x1 - x0) << "' height='" << row - 4
-        << "' fill='" << colour << "'><title>" << xml_escape(outcome + " " + a.value("detalle", "")) << "</title></rect>";
-    std::string mark;
-    for (const auto& action : faults_on_attempt(saga, a, fired)) mark += " ⚡" + action;
-    svg << "<text x='" << label + width + 6 << "' y='" << y + 11 << "' fill='" << colour << "'>" << xml_escape(outcome)
-        << "<tspan fill='#c0392b'>" << xml_escape(mark) << "</tspan></text>";
-    y += row;
-  }
-  svg << "</svg>";
-  return svg.str();
-}
-
 void write_report(const std::string& path, const std::vector<Outcome>& outs) {
   std::ofstream h(path);
   h << "<!DOCTYPE html><html><head><meta charset='utf-8'><title>sagalab scenario report</title><style>"
@@ -627,6 +593,40 @@ int run_scenarios(const GlobalOptions& g0, const RunOptions& o) {
 }
 
 }  // namespace
+
+std::string svg_timeline(const Json& saga, const Json& fired) {
+  auto t0 = saga.value("inicio_ms", std::int64_t{0});
+  std::int64_t t1 = t0 + 1;
+  for (const auto& a : saga["intentos"]) t1 = std::max({t1, a.value("fin_ms", t0), a.value("inicio_ms", t0)});
+  const int width = 640, row = 16, label = 170;
+  int rows = static_cast<int>(saga["intentos"].size());
+  std::ostringstream svg;
+  svg << "<svg xmlns='http://www.w3.org/2000/svg' width='" << width + label + 160 << "' height='" << rows * row + 24
+      << "' font-family='monospace' font-size='11'>";
+  svg << "<text x='" << label << "' y='11'>0 ms</text><text x='" << label + width - 50 << "' y='11'>" << (t1 - t0)
+      << " ms</text>";
+  int y = 16;
+  for (const auto& a : saga["intentos"]) {
+    bool comp = a.value("compensacion", false);
+    auto outcome = a.value("resultado", "");
+    double scale = static_cast<double>(width) / static_cast<double>(t1 - t0);
+    double x0 = label + static_cast<double>(a.value("inicio_ms", t0) - t0) * scale;
+    auto end = a.value("fin_ms", std::int64_t{-1});
+    double x1 = label + static_cast<double>((end < 0 ? t1 : end) - t0) * scale;
+    const char* colour = outcome == "ok" ? (comp ? "#8e44ad" : "#27ae60") : outcome == "failed" ? "#c0392b" : "#e67e22";
+    svg << "<text x='2' y='" << y + 11 << "'>" << (comp ? "↩ " : "") << xml_escape(a.value("paso", "")) << " #"
+        << a.value("intento", 0) << "</text>";
+    svg << "<rect x='" << x0 << "' y='" << y + 2 << "' width='" << std::max(2.0, x1 - x0) << "' height='" << row - 4
+        << "' fill='" << colour << "'><title>" << xml_escape(outcome + " " + a.value("detalle", "")) << "</title></rect>";
+    std::string mark;
+    for (const auto& action : faults_on_attempt(saga, a, fired)) mark += " ⚡" + action;
+    svg << "<text x='" << label + width + 6 << "' y='" << y + 11 << "' fill='" << colour << "'>" << xml_escape(outcome)
+        << "<tspan fill='#c0392b'>" << xml_escape(mark) << "</tspan></text>";
+    y += row;
+  }
+  svg << "</svg>";
+  return svg.str();
+}
 
 void setup_run(CLI::App& app, GlobalOptions& g) {
   auto o = std::make_shared<RunOptions>();
