@@ -177,4 +177,15 @@ std::string xml_escape(const std::string& s) {
   return out;
 }
 
+std::size_t display_width(const std::string& s) {
+  std::size_t n = 0;
+  for (unsigned char c : s) n += (c & 0xC0) != 0x80;  // a continuation byte adds no column
+  return n;
+}
+
+std::string pad_right(const std::string& s, std::size_t width) {
+  auto w = display_width(s);
+  return w >= width ? s : s + std::string(width - w, ' ');
+}
+
 }  // namespace sagactl

@@ -60,6 +60,10 @@ void print_json(const Json& j);
 // Text for XML and HTML: the five entities escaped, control characters as spaces.
 std::string xml_escape(const std::string& s);
 std::string estado_colour(const std::string& estado);
+// Columns a UTF-8 text takes on a terminal (one per code point: "Inalámbrico" is 11, not 12 bytes).
+std::size_t display_width(const std::string& s);
+// s padded with spaces to `width` columns (as printf's %-Ns does for ASCII).
+std::string pad_right(const std::string& s, std::size_t width);
 // The actions of the faults that hit one attempt drawn on a saga's timeline:
 // the same saga, the step's service, the same attempt number, and a
 // compensation only on a compensation's row. `fired` holds /admin/faults/fired

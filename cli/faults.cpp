@@ -1,7 +1,9 @@
 // sagactl inject-fault / faults: add, list and clear fault rules on a program.
+#include <algorithm>
 #include <iostream>
 
 #include "commands.hpp"
+#include "sagalab/purchase.hpp"
 #include "sagalab/faults.hpp"
 #include "sagalab/proxy.hpp"
 
@@ -144,6 +146,21 @@ int run_inject_fault(const GlobalOptions& g, const InjectOptions& o) {
       std::string all;
       for (const auto& n : sagalab::fault_action_names()) all += " " + n;
       throw CliError(kExitUnreachable, "unknown action '" + action + "'; expected one of:" + all);
+    }
+    // The checks the program makes (values, its endpoints), here: no stack needed to be told.
+    try {
+      sagalab::parse_fault_rule(rule, sagalab::fault_endpoints(program));
+    } catch (const std::exception& e) {
+      // "fault rule field 'latency_ms' must ..." -> "--latency-ms must ...": the flag the user typed.
+      std::string msg = e.what();
+      const std::string lead = "fault rule field '";
+      if (auto at = msg.find(lead); at == 0 && msg.find('\'', lead.size()) != std::string::npos) {
+        auto end = msg.find('\'', lead.size());
+        auto field = msg.substr(lead.size(), end - lead.size());
+        std::replace(field.begin(), field.end(), '_', '-');
+        msg = "--" + (field == "saga-id" ? std::string("saga") : field) + msg.substr(end + 1);
+      }
+      throw CliError(kExitUnreachable, msg + " (nothing was sent to " + program + ")");
     }
   }
   auto a = call(g, program, "POST", "/admin/faults", &rule, true);

@@ -33,9 +33,9 @@ int run_sagas(const GlobalOptions& g, const SagasOptions& o) {
     std::string pad(estado.size() < 12 ? 12 - estado.size() : 0, ' ');
     const auto& ctx = s["contexto"];
     std::string product = ctx.contains("producto") ? ctx["producto"].value("nombre", "") : ctx.value("producto_solicitado", "");
-    std::printf("%-22s %s%s %-18s %-22s %d\n", s.value("saga_id", "").c_str(), estado_colour(estado).c_str(),
+    std::printf("%-22s %s%s %-18s %s %d\n", s.value("saga_id", "").c_str(), estado_colour(estado).c_str(),
                 pad.c_str(), s["paso_fallido"].is_null() ? "-" : s["paso_fallido"].get<std::string>().c_str(),
-                product.c_str(), s.value("intentos_realizados", 0));
+                pad_right(product, 22).c_str(), s.value("intentos_realizados", 0));
   }
   return kExitOk;
 }

@@ -10,6 +10,7 @@
 
 #include "sagalab/faults.hpp"
 #include "sagalab/proxy.hpp"
+#include "sagalab/purchase.hpp"
 
 namespace sagactl {
 
@@ -88,8 +89,9 @@ Json parse_rule(const Ctx& c, const YAML::Node& n, const std::string& where, std
   allowed.insert("service");
   c.keys(n, where, allowed);
   if (!n["service"]) c.fail(n, where + " needs 'service'");
+  auto name = c.str(n["service"], where + ".service");
   try {
-    service = canonical_program(c.str(n["service"], where + ".service"));
+    service = canonical_program(name);
   } catch (const CliError& e) {
     c.fail(n["service"], e.what());
   }
@@ -99,12 +101,12 @@ Json parse_rule(const Ctx& c, const YAML::Node& n, const std::string& where, std
     auto k = kv.first.as<std::string>();
     if (k != "service") rule[k] = yaml_to_json(kv.second);
   }
-  // The same checks the services make, before anything runs (endpoint names are checked there).
+  // The same checks the program makes, its endpoints included, before anything runs.
   try {
-    sagalab::parse_fault_rule(rule, {});
+    sagalab::parse_fault_rule(rule, sagalab::fault_endpoints(service));
   } catch (const std::exception& e) {
-    std::string msg = e.what();
-    if (msg.find("'endpoint'") == std::string::npos) c.fail(n, where + ": " + msg);
+    const auto& at = n["endpoint"] && std::string(e.what()).find("'endpoint'") != std::string::npos ? n["endpoint"] : n;
+    c.fail(at, where + ": " + e.what());
   }
   return rule;
 }
@@ -278,8 +280,10 @@ Scenario parse_scenario(const std::string& path, const std::string& proxy) {
       }
     } else if (kind == "crash" || kind == "restart") {
       st.kind = kind == "crash" ? ScenarioStep::Kind::Crash : ScenarioStep::Kind::Restart;
+      if (!v.IsScalar()) c.fail(v, where + "." + kind + " names one program, e.g. " + kind + ": pagos");
+      auto name = c.str(v, where + "." + kind);
       try {
-        st.service = canonical_program(c.str(v, where + "." + kind));
+        st.service = canonical_program(name);
       } catch (const CliError& e) {
         c.fail(v, e.what());
       }
@@ -295,6 +299,7 @@ Scenario parse_scenario(const std::string& path, const std::string& proxy) {
       // Lets a held request (a hang) reach its service before the checks.
       st.kind = ScenarioStep::Kind::Sleep;
       c.keys(v, where + ".sleep", {"ms"});
+      if (!v["ms"]) c.fail(v, where + ".sleep needs 'ms', e.g. sleep: {ms: 500}");
       st.sleep_ms = c.integer(v["ms"], where + ".sleep.ms", 1, 600000);
     } else if (kind == "reset") {
       st.kind = ScenarioStep::Kind::Reset;

@@ -5,8 +5,31 @@
 
 #include <cmath>
 #include <cstdio>
+#include <memory>
+
+#include "sagalab/domain.hpp"
 
 namespace sagalab {
+
+std::vector<std::string> fault_endpoints(const std::string& program, const SagaDefinition& def) {
+  std::unique_ptr<ServiceLogic> logic;
+  if (program == "orquestador") {
+    std::vector<std::string> out = {"compra"};
+    for (const auto& s : def.steps) {
+      out.push_back("log:" + s.name + ":before");
+      out.push_back("log:" + s.name + ":after");
+    }
+    return out;
+  }
+  if (program == "ms-catalogo") logic = make_catalogo({});
+  if (program == "ms-compras") logic = make_compras();
+  if (program == "ms-pagos") logic = make_pagos();
+  if (program == "ms-inventario") logic = make_inventario({}, {});
+  std::vector<std::string> out;
+  if (logic)
+    for (const auto& e : logic->endpoints()) out.push_back(e.name);
+  return out;
+}
 
 std::string percent_encode(const std::string& s) {
   std::string out;

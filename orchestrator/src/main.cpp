@@ -8,6 +8,7 @@
 #include "sagalab/orchestrator.hpp"
 #include "sagalab/pg_saga_log.hpp"
 #include "sagalab/pg_store.hpp"
+#include "sagalab/purchase.hpp"
 
 namespace {
 std::string host_name() {
@@ -105,7 +106,7 @@ int main(int argc, char** argv) {
     }
     auto& log = *owned_log;
     log.observe_batches([](std::size_t n) { Metrics::get().commit_batch.Observe(static_cast<double>(n)); });
-    FaultGate faults(orchestrator_fault_endpoints(def), cfg.fault_seed);
+    FaultGate faults(fault_endpoints("orquestador", def), cfg.fault_seed);
     HttpServer srv(cfg);
     Orchestrator orch(def, log, faults, opts, srv.io());
     auto recovered = orch.recover();

@@ -415,13 +415,4 @@ void Orchestrator::execute(const std::shared_ptr<Run>& run, const Command& c) {
   }
 }
 
-std::vector<std::string> orchestrator_fault_endpoints(const SagaDefinition& def) {
-  std::vector<std::string> out = {"compra"};
-  for (const auto& s : def.steps) {
-    out.push_back("log:" + s.name + ":before");
-    out.push_back("log:" + s.name + ":after");
-  }
-  return out;
-}
-
 }  // namespace sagalab

@@ -3,6 +3,8 @@
 #include <signal.h>
 
 #include <catch2/catch.hpp>
+#include <set>
+#include <sstream>
 #include <chrono>
 #include <thread>
 
@@ -97,6 +99,20 @@ TEST_CASE("sagactl up, buy, inject every action, verify, show, down", "[sagactl]
 
   auto sagas = Json::parse(sagactl(s.stack, {"sagas", "--json", "--limit", "100"}).out);
   CHECK(sagas["sagas"].size() == 8);
+  // The table's columns line up by what the terminal shows, accents and all.
+  REQUIRE(sagactl(s.stack, {"buy", "--product", "Mouse Inalámbrico"}).code == 0);
+  auto table = sagactl(s.stack, {"sagas", "--limit", "100"});
+  INFO(table.out);
+  std::istringstream lines(table.out);
+  std::set<std::size_t> ends;  // the display column where each line's last field (ATTEMPTS) starts
+  for (std::string line; std::getline(lines, line);) {
+    if (line.rfind("saga_", 0) != 0) continue;
+    std::size_t cols = 0;
+    for (unsigned char c : line.substr(0, line.rfind(' '))) cols += (c & 0xC0) != 0x80;
+    ends.insert(cols);
+  }
+  CHECK(ends.size() == 1);
+  CHECK_THAT(table.out, Catch::Contains("Mouse Inalámbrico"));
   auto reset = sagactl(s.stack, {"reset"});
   CHECK(reset.code == 0);
   CHECK(Json::parse(sagactl(s.stack, {"sagas", "--json"}).out)["sagas"].empty());
@@ -146,6 +162,21 @@ TEST_CASE("sagactl bad input: one clear line and a non-zero exit", "[sagactl]") 
   auto act = sagactl(dir.path(), {"--gateway", "http://127.0.0.1:1", "inject-fault", "pagos", "--action", "explode"});
   CHECK(act.code == 2);
   CHECK_THAT(act.out, Catch::Contains("unknown action 'explode'"));
+  // Values the service would refuse are refused by sagactl itself, with no stack up (exit 2).
+  for (const auto& [flags, says] : std::vector<std::pair<std::vector<std::string>, std::string>>{
+           {{"--times", "-1"}, "--times must be a positive integer"},
+           {{"--probability", "2"}, "--probability must be between 0 and 1"},
+           {{"--status", "200"}, "--status must be an HTTP error status"},
+           {{"--latency-ms", "-5"}, "--latency-ms must be between 0 and"},
+           {{"--endpoint", "reserva"}, "unknown endpoint 'reserva'; expected one of transaccion, compensacion"}}) {
+    std::vector<std::string> args = {"inject-fault", "pagos", "--action", "error"};
+    args.insert(args.end(), flags.begin(), flags.end());
+    auto r = sagactl(dir.path(), args);  // no stack in dir: the check comes first
+    INFO(r.out);
+    CHECK(r.code == 2);
+    CHECK_THAT(r.out, Catch::Contains(says));
+    CHECK_THAT(r.out, Catch::Contains("nothing was sent"));
+  }
   auto missing = sagactl(dir.path(), {"show"});
   CHECK(missing.code == 2);
   CHECK(sagactl(dir.path(), {}).code == 2);

@@ -47,7 +47,13 @@ TEST_CASE("bad scenario files stop the run before anything runs, naming file and
            {"name: x\ndescription: y\nsteps:\n  - inject: {service: billing, action: error}\n", "unknown service 'billing'"},
            // Only a crash applies at a saga-log point (an error there was accepted and did nothing).
            {"name: x\ndescription: y\nsteps:\n  - inject: {service: orquestador, action: error, endpoint: 'log:cobrar_pago:after'}\n",
-            ":4: steps[0].inject: fault rule field 'action': at a saga-log point"}}) {
+            ":4: steps[0].inject: fault rule field 'action': at a saga-log point"},
+           // An endpoint the service does not have: refused at its line, with the ones it has.
+           {"name: x\ndescription: y\nfaults:\n  - {service: inventario, action: error, endpoint: reserva}\nsteps:\n  - buy: {}\n",
+            ":4: faults[0]: fault rule field 'endpoint': unknown endpoint 'reserva'; expected one of transaccion"},
+           // The real line and the accepted form; the location once.
+           {"name: x\ndescription: y\nsteps:\n  - buy: {}\n  - sleep: {}\n", ":5: steps[1].sleep needs 'ms', e.g. sleep: {ms: 500}"},
+           {"name: x\ndescription: y\nsteps:\n  - crash: [pagos]\n", "b-bad.yaml:4: steps[0].crash names one program"}}) {
     INFO(c.text);
     auto good = write(d, "a-good.yaml", "name: ok\ndescription: fine\nsteps:\n  - buy: {user: a}\n");
     auto bad = write(d, "b-bad.yaml", c.text);
@@ -56,6 +62,7 @@ TEST_CASE("bad scenario files stop the run before anything runs, naming file and
     CHECK_THAT(r.out, Catch::Contains(bad));
     CHECK_THAT(r.out, Catch::Contains(c.expect));
     CHECK_THAT(r.out, !Catch::Contains("started a local stack"));  // nothing ran
+    CHECK_THAT(r.out, !Catch::Contains("b-bad.yaml:4: " + bad));        // the location once
   }
 }
 

@@ -30,6 +30,12 @@ Event interpret_answer(const SagaDefinition& def, const SagaState& s, const Comm
                        const std::optional<Answer>& answer, const std::string& transport_error,
                        std::int64_t now_ms);
 
+// The endpoints a program's fault rules may name: a service's routes ("transaccion",
+// "compensacion", ...), or the orchestrator's "compra" and "log:<step>:before|after" of def.
+// Empty for a program that is not one of the five.
+std::vector<std::string> fault_endpoints(const std::string& program,
+                                         const SagaDefinition& def = SagaDefinition::default_purchase());
+
 std::string percent_encode(const std::string& s);
 std::string percent_decode(const std::string& s);
 

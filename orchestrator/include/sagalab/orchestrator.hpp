@@ -106,6 +106,5 @@ struct OrchestratorRouteOptions {
 };
 void register_routes(HttpServer& srv, Orchestrator& orch, SagaLog& log, FaultGate& faults,
                      const OrchestratorRouteOptions& opts);
-std::vector<std::string> orchestrator_fault_endpoints(const SagaDefinition& def);
 
 }  // namespace sagalab
