@@ -44,6 +44,7 @@ struct Child {
   std::int64_t started_ms = 0;
   std::int64_t last_exit_ms = 0;
   int last_status = 0;
+  int quick_failures = 0;  // exits in a row right after starting
 };
 
 class Supervisor {
@@ -90,7 +91,11 @@ class Supervisor {
       timespec ts{0, 100 * 1000 * 1000};
       int sig = sigtimedwait(&set, nullptr, &ts);
       if (sig == SIGTERM || sig == SIGINT) break;
-      reap_and_restart();
+      if (auto why = reap_and_restart(set); !why.empty()) {
+        fail(why);
+        fs::remove(dir_ + "/stack.json");
+        return 1;
+      }
     }
     stop_all();
     fs::remove(dir_ + "/stack.json");
@@ -305,7 +310,11 @@ class Supervisor {
     return true;
   }
 
-  void reap_and_restart() {
+  // Restarts what died. A program that keeps failing at start (its port taken, a bad flag) is
+  // restarted after a growing pause, and given up after kMaxQuickFailures: returns why.
+  // (A crash fault, exit 70, is a death the user asked for: it never counts.)
+  static constexpr int kMaxQuickFailures = 5;
+  std::string reap_and_restart(const sigset_t& stop_signals) {
     bool changed = false;
     while (true) {
       int status = 0;
@@ -317,13 +326,35 @@ class Supervisor {
         c.last_exit_ms = now_ms();
         c.last_status = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
         ++c.restarts;
-        // Back off a little if it keeps dying at start.
-        if (now_ms() - c.started_ms < 500) std::this_thread::sleep_for(std::chrono::milliseconds(200));
+        bool quick = now_ms() - c.started_ms < 2000 && c.last_status != 70;
+        c.quick_failures = quick ? c.quick_failures + 1 : 0;
+        if (c.quick_failures >= kMaxQuickFailures) {
+          write_stack();
+          return c.name + " exited " + std::to_string(c.quick_failures) + " times right after starting (last status " +
+                 std::to_string(c.last_status) + "): " + last_line(dir_ + "/logs/" + c.name + ".log");
+        }
+        if (c.quick_failures > 0) {  // 200 ms, 400, 800, 1600; a stop request cuts it short
+          auto until = now_ms() + (200L << (c.quick_failures - 1));
+          for (auto left = until - now_ms(); left > 0; left = until - now_ms()) {
+            timespec pause{left / 1000, (left % 1000) * 1000000L};
+            int sig = sigtimedwait(&stop_signals, nullptr, &pause);  // SIGCHLD: another child, reaped next
+            if (sig == SIGTERM || sig == SIGINT) return "stopped while " + c.name + " kept failing at start";
+          }
+        }
         spawn(c);
         changed = true;
       }
     }
     if (changed) write_stack();
+    return "";
+  }
+
+  static std::string last_line(const std::string& path) {
+    std::ifstream in(path);
+    std::string line, last;
+    while (std::getline(in, line))
+      if (!line.empty()) last = line;
+    return last.empty() ? "see " + path : last;
   }
 
   void stop_all() {
@@ -391,6 +422,31 @@ class Supervisor {
 bool supervisor_alive(const Json& stack) {
   auto pid = stack.value("supervisor_pid", 0);
   return pid > 0 && kill(pid, 0) == 0;
+}
+
+// SIGTERM to the supervisor (it stops its programs); past the grace period, SIGKILL to it and to
+// exactly the pids its record names. Returns the pids that needed SIGKILL.
+std::vector<int> stop_stack(const Json& stack, std::int64_t grace_ms) {
+  pid_t pid = stack.value("supervisor_pid", 0);
+  kill(pid, SIGTERM);
+  auto deadline = now_ms() + grace_ms;
+  while (kill(pid, 0) == 0 && now_ms() < deadline) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  std::vector<int> killed;
+  if (kill(pid, 0) != 0) return killed;
+  kill(pid, SIGKILL);
+  killed.push_back(pid);
+  for (const auto& [name, s] : stack["services"].items()) {
+    int child = s.value("pid", -1);
+    if (child > 0 && kill(child, SIGKILL) == 0) killed.push_back(child);
+  }
+  for (int i = 0; i < 250 && kill(pid, 0) == 0; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  return killed;
+}
+
+// What a failed `up` started: stopped, so that nothing is left running.
+void stop_started(const GlobalOptions& g) {
+  if (auto stack = read_stack(g); stack && supervisor_alive(*stack)) stop_stack(*stack, 10000);
+  fs::remove(stack_file(g));
 }
 
 bool healthy(const GlobalOptions& g, const std::string& program) {
@@ -480,6 +536,7 @@ int run_up(const GlobalOptions& g, const UpOptions& o) {
   waitpid(pid, &st, 0);
 
   // Wait for the record, then for every /health.
+  int foreign = 0;
   while (true) {
     auto stack = read_stack(g);
     bool all = stack.has_value();
@@ -489,9 +546,26 @@ int run_up(const GlobalOptions& g, const UpOptions& o) {
     }
     if (all) {
       for (const auto& p : programs()) {
-        if (!healthy(g, p)) {
+        auto h = sagalab::http_call(base_url(g, p), "GET", "/health", nullptr, {}, 1000);
+        if (!h.ok()) {
           all = false;
           break;
+        }
+        // The process answering must be the one this stack started, not another holding its port.
+        auto ours = (*stack)["services"][p].value("pid", -1);
+        auto theirs = h.answer->body.value("pid", ours);
+        if (theirs != ours) {
+          if (++foreign < 25) {  // ours may have just been restarted: look again for half a second
+            all = false;
+            break;
+          }
+          auto port = (*stack)["services"][p].value("port", 0);
+          stop_started(g);
+          throw CliError(kExitFailed, "port " + std::to_string(port) + " of " + p + " is held by another process (pid " +
+                                          std::to_string(theirs) + " answered its /health; this stack started pid " +
+                                          std::to_string(ours) + "): another stack is up there. Stop it ('sagactl "
+                                          "down' in its directory), or start this one with --base-port 0 (free "
+                                          "ports) or another --base-port. Nothing of this stack is left running.");
         }
       }
     }
@@ -509,11 +583,15 @@ int run_up(const GlobalOptions& g, const UpOptions& o) {
     if (all) break;
     std::ifstream err(fs::path(g.stack_dir) / "supervisor.err");
     std::string why;
-    if (err && std::getline(err, why))
+    if (err && std::getline(err, why)) {
+      stop_started(g);
       throw CliError(kExitFailed, "the stack did not start: " + why + " (see " + g.stack_dir + "/logs/)");
-    if (now_ms() - start > o.wait_ms)
+    }
+    if (now_ms() - start > o.wait_ms) {
+      stop_started(g);
       throw CliError(kExitFailed, "the stack did not become healthy within " + std::to_string(o.wait_ms) +
-                                      " ms; see " + g.stack_dir + "/logs/");
+                                      " ms; see " + g.stack_dir + "/logs/. Nothing of it is left running.");
+    }
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
   auto elapsed = now_ms() - start;
@@ -538,10 +616,17 @@ int run_up(const GlobalOptions& g, const UpOptions& o) {
 
 void setup_down(CLI::App& app, GlobalOptions& g) {
   auto* sub = app.add_subcommand("down", "Stop exactly the processes 'sagactl up' started");
-  sub->callback([&g] { throw CliError(run_down(g), ""); });
+  auto grace = std::make_shared<std::int64_t>(10000);
+  sub->footer("SIGTERM to the stack's supervisor, which stops its programs; if it has not stopped after\n"
+              "--grace-ms, SIGKILL to it and to exactly the pids in its record (stack.json).\n"
+              "Examples:\n  sagactl down\n  sagactl --stack-dir /tmp/st down --grace-ms 2000");
+  sub->add_option("--grace-ms", *grace, "how long the supervisor has to stop before SIGKILL")
+      ->check(CLI::Range(0, 600000))
+      ->capture_default_str();
+  sub->callback([&g, grace] { throw CliError(run_down(g, *grace), ""); });
 }
 
-int run_down(const GlobalOptions& g) {
+int run_down(const GlobalOptions& g, std::int64_t grace_ms) {
   auto stack = read_stack(g);
   if (!stack || !supervisor_alive(*stack)) {
     fs::remove(stack_file(g));
@@ -549,14 +634,17 @@ int run_down(const GlobalOptions& g) {
     return kExitOk;
   }
   pid_t pid = stack->value("supervisor_pid", 0);
-  kill(pid, SIGTERM);
-  auto deadline = now_ms() + 10000;
-  while (kill(pid, 0) == 0 && now_ms() < deadline) std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  if (kill(pid, 0) == 0) throw CliError(kExitFailed, "the supervisor (pid " + std::to_string(pid) + ") did not stop");
+  auto killed = stop_stack(*stack, grace_ms);
+  fs::remove(stack_file(g));
   if (g.json) {
-    print_json({{"stopped", true}, {"supervisor_pid", pid}});
-  } else {
+    print_json({{"stopped", true}, {"supervisor_pid", pid}, {"killed", killed}});
+  } else if (killed.empty()) {
     std::cout << "stack stopped\n";
+  } else {
+    std::cout << "stack stopped: the supervisor (pid " << pid << ") did not stop within " << grace_ms
+              << " ms of SIGTERM, so SIGKILL went to it and to the programs it had started (pids";
+    for (const auto& k : killed) std::cout << " " << k;
+    std::cout << ")\n";
   }
   return kExitOk;
 }
@@ -571,9 +659,15 @@ int run_status(const GlobalOptions& g) {
   Json out = Json::array();
   bool all_ok = true;
   for (const auto& p : programs()) {
-    Json row{{"program", p}, {"url", base_url(g, p)}, {"healthy", healthy(g, p)}};
+    auto h = sagalab::http_call(base_url(g, p), "GET", "/health", nullptr, {}, 1000);
+    Json row{{"program", p}, {"url", base_url(g, p)}, {"healthy", h.ok()}};
     if (stack && (*stack)["services"].contains(p)) {
       const auto& s = (*stack)["services"][p];
+      // Another process answering on its port is not this program being healthy.
+      if (h.ok() && h.answer->body.value("pid", s.value("pid", -1)) != s.value("pid", -1)) {
+        row["healthy"] = false;
+        row["answered_by_pid"] = h.answer->body["pid"];
+      }
       row["pid"] = s["pid"];
       row["port"] = s["port"];
       row["restarts"] = s["restarts"];
@@ -598,14 +692,19 @@ int run_status(const GlobalOptions& g) {
     print_json({{"programs", out}, {"healthy", all_ok}});
   } else {
     std::printf("%-16s %-8s %-7s %-6s %-9s %s\n", "PROGRAM", "HEALTH", "PID", "PORT", "UPTIME", "RESTARTS");
+    bool other = false;
     for (const auto& r : out) {
-      std::string health = r["healthy"].get<bool>() ? paint("ok     ", "32") : paint("down   ", "31");
+      std::string health = r["healthy"].get<bool>()        ? paint("ok     ", "32")
+                           : r.contains("answered_by_pid") ? paint("other  ", "31")
+                                                           : paint("down   ", "31");
       std::printf("%-16s %s  %-7s %-6s %-9s %s\n", r["program"].get<std::string>().c_str(), health.c_str(),
                   r.contains("pid") ? std::to_string(r["pid"].get<int>()).c_str() : "-",
                   r.contains("port") ? std::to_string(r["port"].get<int>()).c_str() : "-",
                   r.contains("uptime_s") ? (std::to_string(r["uptime_s"].get<long long>()) + "s").c_str() : "-",
                   r.contains("restarts") ? std::to_string(r["restarts"].get<int>()).c_str() : "-");
+      other = other || r.contains("answered_by_pid");
     }
+    if (other) std::cout << "other: another process (not the pid above) answers on that port\n";
   }
   return all_ok ? kExitOk : kExitUnreachable;
 }

@@ -22,7 +22,7 @@ void setup_up(CLI::App& app, GlobalOptions& g);
 int run_up(const GlobalOptions& g, const UpOptions& o);
 
 void setup_down(CLI::App& app, GlobalOptions& g);
-int run_down(const GlobalOptions& g);
+int run_down(const GlobalOptions& g, std::int64_t grace_ms = 10000);
 
 void setup_status(CLI::App& app, GlobalOptions& g);
 int run_status(const GlobalOptions& g);

@@ -2,6 +2,8 @@
 // route that parses, checks faults, calls the logic and writes the answer.
 #include "sagalab/service_app.hpp"
 
+#include <unistd.h>
+
 #include <chrono>
 #include <condition_variable>
 #include <filesystem>
@@ -116,7 +118,8 @@ void register_routes(HttpServer& srv, ServiceLogic& logic, AsyncStore& store, Fa
   }
   const auto name = logic.name();
   srv.Get("/health", [name](const httplib::Request&, httplib::Response& res) {
-    send_json(res, 200, {{"status", "ok"}, {"service", name}});
+    // The pid: whoever started the program can tell it from another that holds its port.
+    send_json(res, 200, {{"status", "ok"}, {"service", name}, {"pid", ::getpid()}});
   });
   srv.Get("/admin/state", [&logic, &store, &faults](const httplib::Request&, httplib::Response& res) {
     ServiceData data;

@@ -1,5 +1,6 @@
 // The orchestrator's HTTP API: POST /compra (compatible with the original
 // stack), GET /sagas, GET /sagas/{id}, /health and the admin surface.
+#include <unistd.h>
 #include <cmath>
 
 #include "sagalab/domain.hpp"
@@ -124,7 +125,7 @@ void start_compra(const ExchangePtr& ex, Orchestrator& orch, const std::optional
 void register_routes(HttpServer& srv, Orchestrator& orch, SagaLog& log, FaultGate& faults,
                      const OrchestratorRouteOptions& opts) {
   srv.Get("/health", [](const httplib::Request&, httplib::Response& res) {
-    send_json(res, 200, {{"status", "ok"}, {"service", "orchestrator"}});
+    send_json(res, 200, {{"status", "ok"}, {"service", "orchestrator"}, {"pid", ::getpid()}});
   });
 
   srv.post_async("/compra", [&srv, &orch, &faults, opts](const ExchangePtr& ex) {

@@ -1,8 +1,14 @@
 // sagactl end to end: a stack it starts with `up` on free ports, buy, inject
 // every action, verify, show, a corrupted state that verify must catch, down.
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <signal.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <catch2/catch.hpp>
+#include <filesystem>
+#include <fstream>
 #include <set>
 #include <sstream>
 #include <chrono>
@@ -258,4 +264,143 @@ TEST_CASE("sagactl simulate at the edges of the seed type: the last seeds run, w
   CHECK(past.code == 2);
   CHECK(past.out.find("past the last seed") != std::string::npos);
   CHECK(sim("--seed -1").code == 2);
+}
+
+namespace {
+
+// A base port whose five ports (base .. base+4) can all be bound now.
+int five_free_ports() {
+  for (int tries = 0; tries < 200; ++tries) {
+    int base = free_port();
+    if (base <= 0 || base > 65000) continue;
+    bool all = true;
+    for (int i = 1; i < 5 && all; ++i) {
+      int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+      sockaddr_in a{};
+      a.sin_family = AF_INET;
+      a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+      a.sin_port = htons(static_cast<std::uint16_t>(base + i));
+      all = ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0;
+      ::close(fd);
+    }
+    if (all) return base;
+  }
+  return -1;
+}
+
+// Running: it exists and is not a zombie waiting for a parent to reap it.
+bool alive(int pid) {
+  if (pid <= 0 || ::kill(pid, 0) != 0) return false;
+  std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
+  std::string text((std::istreambuf_iterator<char>(stat)), {});
+  auto close = text.rfind(')');
+  return close == std::string::npos || close + 2 >= text.size() || text[close + 2] != 'Z';
+}
+
+}  // namespace
+
+TEST_CASE("sagactl up on ports another stack holds fails, says so, and leaves nothing running", "[sagactl]") {
+  TempDir a, b;
+  int base = five_free_ports();
+  REQUIRE(base > 0);
+  auto first = sagactl(a.path(), {"up", "--base-port", std::to_string(base)});
+  INFO(first.out);
+  REQUIRE(first.code == 0);
+  auto second = sagactl(b.path(), {"up", "--base-port", std::to_string(base), "--wait-ms", "20000"});
+  INFO(second.out);
+  CHECK(second.code == 1);
+  CHECK_THAT(second.out, Catch::Contains("held by another process"));
+  CHECK_THAT(second.out, !Catch::Contains("stack up"));
+  // Nothing of the second stack runs: no record, and its supervisor is gone.
+  CHECK_FALSE(std::filesystem::exists(b.path() + "/stack.json"));
+  auto status_b = sagactl(b.path(), {"down"});
+  CHECK_THAT(status_b.out, Catch::Contains("no stack running"));
+  // The first stack is untouched: its own pids answer.
+  auto st = Json::parse(sagactl(a.path(), {"--json", "status"}).out);
+  CHECK(st["healthy"] == true);
+  CHECK(sagactl(a.path(), {"down"}).code == 0);
+}
+
+TEST_CASE("sagactl down stops a supervisor that does not answer SIGTERM: SIGKILL for exactly its pids", "[sagactl]") {
+  UpStack s;
+  auto stack = Json::parse(std::ifstream(s.stack + "/stack.json"));
+  int supervisor = stack["supervisor_pid"];
+  std::vector<int> pids;
+  for (const auto& [name, p] : stack["services"].items()) pids.push_back(p["pid"]);
+  REQUIRE(pids.size() == 5);
+  REQUIRE(::kill(supervisor, SIGSTOP) == 0);  // a stopped supervisor handles no SIGTERM
+  auto down = sagactl(s.stack, {"down", "--grace-ms", "500"});
+  INFO(down.out);
+  CHECK(down.code == 0);
+  CHECK_THAT(down.out, Catch::Contains("SIGKILL"));
+  CHECK_THAT(down.out, Catch::Contains(std::to_string(supervisor)));
+  for (int i = 0; i < 100 && alive(pids[0]); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  for (int pid : pids) CHECK_FALSE(alive(pid));
+  CHECK_FALSE(std::filesystem::exists(s.stack + "/stack.json"));
+}
+
+// The README's walkthrough (the first block of its "sagactl" section), run as written on a
+// stack of its own, each comment's claim checked: what it says completes completes, what it
+// says is compensated is compensated, verify holds.
+TEST_CASE("the README's sagactl walkthrough does what its comments say", "[sagactl]") {
+  std::ifstream readme(std::string(SAGALAB_SOURCE_DIR) + "/README.md");
+  std::string text((std::istreambuf_iterator<char>(readme)), {});
+  auto section = text.find("\n## sagactl\n");
+  REQUIRE(section != std::string::npos);
+  auto begin = text.find("```bash\n", section);
+  auto end = text.find("```", begin + 8);
+  REQUIRE(end != std::string::npos);
+  std::istringstream block(text.substr(begin + 8, end - begin - 8));
+  TempDir dir;
+  auto stack = dir.path() + "/stack";
+  std::size_t claims = 0, ran = 0;
+  std::string last_saga;
+  for (std::string line; std::getline(block, line);) {
+    if (line.rfind("sagactl ", 0) != 0) continue;
+    auto hash = line.find("  #");
+    auto comment = hash == std::string::npos ? std::string() : line.substr(hash);
+    auto command = line.substr(8, hash == std::string::npos ? std::string::npos : hash - 8);
+    if (auto at = command.find("<saga-id>"); at != std::string::npos && !last_saga.empty())
+      command.replace(at, 9, last_saga);
+    // Placeholders, long runs and commands with their own tests.
+    if (command.find('<') != std::string::npos || command.find('[') != std::string::npos) continue;
+    for (const char* skip : {"run ", "simulate ", "bench ", "logs", "top", "proxy ", "check ", "explore ", "down"})
+      if (command.rfind(skip, 0) == 0) command.clear();
+    if (command.empty() || command.rfind("--", 0) == 0) continue;  // another stack (--proxy, --gateway)
+    std::vector<std::string> args;
+    std::istringstream words(command);
+    for (std::string w; words >> w;) args.push_back(w);
+    if (args[0] == "up") args.insert(args.end(), {"--base-port", "0"});
+    bool buy = args[0] == "buy";
+    if (buy) args.insert(args.begin(), "--json");
+    auto r = sagactl(stack, args);
+    ++ran;
+    INFO(line << "\n" << r.out);
+    if (buy) {
+      auto j = Json::parse(r.out.substr(r.out.find('{')), nullptr, false);
+      REQUIRE_FALSE(j.is_discarded());
+      auto estado = j["respuesta"].value("estado", std::string(j["respuesta"].contains("saga_id") ? "completada" : ""));
+      if (comment.find("compensated") != std::string::npos) {
+        ++claims;
+        CHECK(estado == "compensada");
+      } else if (comment.find("complet") != std::string::npos || comment.find("one purchase") != std::string::npos) {
+        ++claims;
+        CHECK(r.code == 0);
+        CHECK(estado == "completada");
+      }
+      last_saga = j["respuesta"].value("saga_id", last_saga);
+    } else if (args[0] == "verify") {
+      ++claims;
+      CHECK(r.code == 0);
+      CHECK_THAT(r.out, Catch::Contains("all invariants hold"));
+    } else if (args[0] == "sagas" && command.find("compensada") != std::string::npos) {
+      ++claims;
+      CHECK_THAT(r.out, Catch::Contains("compensada"));
+    } else {
+      CHECK(r.code == 0);
+    }
+  }
+  sagactl(stack, {"down"});
+  CHECK(ran >= 8);
+  CHECK(claims >= 5);  // three purchases, verify, the list of compensated sagas
 }
