@@ -449,10 +449,6 @@ void stop_started(const GlobalOptions& g) {
   fs::remove(stack_file(g));
 }
 
-bool healthy(const GlobalOptions& g, const std::string& program) {
-  auto r = sagalab::http_call(base_url(g, program), "GET", "/health", nullptr, {}, 1000);
-  return r.ok();
-}
 
 }  // namespace
 
