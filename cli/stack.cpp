@@ -128,17 +128,32 @@ class Supervisor {
     if (bin.empty()) return "--store postgresql needs a PostgreSQL server (apt-get install postgresql)";
     pg_bin_ = bin + "/bin";
     auto data = dir_ + "/postgres";
-    fs::create_directories(data);
     if (getuid() == 0) {
       auto* pw = getpwnam("postgres");
       if (!pw) return "running as root, and there is no postgres user to run PostgreSQL as";
       pg_uid_ = pw->pw_uid;
       pg_gid_ = pw->pw_gid;
-      if (chown(data.c_str(), pg_uid_, pg_gid_) != 0) return "cannot hand " + data + " to the postgres user";
       // The postgres user must pass through the stack directory (search, not list).
       std::error_code ec;
       fs::permissions(dir_, fs::perms::others_exec, fs::perm_options::add, ec);
+      if (!fs::is_symlink(data) && !reachable_by_postgres(dir_)) {
+        // A parent it cannot search (a 0700 mktemp directory, /root): the data lives in a directory
+        // of its own under /var/tmp, named after the stack directory, linked from <stack>/postgres.
+        auto home = fs::path("/var/tmp/sagalab-postgres");
+        fs::create_directories(home);
+        chmod(home.c_str(), 0711);
+        auto real = home / std::to_string(std::hash<std::string>{}(dir_));
+        fs::create_directories(real);
+        fs::remove_all(data, ec);
+        fs::create_directory_symlink(real, data, ec);
+        if (ec) return "cannot link " + data + " to " + real.string() + ": " + ec.message();
+      }
     }
+    pg_data_ = fs::is_symlink(data) ? fs::read_symlink(data).string() : data;
+    fs::create_directories(pg_data_);
+    if (pg_uid_ != 0 && chown(pg_data_.c_str(), pg_uid_, pg_gid_) != 0)
+      return "cannot hand " + pg_data_ + " to the postgres user";
+    data = pg_data_;
     chmod(data.c_str(), 0700);
     if (!fs::exists(data + "/PG_VERSION")) {
       Child init;
@@ -164,6 +179,19 @@ class Supervisor {
       std::this_thread::sleep_for(std::chrono::milliseconds(100));
     }
     return "postgres did not become ready within 30 s; see " + dir_ + "/logs/postgres.log";
+  }
+
+  // Whether the postgres user can search its way to `dir` (checked as that user, in a child).
+  bool reachable_by_postgres(const std::string& dir) const {
+    pid_t pid = fork();
+    if (pid < 0) return false;
+    if (pid == 0) {
+      if (setgid(pg_gid_) != 0 || setuid(pg_uid_) != 0) _exit(2);
+      _exit(access(dir.c_str(), X_OK) == 0 ? 0 : 1);
+    }
+    int st = 0;
+    waitpid(pid, &st, 0);
+    return WIFEXITED(st) && WEXITSTATUS(st) == 0;
   }
 
   static int free_port() {
@@ -212,9 +240,9 @@ class Supervisor {
               "--ping.entryPoint=web", "--log.level=ERROR"};
     }
     if (c.program == "initdb")
-      return {pg_bin_ + "/initdb", "-D", dir_ + "/postgres", "-U", "sagalab", "--auth=trust", "-E", "UTF8"};
+      return {pg_bin_ + "/initdb", "-D", pg_data_, "-U", "sagalab", "--auth=trust", "-E", "UTF8"};
     if (c.program == "postgres")
-      return {pg_bin_ + "/postgres", "-D", dir_ + "/postgres", "-p", std::to_string(c.port), "-k", dir_ + "/postgres",
+      return {pg_bin_ + "/postgres", "-D", pg_data_, "-p", std::to_string(c.port), "-k", pg_data_,
               "-c", "listen_addresses=127.0.0.1", "-c", "max_connections=300"};
     std::vector<std::string> a = {bin_dir() + "/" + c.program, "--host", "127.0.0.1", "--port",
                                   std::to_string(c.port), "--data-dir", dir_ + "/data", "--sync", o_.sync};
@@ -415,6 +443,7 @@ class Supervisor {
   std::map<std::string, Child> children_;
   std::string store_url_;  // "" (SQLite files) or the PostgreSQL every program uses
   std::string pg_bin_;
+  std::string pg_data_;  // <stack>/postgres, or where its link points
   uid_t pg_uid_ = 0;
   gid_t pg_gid_ = 0;
 };
@@ -508,7 +537,9 @@ int run_up(const GlobalOptions& g, const UpOptions& o) {
   fs::create_directories(g.stack_dir);
   if (o.fresh) {
     fs::remove_all(fs::path(g.stack_dir) / "data");
-    fs::remove_all(fs::path(g.stack_dir) / "postgres");
+    auto pg = fs::path(g.stack_dir) / "postgres";
+    if (fs::is_symlink(pg)) fs::remove_all(fs::read_symlink(pg));  // its data, where the postgres user reaches it
+    fs::remove_all(pg);
   }
   fs::remove(stack_file(g));
   fs::remove(fs::path(g.stack_dir) / "supervisor.err");
