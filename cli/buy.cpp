@@ -26,7 +26,23 @@ int run_buy(const GlobalOptions& g, const BuyOptions& o) {
   if (o.monto >= 0) body["monto"] = o.monto;
   httplib::Headers h;
   if (!o.idempotency_key.empty()) h.emplace("Idempotency-Key", o.idempotency_key);
-  auto a = call(g, "orquestador", "POST", o.async ? "/compra?async=true" : "/compra", &body, false, h);
+  sagalab::HttpAnswer a;
+  try {
+    a = call(g, "orquestador", "POST", o.async ? "/compra?async=true" : "/compra", &body, false, h);
+  } catch (const CliError& e) {
+    // A stack that is up but whose orchestrator did not answer: it may have crashed mid-saga (the
+    // supervisor restarts it, and recovery finishes the saga). Say how to learn the outcome.
+    auto stack = g.remote() ? std::nullopt : read_stack(g);
+    if (e.exit_code != kExitUnreachable || !stack) throw;
+    throw CliError(kExitUnreachable,
+                   std::string("the orchestrator did not answer, although the stack is up (it may have crashed; the "
+                               "supervisor restarts it and recovery finishes the saga): ") +
+                       (o.idempotency_key.empty()
+                            ? "see 'sagactl sagas' (next time give --idempotency-key K: repeating the purchase with "
+                              "it returns the first one's outcome)"
+                            : "repeat 'sagactl buy ... --idempotency-key " + o.idempotency_key +
+                                  "': it returns this purchase's outcome, not a second purchase"));
+  }
   const auto& b = a.body;
   bool completed = a.status == 200 && b.value("estado", "") == "completada";
   if (g.json) {

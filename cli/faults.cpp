@@ -33,7 +33,9 @@ void setup_inject_fault(CLI::App& app, GlobalOptions& g) {
                   "what the fault does: error (answer --status before any effect), latency (delay, then serve), "
                   "hang (hold past the caller's timeout, then serve), commit-then-error (apply, then answer "
                   "--status), commit-then-drop (apply, then close the connection unanswered), crash-before / "
-                  "crash-after (the process dies before / after applying)")
+                  "crash-after (the process dies before / after applying; crash is crash-before; at the "
+                  "orchestrator's log:<step>:before|after only these apply); through --proxy also reset, "
+                  "partition, slow-body")
       ->required()
       ->type_name([&] {
         std::string t;

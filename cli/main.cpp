@@ -51,17 +51,40 @@ int main(int argc, char** argv) {
   setup_proxy(app, g);
   setup_check(app, g);
   setup_explore(app, g);
+  // The first word that is not a global option (or its value) must be a command.
+  for (int i = 1; i < argc; ++i) {
+    std::string a = argv[i];
+    if (a == "--") break;
+    if (a.rfind("-", 0) == 0) {
+      auto* opt = a.find('=') == std::string::npos ? app.get_option_no_throw(a) : nullptr;
+      if (opt && opt->get_expected_min() > 0) ++i;  // its value
+      continue;
+    }
+    bool known = false;
+    for (const auto* sub : app.get_subcommands({})) known = known || sub->check_name(a);
+    if (!known) {
+      std::string all;
+      for (const auto* sub : app.get_subcommands({})) all += (all.empty() ? "" : ", ") + sub->get_name();
+      std::cerr << "sagactl: unknown command '" << a << "'; the commands are: " << all << " (sagactl --help)\n";
+      return kExitUnreachable;
+    }
+    break;
+  }
+  // With --json, an error is also a JSON object on stdout (the exit code is the same).
+  auto fail = [&](const std::string& what, int code) {
+    if (!what.empty()) std::cerr << "sagactl: " << what << "\n";
+    if (g.json && !what.empty()) std::cout << sagalab::Json{{"error", what}, {"exit_code", code}}.dump() << "\n";
+    return code;
+  };
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
     int code = app.exit(e);
     return code == 0 ? 0 : kExitUnreachable;
   } catch (const CliError& e) {
-    if (*e.what()) std::cerr << "sagactl: " << e.what() << "\n";
-    return e.exit_code;
+    return fail(e.what(), e.exit_code);
   } catch (const std::exception& e) {
-    std::cerr << "sagactl: " << e.what() << "\n";
-    return kExitFailed;
+    return fail(e.what(), kExitFailed);
   }
   return kExitOk;
 }

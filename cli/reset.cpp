@@ -7,6 +7,8 @@ namespace sagactl {
 
 void setup_reset(CLI::App& app, GlobalOptions& g) {
   auto* sub = app.add_subcommand("reset", "Put every program back to its initial data and clear fault rules");
+  sub->footer("Refused (409) while sagas are still running: wait for them ('sagactl verify' waits).\n"
+              "Examples:\n  sagactl reset\n  sagactl --gateway http://localhost --admin-token T reset");
   sub->callback([&g] { throw CliError(run_reset(g), ""); });
 }
 

@@ -678,6 +678,9 @@ int run_down(const GlobalOptions& g, std::int64_t grace_ms) {
 
 void setup_status(CLI::App& app, GlobalOptions& g) {
   auto* sub = app.add_subcommand("status", "Health, pid, port, uptime and restarts of each program");
+  sub->footer("A program is healthy when its /health answers and the pid answering is the one this stack\n"
+              "started ('other': another process holds its port). Exit 0 all healthy, 2 otherwise.\n"
+              "Examples:\n  sagactl status\n  sagactl --json status\n  sagactl --stack-dir /tmp/st status");
   sub->callback([&g] { throw CliError(run_status(g), ""); });
 }
 
@@ -739,6 +742,7 @@ int run_status(const GlobalOptions& g) {
 void setup_logs(CLI::App& app, GlobalOptions& g) {
   auto opts = std::make_shared<LogsOptions>();
   auto* sub = app.add_subcommand("logs", "Show the last lines of a program's log (local stack)");
+  sub->footer("Examples:\n  sagactl logs\n  sagactl logs pagos -n 100\n  sagactl logs orquestador");
   sub->add_option("service", opts->service, "program (default: all)");
   sub->add_option("-n,--lines", opts->lines, "lines per program")->capture_default_str();
   sub->callback([&g, opts] { throw CliError(run_logs(g, *opts), ""); });

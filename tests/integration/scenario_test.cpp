@@ -98,9 +98,12 @@ expect:
   INFO(lint.out);
   CHECK(lint.code == 0);
   auto xml = slurp(junit);
-  CHECK_THAT(xml, Catch::Contains("<testsuite name=\"pasa\" tests=\"5\" failures=\"0\""));
-  CHECK_THAT(xml, Catch::Contains("<testsuite name=\"falla\""));
-  CHECK_THAT(xml, Catch::Contains("<failure message=\"expected completada"));
+  // One test case per scenario: one failure for the failed one, its expectations as the message.
+  CHECK_THAT(xml, Catch::Contains("<testsuites name=\"sagalab scenarios\" tests=\"2\" failures=\"1\""));
+  CHECK_THAT(xml, Catch::Contains("<testsuite name=\"pasa\" tests=\"1\" failures=\"0\""));
+  CHECK_THAT(xml, Catch::Contains("<testsuite name=\"falla\" tests=\"1\" failures=\"1\""));
+  CHECK_THAT(xml, Catch::Contains("<failure message=\"line 6: buy Laptop Gamer -&gt; completada: expected completada"));
+  CHECK_THAT(xml, Catch::Contains("expect: outcomes.completada = 1: got 0"));
   auto html = slurp(report);
   CHECK_THAT(html, Catch::Contains("<svg"));
   CHECK_THAT(html, Catch::Contains("cobrar_pago"));
@@ -140,4 +143,24 @@ expect:
   CHECK(marked[0] == "cobrar_pago #1");
   // "0.1 s", not "0.115281 s".
   CHECK(std::regex_search(html, std::regex(R"(seed \d+, \d+\.\d s<)")));
+}
+
+TEST_CASE("a labelled purchase cut off by an orchestrator crash is found again by its idempotency key", "[scenarios]") {
+  TempDir d;
+  auto crash = write(d, "crash.yaml", R"(name: cortada
+description: the orchestrator dies right after the charge is logged; the client gets no answer, recovery completes the saga
+faults:
+  - {service: orquestador, action: crash-after, endpoint: 'log:cobrar_pago:after', times: 1}
+steps:
+  - buy: {user: ana, product: Laptop Gamer, expect: any, label: cortada}
+  - wait-until-quiet: {}
+expect:
+  invariants: true
+  sagas: {cortada: completada}
+  outcomes: {completada: 1}
+)");
+  auto r = sh(sagactl() + " run " + crash);
+  INFO(r.out);
+  CHECK(r.code == 0);
+  CHECK_THAT(r.out, !Catch::Contains("got no saga id"));
 }
