@@ -168,6 +168,25 @@ TEST_CASE("sagactl bad input: one clear line and a non-zero exit", "[sagactl]") 
   auto act = sagactl(dir.path(), {"--gateway", "http://127.0.0.1:1", "inject-fault", "pagos", "--action", "explode"});
   CHECK(act.code == 2);
   CHECK_THAT(act.out, Catch::Contains("unknown action 'explode'"));
+  auto unknown = sagactl(dir.path(), {"frobnicate"});
+  CHECK(unknown.code == 2);
+  CHECK_THAT(unknown.out, Catch::Contains("unknown command 'frobnicate'; the commands are: up, down"));
+  // With --json an error is JSON on stdout too, with the same exit code.
+  auto quiet = run_command(shell_quote(bin("sagactl")) + " --stack-dir " + shell_quote(dir.path()) +
+                               " --gateway http://127.0.0.1:1 --json verify --wait-ms 0",
+                           false);
+  CHECK(quiet.code == 2);
+  auto err = Json::parse(quiet.out, nullptr, false);
+  REQUIRE_FALSE(err.is_discarded());
+  CHECK_THAT(err["error"].get<std::string>(), Catch::Contains("cannot reach"));
+  CHECK(err["exit_code"] == 2);
+  // Each command's help has its own examples, not the general ones.
+  for (const char* cmd : {"down", "status", "reset", "logs"}) {
+    auto help = sagactl(dir.path(), {cmd, "--help"});
+    INFO(cmd << ": " << help.out);
+    CHECK_THAT(help.out, Catch::Contains(std::string("sagactl ") + cmd));
+    CHECK_THAT(help.out, !Catch::Contains("sagactl proxy --upstream"));
+  }
   // Values the service would refuse are refused by sagactl itself, with no stack up (exit 2).
   for (const auto& [flags, says] : std::vector<std::pair<std::vector<std::string>, std::string>>{
            {{"--times", "-1"}, "--times must be a positive integer"},
