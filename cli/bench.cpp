@@ -40,6 +40,8 @@ struct BenchOptions {
   bool no_verify = false;
 };
 
+bool timed_run(const BenchOptions& o) { return o.duration_s > 0; }
+
 struct Stats {
   Clock::time_point last_answer = Clock::now();
   std::vector<double> latencies_ms;
@@ -208,6 +210,20 @@ int run_bench(const GlobalOptions& g, const BenchOptions& o) {
     }
   }
 
+  // Stock for fewer purchases than the run makes: past it, purchases are compensated. Say so first.
+  if (o.raw_url.empty() && !o.no_verify) {
+    try {
+      long long units = 0;
+      auto state = call_ok(g, "ms-inventario", "GET", "/admin/state", nullptr, true);
+      for (const auto& [k, v] : state["stock"].items()) units += v.value("stock", 0LL);
+      if (!timed_run(o) && units < o.sagas)
+        std::cerr << paint("warning", "33;1") << ": the stock holds " << units << " units for " << o.sagas
+                  << " purchases: once it runs out, purchases are compensated (a real outcome, but not the happy "
+                     "path). For a throughput run start the stack with more: sagactl up --stock FILE\n";
+    } catch (const CliError&) {  // no admin access (a gateway without the token): no warning
+    }
+  }
+
   asio::io_context io;
   tcp::resolver resolver(io);
   auto endpoints = resolver.resolve(host, port);
@@ -297,14 +313,26 @@ int run_bench(const GlobalOptions& g, const BenchOptions& o) {
   if (g.json) {
     print_json(result);
   } else {
-    std::printf("%zu %s in %.2f s: %.0f/s at concurrency %d (%d errors)\n", lat.size(),
+    std::printf("%zu %s in %.1f s: %.0f/s at concurrency %d (%d errors)\n", lat.size(),
                 o.raw_url.empty() ? "sagas" : "requests", secs, rate, o.concurrency, stats.errors);
     std::printf("latency ms: p50 %.2f  p95 %.2f  p99 %.2f  max %.2f\n", percentile(lat, 50), percentile(lat, 95),
                 percentile(lat, 99), lat.empty() ? 0.0 : lat.back());
-    std::cout << "histogram: " << hist.dump() << "\noutcomes: " << Json(stats.outcomes).dump() << "\n";
+    // The histogram as a table, its buckets in order, each with its share.
+    std::printf("latency histogram (answered within):\n");
+    long long below = 0;
+    for (double edge : {1.0, 2.0, 5.0, 10.0, 25.0, 50.0, 100.0, 250.0, 1000.0, 1e12}) {
+      auto key = edge >= 1e12 ? std::string("inf") : "<=" + std::to_string(static_cast<int>(edge)) + "ms";
+      long long n = hist[key].get<long long>();
+      std::printf("  %-9s %8lld  %5.1f%%  (+%lld)\n", edge >= 1e12 ? "any" : key.c_str(), n,
+                  lat.empty() ? 0.0 : 100.0 * static_cast<double>(n) / static_cast<double>(lat.size()), n - below);
+      below = n;
+    }
+    std::cout << "outcomes:";
+    for (const auto& [k, v] : stats.outcomes) std::cout << "  " << k << " " << v;
+    std::cout << "\n";
     if (!rss.empty()) {
       std::cout << "peak RSS:";
-      for (const auto& [p, kb] : rss.items()) std::cout << "  " << p << " " << kb.get<long>() / 1024.0 << " MB";
+      for (const auto& [p, kb] : rss.items()) std::printf("  %s %.1f MB", p.c_str(), static_cast<double>(kb.get<long>()) / 1024.0);
       std::cout << "\n";
     }
     if (!cpu.empty()) {
@@ -339,7 +367,10 @@ void setup_bench(CLI::App& app, GlobalOptions& g) {
   sub->add_option("--faults", o->faults, "fault rate on every service during the run")
       ->check(CLI::Range(0.0, 1.0))
       ->capture_default_str();
-  sub->add_option("--duration", o->duration_s, "run for this many seconds instead of --sagas");
+  sub->add_option_function<std::string>(
+         "--duration", [o](const std::string& t) { o->duration_s = parse_duration(t, "--duration"); },
+         "run for this long instead of --sagas (30, 30s, 5m)")
+      ->type_name("TIME");
   sub->add_option("--raw-url", o->raw_url, "GET this URL instead of buying (measures the HTTP ceiling)");
   sub->add_flag("--no-verify", o->no_verify, "skip the invariant check at the end");
   sub->callback([&g, o] { throw CliError(run_bench(g, *o), ""); });

@@ -177,6 +177,21 @@ std::string xml_escape(const std::string& s) {
   return out;
 }
 
+double parse_duration(const std::string& text, const std::string& flag) {
+  std::size_t used = 0;
+  double v = 0;
+  try {
+    v = std::stod(text, &used);
+  } catch (const std::exception&) {
+    used = 0;
+  }
+  std::string unit = text.substr(used);
+  double mult = unit.empty() || unit == "s" ? 1 : unit == "ms" ? 0.001 : unit == "m" ? 60 : unit == "h" ? 3600 : -1;
+  if (used == 0 || mult < 0 || !(v > 0) || v * mult > 1e9)
+    throw CliError(kExitUnreachable, flag + ": expected a time such as 90 (seconds), 500ms, 60s, 5m or 1h, not '" + text + "'");
+  return v * mult;
+}
+
 std::size_t display_width(const std::string& s) {
   std::size_t n = 0;
   for (unsigned char c : s) n += (c & 0xC0) != 0x80;  // a continuation byte adds no column

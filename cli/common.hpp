@@ -60,6 +60,9 @@ void print_json(const Json& j);
 // Text for XML and HTML: the five entities escaped, control characters as spaces.
 std::string xml_escape(const std::string& s);
 std::string estado_colour(const std::string& estado);
+// "60s", "5m", "1h", "500ms", "90" (seconds) -> seconds, for every flag that takes a time;
+// throws CliError(2) naming the flag and the accepted forms.
+double parse_duration(const std::string& text, const std::string& flag);
 // Columns a UTF-8 text takes on a terminal (one per code point: "Inalámbrico" is 11, not 12 bytes).
 std::size_t display_width(const std::string& s);
 // s padded with spaces to `width` columns (as printf's %-Ns does for ASCII).

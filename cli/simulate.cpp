@@ -43,22 +43,6 @@ struct SimulateOptions {
   bool no_shrink = false;
 };
 
-// "60s", "5m", "1h", "90" (seconds) -> seconds; throws CLI::ValidationError.
-double parse_duration(const std::string& text) {
-  if (text.empty()) return 0;
-  std::size_t used = 0;
-  double v = 0;
-  try {
-    v = std::stod(text, &used);
-  } catch (const std::exception&) {
-    used = 0;
-  }
-  std::string unit = text.substr(used);
-  double mult = unit.empty() || unit == "s" ? 1 : unit == "m" ? 60 : unit == "h" ? 3600 : -1;
-  if (used == 0 || mult < 0 || !(v > 0))
-    throw CLI::ValidationError("--duration", "expected a time such as 60s, 5m or 1h, not '" + text + "'");
-  return v * mult;
-}
 
 // "A..B" -> [A, B]; throws CLI::ValidationError.
 std::pair<std::uint64_t, std::uint64_t> parse_range(const std::string& text) {
@@ -306,7 +290,7 @@ int run_simulate(const GlobalOptions& g, const SimulateOptions& o) {
     throw CliError(kExitUnreachable, "--seed " + std::to_string(o.seed) + " with --runs " + std::to_string(runs) +
                                          " goes past the last seed (18446744073709551615): lower one of them");
   std::uint64_t first = o.seed, last = o.seed + (runs - 1);
-  double seconds = parse_duration(o.duration);
+  double seconds = o.duration.empty() ? 0 : parse_duration(o.duration, "--duration");
   if (!o.seeds.empty()) std::tie(first, last) = parse_range(o.seeds);
   if (seconds > 0 && o.seeds.empty()) last = UINT64_MAX - 1;
   int jobs = o.jobs > 0 ? o.jobs : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
@@ -329,9 +313,13 @@ int run_simulate(const GlobalOptions& g, const SimulateOptions& o) {
       },
       [&](std::uint64_t seeds, long long sagas, double secs, std::size_t failures) {
         if (!tty) return;
+        // Time left: of the --duration, or of the seed range at the pace so far.
+        double total = seconds > 0 ? seconds
+                                   : secs * static_cast<double>(last - first + 1) / static_cast<double>(std::max<std::uint64_t>(seeds, 1));
         std::cerr << "\r" << seeds << " seed(s)  " << sagas << " sagas  "
                   << static_cast<long long>(static_cast<double>(sagas) / std::max(secs, 1e-9)) << " sagas/s  "
-                  << failures << " failing  " << static_cast<long long>(secs) << " s   " << std::flush;
+                  << failures << " failing  " << static_cast<long long>(secs) << " s, about "
+                  << static_cast<long long>(std::max(0.0, total - secs)) << " s left   " << std::flush;
       });
   double secs = campaign.elapsed();
   if (tty) std::cerr << "\n";
@@ -383,11 +371,16 @@ void setup_simulate(CLI::App& app, GlobalOptions& g) {
       ->check(CLI::NonNegativeNumber)
       ->capture_default_str();
   sub->add_option("--sagas", o->sagas, "sagas per seed")->check(CLI::Range(1, 10000000))->capture_default_str();
-  sub->add_option("--runs", o->runs, "number of seeds, from --seed on")->check(CLI::Range(1, 100000000))->capture_default_str();
-  sub->add_option("--seeds", o->seeds, "a range of seeds A..B (inclusive), e.g. for one shard of a campaign")
-      ->type_name("A..B");
-  sub->add_option("--duration", o->duration, "run seed after seed until this much time has passed (60s, 5m, 1h)")
-      ->type_name("TIME");
+  auto* runs = sub->add_option("--runs", o->runs, "number of seeds, from --seed on")
+                   ->check(CLI::Range(1, 100000000))
+                   ->capture_default_str();
+  auto* seeds = sub->add_option("--seeds", o->seeds, "a range of seeds A..B (inclusive), e.g. for one shard of a campaign")
+                    ->type_name("A..B");
+  auto* duration = sub->add_option("--duration", o->duration, "run seed after seed until this much time has passed (60s, 5m, 1h)")
+                       ->type_name("TIME");
+  // Each says how many seeds run: one at a time.
+  runs->excludes(seeds)->excludes(duration);
+  seeds->excludes(duration);
   sub->add_option("--jobs", o->jobs, "seeds run at once (default: one per core)")->check(CLI::Range(1, 1024));
   sub->add_option("--mix", o->mix, "swarm: each seed its own fault mix; fixed: the --*-rate options")
       ->check(CLI::IsMember({"swarm", "fixed"}))
@@ -415,8 +408,6 @@ void setup_simulate(CLI::App& app, GlobalOptions& g) {
   sub->add_option("--scenario-out", o->scenario_out, "where to write the shrunk failing scenario");
   sub->add_flag("--no-shrink", o->no_shrink, "report a failure without shrinking it");
   sub->callback([&g, o] {
-    if (!o->seeds.empty() && !o->duration.empty())
-      throw CLI::ValidationError("--seeds", "give either --seeds or --duration, not both");
     throw CliError(run_simulate(g, *o), "");
   });
 }

@@ -62,7 +62,7 @@ int run_verify(const GlobalOptions& g) {
   }
   std::cout << "sagas: " << report.sagas;
   for (const auto& [k, v] : report.by_state) std::cout << "  " << estado_colour(k) << " " << v;
-  std::cout << "\nstock:";
+  std::cout << "\nstock (available+reserved/initial):";
   for (const auto& s : report.stock) std::cout << "  " << s.key << " " << s.disponible << "+" << s.held << "/" << s.inicial;
   std::printf("\nmoney: approved %.2f, refunded %.2f, completed sagas %.2f\n", report.approved, report.refunded,
               report.completed);

@@ -93,6 +93,7 @@ TEST_CASE("sagactl up, buy, inject every action, verify, show, down", "[sagactl]
     INFO(v.out);
     CHECK(v.code == 0);
     CHECK_THAT(v.out, Catch::Contains("all invariants hold"));
+    CHECK_THAT(v.out, Catch::Contains("stock (available+reserved/initial):"));  // the legend of LAPTOP 4+1/5
     auto show = sagactl(s.stack, {"show", id});
     INFO(show.out);
     CHECK(show.code == 0);
@@ -180,6 +181,16 @@ TEST_CASE("sagactl bad input: one clear line and a non-zero exit", "[sagactl]") 
   REQUIRE_FALSE(err.is_discarded());
   CHECK_THAT(err["error"].get<std::string>(), Catch::Contains("cannot reach"));
   CHECK(err["exit_code"] == 2);
+  // One duration parser for every flag that takes a time; flags that each set the seeds exclude each other.
+  for (const auto& cmd : std::vector<std::vector<std::string>>{{"bench", "--duration", "5x"}, {"simulate", "--duration", "5x"}}) {
+    auto r = sagactl(dir.path(), cmd);
+    CHECK(r.code == 2);
+    CHECK_THAT(r.out, Catch::Contains("--duration: expected a time such as 90 (seconds), 500ms, 60s, 5m or 1h"));
+  }
+  auto both = sagactl(dir.path(), {"simulate", "--runs", "3", "--seeds", "1..4"});
+  CHECK(both.code == 2);
+  CHECK_THAT(both.out, Catch::Contains("--runs excludes --seeds"));
+  CHECK(sagactl(dir.path(), {"simulate", "--runs", "3", "--duration", "1s"}).code == 2);
   // Each command's help has its own examples, not the general ones.
   for (const char* cmd : {"down", "status", "reset", "logs"}) {
     auto help = sagactl(dir.path(), {cmd, "--help"});
