@@ -441,6 +441,16 @@ class Runner {
         pass(name);
       }
     }
+    for (const auto& [product, units] : s.expect.stock) {
+      auto name = "expect: stock." + product + " = " + std::to_string(units);
+      const auto& st = states["ms-inventario"]["stock"];
+      long long got = st.contains(product) ? st[product].value("stock", -1LL) : -1;
+      if (got == units) {
+        pass(name);
+      } else {
+        fail(name, got < 0 ? "ms-inventario has no product " + product : "got " + std::to_string(got));
+      }
+    }
     for (const auto& f : s.expect.fired) {
       auto name = "expect: " + f.service + " fired " + f.action + " >= " + std::to_string(f.min);
       int n = 0;

@@ -8,6 +8,7 @@
 #include <fstream>
 #include <set>
 
+#include "sagalab/domain.hpp"
 #include "sagalab/faults.hpp"
 #include "sagalab/proxy.hpp"
 #include "sagalab/purchase.hpp"
@@ -73,6 +74,15 @@ struct Ctx {
     double v = 0;
     if (!n.IsScalar() || !YAML::convert<double>::decode(n, v)) fail(n, what + " must be a number");
     return v;
+  }
+  // A stock key of the default catalog (LAPTOP, MOUSE, ...).
+  void product(const YAML::Node& key, const std::string& where) const {
+    static const auto stock = sagalab::default_stock();
+    auto k = key.as<std::string>();
+    if (stock.count(k)) return;
+    std::string known;
+    for (const auto& [p, n] : stock) known += (known.empty() ? "" : ", ") + p;
+    fail(key, where + ": unknown product '" + k + "'; the products are: " + known);
   }
   bool boolean(const YAML::Node& n, const std::string& what) const {
     bool v = false;
@@ -187,7 +197,10 @@ Scenario parse_scenario(const std::string& path, const std::string& proxy) {
     if (setup["reset"]) s.reset = c.boolean(setup["reset"], "setup.reset");
     if (setup["stock"]) {
       if (!setup["stock"].IsMap()) c.fail(setup["stock"], "setup.stock must map products to quantities");
-      for (const auto& kv : setup["stock"]) c.integer(kv.second, "setup.stock." + kv.first.as<std::string>(), 0, 1000000);
+      for (const auto& kv : setup["stock"]) {
+        c.integer(kv.second, "setup.stock." + kv.first.as<std::string>(), 0, 1000000);
+        if (!setup["catalog"]) c.product(kv.first, "setup.stock");  // the others keep their stock
+      }
       s.stock = yaml_to_json(setup["stock"]);
     }
     if (setup["catalog"]) {
@@ -310,10 +323,18 @@ Scenario parse_scenario(const std::string& path, const std::string& proxy) {
     s.steps.push_back(st);
   }
   if (auto e = root["expect"]) {
-    c.keys(e, "expect", proxied ? std::set<std::string>{"check", "probe"} : std::set<std::string>{"invariants", "outcomes", "sagas", "fired", "check"});
+    c.keys(e, "expect", proxied ? std::set<std::string>{"check", "probe"} : std::set<std::string>{"invariants", "outcomes", "sagas", "fired", "check", "stock"});
     if (e["check"]) s.expect.check = relative_to(path, c.str(e["check"], "expect.check"));
     if (e["probe"]) s.expect.probe = c.boolean(e["probe"], "expect.probe");
     if (e["invariants"]) s.expect.invariants = c.boolean(e["invariants"], "expect.invariants");
+    if (e["stock"]) {
+      if (!e["stock"].IsMap()) c.fail(e["stock"], "expect.stock must map products to the units available at the end, e.g. {LAPTOP: 5}");
+      for (const auto& kv : e["stock"]) {
+        if (!root["setup"] || !root["setup"]["catalog"]) c.product(kv.first, "expect.stock");
+        s.expect.stock[kv.first.as<std::string>()] =
+            c.integer(kv.second, "expect.stock." + kv.first.as<std::string>(), 0, 1000000000);
+      }
+    }
     if (e["outcomes"]) {
       c.keys(e["outcomes"], "expect.outcomes", {"completada", "compensada", "atascada", "en_curso", "compensando"});
       for (const auto& kv : e["outcomes"])

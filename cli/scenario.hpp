@@ -50,6 +50,7 @@ struct ScenarioExpect {
   bool invariants = true;
   std::map<std::string, int> outcomes;                // estado -> exact count of sagas
   std::map<std::string, std::string> sagas;           // buy label -> final estado
+  std::map<std::string, long long> stock;             // product -> units available at the end
   struct Fired {
     std::string service;
     std::string action;

@@ -518,9 +518,23 @@ class Inventario final : public ServiceLogic {
     });
   }
 
+  // A stock given with the start's catalog adjusts the products it names (the others keep their
+  // start's stock) and must name only those; with another catalog it is the whole stock.
   void configure(const InitialData& data) override {
+    auto stock = base_stock_;
+    if (data.stock && data.catalog) stock = *data.stock;
+    if (data.stock && !data.catalog) {
+      for (const auto& [k, n] : *data.stock) {
+        if (!base_stock_.count(k)) {
+          std::string known;
+          for (const auto& [b, m] : base_stock_) known += (known.empty() ? "" : ", ") + b;
+          throw bad_request("unknown product '" + k + "' in stock; the products are: " + known);
+        }
+        stock[k] = n;
+      }
+    }
     catalog_ = data.catalog ? *data.catalog : base_catalog_;
-    stock_ = data.stock ? *data.stock : base_stock_;
+    stock_ = std::move(stock);
   }
 
   std::vector<Product> base_catalog_;

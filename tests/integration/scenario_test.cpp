@@ -53,7 +53,10 @@ TEST_CASE("bad scenario files stop the run before anything runs, naming file and
             ":4: faults[0]: fault rule field 'endpoint': unknown endpoint 'reserva'; expected one of transaccion"},
            // The real line and the accepted form; the location once.
            {"name: x\ndescription: y\nsteps:\n  - buy: {}\n  - sleep: {}\n", ":5: steps[1].sleep needs 'ms', e.g. sleep: {ms: 500}"},
-           {"name: x\ndescription: y\nsteps:\n  - crash: [pagos]\n", "b-bad.yaml:4: steps[0].crash names one program"}}) {
+           {"name: x\ndescription: y\nsteps:\n  - crash: [pagos]\n", "b-bad.yaml:4: steps[0].crash names one program"},
+           // A typo in a product's stock key.
+           {"name: x\ndescription: y\nsetup:\n  stock: {LAPTOPP: 5}\nsteps:\n  - buy: {}\n",
+            ":4: setup.stock: unknown product 'LAPTOPP'; the products are: AURICULARES, LAPTOP"}}) {
     INFO(c.text);
     auto good = write(d, "a-good.yaml", "name: ok\ndescription: fine\nsteps:\n  - buy: {user: a}\n");
     auto bad = write(d, "b-bad.yaml", c.text);
@@ -163,4 +166,32 @@ expect:
   INFO(r.out);
   CHECK(r.code == 0);
   CHECK_THAT(r.out, !Catch::Contains("got no saga id"));
+}
+
+TEST_CASE("a partial setup.stock adjusts the products it names and keeps the others, and expect.stock checks it", "[scenarios]") {
+  TempDir d;
+  auto f = write(d, "stock.yaml", R"(name: stock-parcial
+description: two laptops in stock, the mouse keeps its own stock; a mouse purchase takes one of those
+setup:
+  stock: {LAPTOP: 2}
+steps:
+  - buy: {user: ana, product: Mouse Inalámbrico, expect: completada}
+expect:
+  stock: {LAPTOP: 2, MOUSE: 9}
+)");
+  auto r = sh(sagactl() + " run " + f);
+  INFO(r.out);
+  CHECK(r.code == 0);
+  // And a wrong expectation fails, naming what it got.
+  auto wrong = write(d, "wrong.yaml", R"(name: stock-esperado-mal
+description: expects a stock that is not there, so it must fail
+steps:
+  - buy: {user: ana, product: Mouse Inalámbrico, expect: completada}
+expect:
+  stock: {MOUSE: 10}
+)");
+  auto w = sh(sagactl() + " run " + wrong);
+  INFO(w.out);
+  CHECK(w.code == 1);
+  CHECK_THAT(w.out, Catch::Contains("expect: stock.MOUSE = 10: got 9"));
 }
