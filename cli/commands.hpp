@@ -50,7 +50,8 @@ int run_show(const GlobalOptions& g, const std::string& saga_id);
 // Renders a saga's timeline; `fired` is every program's fired-fault log.
 std::string render_timeline(const Json& saga, const Json& fired, int width = 40);
 // The same timeline as SVG, for the HTML reports of run and explore.
-std::string svg_timeline(const Json& saga, const Json& fired);
+// t0, t1: the time axis (wall ms), shared by the sagas of one scenario; by default the saga's own span.
+std::string svg_timeline(const Json& saga, const Json& fired, std::int64_t t0 = -1, std::int64_t t1 = -1);
 
 void setup_reset(CLI::App& app, GlobalOptions& g);
 

@@ -55,6 +55,7 @@ struct Outcome {
   Json sagas = Json::array();
   Json fired = Json::array();
   std::string recording;  // a proxied scenario's exchanges
+  std::map<std::string, std::string> labels;  // saga id -> its buy's label
   bool ok() const {
     return std::all_of(checks.begin(), checks.end(), [](const Check& c) { return c.ok; });
   }
@@ -110,6 +111,7 @@ class Runner {
       }
     } catch (const CliError&) {
     }
+    for (const auto& [label, id] : labels_) out_.labels[id] = label;
     out_.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   }
 
@@ -509,15 +511,49 @@ void write_junit(const std::string& path, const std::vector<Outcome>& outs, doub
 void write_report(const std::string& path, const std::vector<Outcome>& outs) {
   std::ofstream h(path);
   h << "<!DOCTYPE html><html><head><meta charset='utf-8'><title>sagalab scenario report</title><style>"
-       "body{font-family:sans-serif;margin:2em;color:#222}h2.ok{color:#27ae60}h2.fail{color:#c0392b}"
-       "li.fail{color:#c0392b}li.ok{color:#27ae60}details{margin:.4em 0}pre{background:#f6f6f6;padding:.5em}"
-       "</style></head><body><h1>sagalab scenario report</h1>";
+       "body{font-family:sans-serif;margin:1em auto;max-width:960px;padding:0 1em;color:#222}"
+       "h2.ok{color:#27ae60}h2.fail{color:#c0392b}li.fail{color:#c0392b}li.ok{color:#27ae60}"
+       "details{margin:.4em 0}pre{background:#f6f6f6;padding:.5em;white-space:pre-wrap;overflow-wrap:anywhere}"
+       "table{border-collapse:collapse;width:100%}td,th{border:1px solid #ccc;padding:3px 6px;font-size:13px;"
+       "text-align:left;overflow-wrap:anywhere}td.ok{color:#27ae60;font-weight:bold}td.fail{color:#c0392b;"
+       "font-weight:bold}.legend span{display:inline-block;margin-right:1em;font-size:13px}"
+       ".sw{display:inline-block;width:12px;height:12px;margin-right:4px;vertical-align:middle}"
+       "code{overflow-wrap:anywhere}</style></head><body><h1>sagalab scenario report</h1>";
   int failed = 0;
   for (const auto& o : outs) failed += o.ok() ? 0 : 1;
-  h << "<p>" << outs.size() << " scenario(s), " << failed << " failed.</p>";
-  for (const auto& o : outs) {
+  h << "<p><b class='" << (failed ? "fail" : "ok") << "'>" << outs.size() << " scenario(s), " << failed
+    << " failed.</b></p>";
+  // The summary: one row a scenario.
+  h << "<table id='summary'><tr><th>scenario</th><th>result</th><th>sagas by outcome</th><th>faults fired</th>"
+       "<th>duration</th></tr>";
+  for (std::size_t i = 0; i < outs.size(); ++i) {
+    const auto& o = outs[i];
+    std::map<std::string, int> by_state, by_fault;
+    for (const auto& sg : o.sagas) by_state[sg.value("estado", "")]++;
+    for (const auto& f : o.fired) by_fault[f.value("action", "")]++;
+    auto list = [](const std::map<std::string, int>& m) {
+      std::string t;
+      for (const auto& [k, v] : m) t += (t.empty() ? "" : ", ") + k + " " + std::to_string(v);
+      return t.empty() ? std::string("none") : t;
+    };
+    char took[32];
+    std::snprintf(took, sizeof took, "%.1f s", o.seconds);
+    h << "<tr><td><a href='#s" << i + 1 << "'>" << xml_escape(o.scenario->name) << "</a></td><td class='"
+      << (o.ok() ? "ok'>passed" : "fail'>FAILED") << "</td><td>" << xml_escape(list(by_state)) << "</td><td>"
+      << xml_escape(list(by_fault)) << "</td><td>" << took << "</td></tr>";
+  }
+  h << "</table>";
+  h << "<p class='legend'><span><i class='sw' style='background:#27ae60'></i>step ok</span>"
+       "<span><i class='sw' style='background:#8e44ad'></i>compensation ok</span>"
+       "<span><i class='sw' style='background:#c0392b'></i>failed (a refusal)</span>"
+       "<span><i class='sw' style='background:#e67e22'></i>unknown (no answer, a 5xx, cut off)</span>"
+       "<span>⚡ a fault that hit the attempt</span><span>✖ the orchestrator crashed during it</span>"
+       "<span>one time scale per scenario</span></p>";
+  for (std::size_t i = 0; i < outs.size(); ++i) {
+    const auto& o = outs[i];
     const auto& s = *o.scenario;
-    h << "<h2 class='" << (o.ok() ? "ok" : "fail") << "'>" << (o.ok() ? "✔ " : "✘ ") << xml_escape(s.name) << "</h2>";
+    h << "<h2 id='s" << i + 1 << "' class='" << (o.ok() ? "ok" : "fail") << "'>" << (o.ok() ? "✔ " : "✘ ")
+      << xml_escape(s.name) << "</h2>";
     char took[32];
     std::snprintf(took, sizeof took, "%.1f s", o.seconds);
     h << "<p>" << xml_escape(s.description) << "</p><p><code>" << xml_escape(s.file) << "</code>, seed " << s.seed
@@ -526,16 +562,27 @@ void write_report(const std::string& path, const std::vector<Outcome>& outs) {
       h << "<li class='" << (c.ok ? "ok" : "fail") << "'>" << xml_escape(c.name)
         << (c.ok ? "" : "<pre>" + xml_escape(c.message) + "</pre>") << "</li>";
     h << "</ul>";
+    // One scale for the scenario's sagas (the first 20 drawn).
+    std::int64_t t0 = -1, t1 = -1;
+    std::size_t n = 0;
+    for (const auto& saga : o.sagas) {
+      if (n++ >= 20) break;
+      auto b = saga.value("inicio_ms", std::int64_t{0});
+      t0 = t0 < 0 ? b : std::min(t0, b);
+      for (const auto& a : saga["intentos"]) t1 = std::max({t1, a.value("fin_ms", b), a.value("inicio_ms", b)});
+    }
     std::size_t shown = 0;
     for (const auto& saga : o.sagas) {
       if (shown++ >= 20) {
         h << "<p>(" << o.sagas.size() - 20 << " more sagas not drawn)</p>";
         break;
       }
-      h << "<details" << (shown <= 3 ? " open" : "") << "><summary>" << xml_escape(saga.value("saga_id", "")) << " — "
-        << xml_escape(saga.value("estado", ""));
+      auto id = saga.value("saga_id", "");
+      auto label = o.labels.count(id) ? o.labels.at(id) : std::string();
+      h << "<details" << (shown <= 3 ? " open" : "") << "><summary>" << (label.empty() ? "" : "<b>" + xml_escape(label) + "</b> ")
+        << xml_escape(id) << " — " << xml_escape(saga.value("estado", ""));
       if (!saga["paso_fallido"].is_null()) h << " (failed step " << xml_escape(saga["paso_fallido"].get<std::string>()) << ")";
-      h << "</summary>" << svg_timeline(saga, o.fired) << "</details>";
+      h << "</summary>" << svg_timeline(saga, o.fired, t0, t1) << "</details>";
     }
   }
   h << "</body></html>\n";
@@ -625,22 +672,31 @@ int run_scenarios(const GlobalOptions& g0, const RunOptions& o) {
 
 }  // namespace
 
-std::string svg_timeline(const Json& saga, const Json& fired) {
-  auto t0 = saga.value("inicio_ms", std::int64_t{0});
-  std::int64_t t1 = t0 + 1;
-  for (const auto& a : saga["intentos"]) t1 = std::max({t1, a.value("fin_ms", t0), a.value("inicio_ms", t0)});
-  const int width = 640, row = 16, label = 170;
+// One saga's attempts on a time axis from t0 to t1 (wall ms; by default its own span), as a
+// scalable SVG: a row per attempt, its fault marks and what happened written on the row.
+std::string svg_timeline(const Json& saga, const Json& fired, std::int64_t t0, std::int64_t t1) {
+  if (t0 < 0) t0 = saga.value("inicio_ms", std::int64_t{0});
+  if (t1 <= t0) {
+    t1 = t0 + 1;
+    for (const auto& a : saga["intentos"]) t1 = std::max({t1, a.value("fin_ms", t0), a.value("inicio_ms", t0)});
+  }
+  const int width = 520, row = 16, label = 170, right = 270;
   int rows = static_cast<int>(saga["intentos"].size());
   std::ostringstream svg;
-  svg << "<svg xmlns='http://www.w3.org/2000/svg' width='" << width + label + 160 << "' height='" << rows * row + 24
-      << "' font-family='monospace' font-size='11'>";
-  svg << "<text x='" << label << "' y='11'>0 ms</text><text x='" << label + width - 50 << "' y='11'>" << (t1 - t0)
-      << " ms</text>";
+  svg << "<svg xmlns='http://www.w3.org/2000/svg' viewBox='0 0 " << label + width + right << " " << rows * row + 24
+      << "' width='100%' font-family='monospace' font-size='11'>";
+  // The scale: its ends and a tick every quarter, so that rows of one scenario compare.
+  for (int q = 0; q <= 4; ++q) {
+    double x = label + width * q / 4.0;
+    svg << "<line x1='" << x << "' y1='13' x2='" << x << "' y2='" << rows * row + 18 << "' stroke='#ddd'/>";
+    svg << "<text x='" << x << "' y='10' text-anchor='" << (q == 0 ? "start" : q == 4 ? "end" : "middle") << "'>"
+        << (t1 - t0) * q / 4 << " ms</text>";
+  }
   int y = 16;
+  double scale = static_cast<double>(width) / static_cast<double>(t1 - t0);
   for (const auto& a : saga["intentos"]) {
     bool comp = a.value("compensacion", false);
     auto outcome = a.value("resultado", "");
-    double scale = static_cast<double>(width) / static_cast<double>(t1 - t0);
     double x0 = label + static_cast<double>(a.value("inicio_ms", t0) - t0) * scale;
     auto end = a.value("fin_ms", std::int64_t{-1});
     double x1 = label + static_cast<double>((end < 0 ? t1 : end) - t0) * scale;
@@ -651,6 +707,9 @@ std::string svg_timeline(const Json& saga, const Json& fired) {
         << "' fill='" << colour << "'><title>" << xml_escape(outcome + " " + a.value("detalle", "")) << "</title></rect>";
     std::string mark;
     for (const auto& action : faults_on_attempt(saga, a, fired)) mark += " ⚡" + action;
+    auto detail = a.value("detalle", "");
+    if (detail.find("reinicio del orquestador") != std::string::npos) mark += " ✖ orchestrator crash";
+    else if (outcome != "ok" && !detail.empty()) mark += " " + (detail.size() > 34 ? detail.substr(0, 33) + "…" : detail);
     svg << "<text x='" << label + width + 6 << "' y='" << y + 11 << "' fill='" << colour << "'>" << xml_escape(outcome)
         << "<tspan fill='#c0392b'>" << xml_escape(mark) << "</tspan></text>";
     y += row;

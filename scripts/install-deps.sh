@@ -26,7 +26,8 @@ PACKAGES=(
 # llvm-symbolizer, which turns ASan's addresses into file:line); curl is for people
 # trying the API; postgresql is the server the PostgreSQL tests start
 # (tests/integration/postgres_test.sh); python3-flask runs the foreign Flask saga that
-# `sagactl check` is tested on (tests/fixtures/shop_saga.py).
+# `sagactl check` is tested on (tests/fixtures/shop_saga.py); chromium renders the HTML
+# scenario report headless (tests/integration/report_test.sh).
 TEST_PACKAGES=(
   postgresql
   docker-compose
@@ -37,6 +38,7 @@ TEST_PACKAGES=(
   curl
   jq
   python3-flask
+  chromium
 )
 
 # --list prints the build packages (deploy/Dockerfile's build stage installs exactly these).

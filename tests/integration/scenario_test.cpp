@@ -3,7 +3,9 @@
 // case from the simulator fails on the real stack exactly when the bug is there.
 
 #include <catch2/catch.hpp>
+#include <filesystem>
 #include <fstream>
+#include <set>
 #include <regex>
 #include <sstream>
 
@@ -194,4 +196,83 @@ expect:
   INFO(w.out);
   CHECK(w.code == 1);
   CHECK_THAT(w.out, Catch::Contains("expect: stock.MOUSE = 10: got 9"));
+}
+
+namespace {
+
+// Two scenarios (one failing, one with a fault and a crash), their report written.
+std::string write_report_of_two(const TempDir& d) {
+  auto good = write(d, "good.yaml", R"(name: la-buena
+description: one purchase completes and one is refused by ms-pagos, then compensated
+steps:
+  - buy: {user: ana, product: Laptop Gamer, expect: completada, label: primera}
+  - inject: {service: pagos, action: error, status: 409, endpoint: transaccion, times: 1}
+  - buy: {user: bruno, product: Mouse Inalámbrico, expect: compensada, label: rechazada-por-pagos}
+expect:
+  outcomes: {completada: 1, compensada: 1}
+)");
+  auto bad = write(d, "bad.yaml", R"(name: la-que-falla
+description: expects two completed purchases while the orchestrator crashes once, to fail visibly
+faults:
+  - {service: orquestador, action: crash-after, endpoint: 'log:reservar_stock:after', times: 1}
+steps:
+  - buy: {user: carla, product: Teclado Mecánico, expect: any, label: cortada}
+  - wait-until-quiet: {}
+expect:
+  outcomes: {completada: 2}
+)");
+  auto report = d.path() + "/report.html";
+  auto r = sh(sagactl() + " run " + good + " " + bad + " --report " + report);
+  INFO(r.out);
+  CHECK(r.code == 1);
+  return report;
+}
+
+}  // namespace
+
+TEST_CASE("the HTML report reads at a glance: a summary of every scenario, labels, a legend, one scale per scenario", "[scenarios][report]") {
+  TempDir d;
+  auto html = slurp(write_report_of_two(d));
+  auto summary = html.substr(html.find("<table id='summary'>"), html.find("</table>") - html.find("<table id='summary'>"));
+  CHECK_THAT(summary, Catch::Contains("la-buena") && Catch::Contains("la-que-falla"));
+  CHECK_THAT(summary, Catch::Contains("passed") && Catch::Contains("FAILED"));
+  CHECK_THAT(summary, Catch::Contains("compensada 1, completada 1"));  // sagas by outcome
+  CHECK_THAT(summary, Catch::Contains("error 1"));                      // faults fired
+  CHECK_THAT(html, Catch::Contains("<b>primera</b>") && Catch::Contains("<b>rechazada-por-pagos</b>"));
+  CHECK_THAT(html, Catch::Contains("<b>cortada</b>"));
+  CHECK_THAT(html, Catch::Contains("class='legend'"));
+  CHECK_THAT(html, Catch::Contains("✖ orchestrator crash"));  // drawn on the row, not only in a hover title
+  // The two sagas of the first scenario share one scale: the same end tick.
+  auto first = html.substr(html.find("id='s1'"), html.find("id='s2'") - html.find("id='s1'"));
+  std::regex end_tick("text-anchor='end'>([0-9]+) ms<");
+  std::set<std::string> ends;
+  for (auto it = std::sregex_iterator(first.begin(), first.end(), end_tick); it != std::sregex_iterator(); ++it)
+    ends.insert((*it)[1]);
+  CHECK(ends.size() == 1);
+}
+
+// In headless Chromium (tests/integration/report_test.sh: skipped where it is not installed).
+TEST_CASE("the HTML report renders in Chromium and fits 1,000 px without a horizontal scroll", "[.chromium]") {
+  TempDir d;
+  auto report = write_report_of_two(d);
+  // A copy that measures itself once rendered (the report itself has no script).
+  auto measured = d.path() + "/measured.html";
+  std::ofstream(measured) << slurp(report) << "<script>document.body.insertAdjacentHTML('beforeend', '<div id=\"m\">W=' + "
+                             "document.documentElement.scrollWidth + ' V=' + window.innerWidth + ' R=' + "
+                             "document.querySelectorAll('#summary tr').length + '</div>');</script>\n";
+  auto chrome = std::string("chromium --headless --no-sandbox --disable-gpu --hide-scrollbars --window-size=1000,900 ");
+  auto dom = run_command(chrome + "--dump-dom file://" + measured + " 2>/dev/null", false);
+  INFO(dom.out.substr(0, 3000));
+  REQUIRE(dom.code == 0);
+  std::smatch m;
+  auto text = dom.out;
+  REQUIRE(std::regex_search(text, m, std::regex("W=([0-9]+) V=([0-9]+) R=([0-9]+)")));
+  CHECK(std::stoi(m[1]) <= std::stoi(m[2]));  // no horizontal scroll at 1,000 px
+  CHECK(std::stoi(m[2]) <= 1000);
+  CHECK(std::stoi(m[3]) == 3);  // the header and one row per scenario
+  auto png = d.path() + "/report.png";
+  auto shot = run_command(chrome + "--screenshot=" + png + " file://" + report + " 2>/dev/null", false);
+  CHECK(shot.code == 0);
+  CHECK(std::filesystem::exists(png));
+  CHECK(std::filesystem::file_size(png) > 10000);  // a page was drawn, not a blank
 }
