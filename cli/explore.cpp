@@ -149,6 +149,7 @@ struct ExploreOptions {
   int settle_ms = -1;
   int latency_ms = -1, partition_ms = 500;
   int clean_runs = 2;
+  int jobs = 1;
   std::vector<std::string> actions;
   std::string scenarios, junit, report;
   bool probe = true;
@@ -220,6 +221,49 @@ class ProxyTarget : public Target {
     r["name"] = "explore-" + std::to_string(experiment) + "-" + std::to_string(i);
     return r;
   }
+  // Where a step's forward call carries a value of the client's request that the workload makes
+  // unique ({n}): a rule matching it hits that experiment's saga only. (field, value, in a header)
+  struct Match {
+    std::string field, value;
+    bool header = false;
+  };
+  std::optional<Match> match_of(std::size_t step, const std::string& value) const {
+    for (const auto& c : desc_.steps[step].carries) {
+      // (A flow: value is carried only where present: a rule on it may never match.)
+      if (c.from_step != -1 || c.flow ||
+          (c.here.from != ck::Locator::From::Request && c.here.from != ck::Locator::From::Header))
+        continue;
+      std::string v;
+      if (c.client.from == ck::Locator::From::Request && !w_.body.is_null())
+        v = ck::field_text(substitute(w_.body, value), c.client.name);
+      if (c.client.from == ck::Locator::From::Header)
+        for (const auto& [k, t] : w_.headers)
+          if (ck::header_key(k) == ck::header_key(c.client.name)) v = substitute(Json(t), value).get<std::string>();
+      if (!v.empty() && v.find(value) != std::string::npos)
+        return Match{c.here.name, v, c.here.from == ck::Locator::From::Header};
+    }
+    return std::nullopt;
+  }
+  Json rule_in_batch(const Fault& f, const Experiment& e, std::size_t i) const {
+    auto r = rule_for(f, e.number, i);
+    auto m = match_of(f.point.step, e.value);
+    r[m->header ? "header_name" : "body_field"] = m->field;
+    r[m->header ? "header_value" : "body_value"] = m->value;
+    return r;
+  }
+
+ public:
+  bool parallel(const Experiment& e) const override {
+    return !e.faults.empty() && std::all_of(e.faults.begin(), e.faults.end(), [&](const Fault& f) {
+      return !f.point.compensation && actions_[f.action].name != "partition" && match_of(f.point.step, e.value);
+    });
+  }
+  void run_batch(std::vector<Experiment>& batch) override;
+
+ private:
+  // Fills e's results from its saga's exchanges.
+  void judge(Experiment& e, const std::vector<ck::Recorded>& exchanges);
+  void reset_stack();
 
   ExploreOptions o_;
   bool json_ = false;
@@ -285,8 +329,7 @@ ProxyTarget::ProxyTarget(const GlobalOptions& g, const ExploreOptions& o) : o_(o
   call_ok(pg_, "proxy", "POST", "/admin/faults/seed", &seed, true);
 }
 
-void ProxyTarget::run(Experiment& e) {
-  auto t0 = std::chrono::steady_clock::now();
+void ProxyTarget::reset_stack() {
   if (!w_.reset_command.empty()) {
     if (std::system(w_.reset_command.c_str()) != 0)
       throw CliError(kExitFailed, "the reset command failed: " + w_.reset_command);
@@ -296,62 +339,145 @@ void ProxyTarget::run(Experiment& e) {
       throw CliError(kExitFailed, "the reset request " + w_.reset_method + " " + w_.reset_path + " at " + w_.reset_upstream +
                                       " failed: " + (r.answer ? std::to_string(r.answer->status) : r.error));
   }
-  std::uint64_t offset = fs::exists(record_) ? fs::file_size(record_) : 0;
+}
+
+namespace {
+
+// The rules an experiment added go when it ends, however it ends (an error, an interrupted run).
+struct RemoveRules {
+  const GlobalOptions& g;
   std::vector<std::int64_t> ids;
-  // The rules go when the experiment ends, however it ends (an error, an interrupted run).
-  struct Remove {
-    const GlobalOptions& g;
-    const std::vector<std::int64_t>& ids;
-    ~Remove() {
-      for (auto id : ids) {
-        try {
-          call(g, "proxy", "DELETE", "/admin/faults/" + std::to_string(id), nullptr, true);
-        } catch (const CliError&) {  // the proxy is gone: so are its rules
-        }
+  ~RemoveRules() {
+    for (auto id : ids) {
+      try {
+        call(g, "proxy", "DELETE", "/admin/faults/" + std::to_string(id), nullptr, true);
+      } catch (const CliError&) {  // the proxy is gone: so are its rules
       }
     }
-  } remove{pg_, ids};
-  for (std::size_t i = 0; i < e.faults.size(); ++i) {
-    auto rule = rule_for(e.faults[i], e.number, i);
-    auto a = call(pg_, "proxy", "POST", "/admin/faults", &rule, true);
-    if (a.status != 201) throw CliError(kExitFailed, "the proxy refused the rule " + rule.dump() + ": " + a.body.dump());
-    ids.push_back(a.body["ids"][0].get<std::int64_t>());
   }
-  httplib::Headers h;
-  for (const auto& [k, v] : w_.headers) h.emplace(k, substitute(Json(v), e.value).get<std::string>());
-  auto body = w_.body.is_null() ? Json() : substitute(w_.body, e.value);
-  auto r = sagalab::http_call(client_url_, w_.method, w_.path, body.is_null() ? nullptr : &body, h, w_.timeout_ms);
-  if (r.answer) e.client_status = r.answer->status;
-  // Quiet: past what the faults hold (a delayed request, a cut upstream: the next experiment must not
-  // meet them), the settle time after the answer, then until the recording stops growing for as long.
-  int hold = 0;
-  for (const auto& f : e.faults) hold = std::max(hold, actions_[f.action].hold_ms);
-  std::this_thread::sleep_until(t0 + std::chrono::milliseconds(hold));
-  std::this_thread::sleep_for(std::chrono::milliseconds(w_.settle_ms));
-  auto size_now = [&] { return fs::exists(record_) ? fs::file_size(record_) : std::uintmax_t{0}; };
-  auto size = size_now();
-  for (int i = 0; i < 100; ++i) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(std::max(20, w_.settle_ms / 2)));
-    auto now = size_now();
-    if (now == size) break;
-    size = now;
-  }
-  auto fired = call_ok(pg_, "proxy", "GET", "/admin/faults/fired", nullptr, true)["fired"];
-  e.fired.assign(ids.size(), false);
-  for (const auto& f : fired)
-    for (std::size_t i = 0; i < ids.size(); ++i)
-      if (f.value("rule_id", std::int64_t{0}) == ids[i]) e.fired[i] = true;
-  e.reached = std::all_of(e.fired.begin(), e.fired.end(), [](bool b) { return b; });
+};
 
-  CheckRun run;
-  run.desc = desc_;
+}  // namespace
+
+void ProxyTarget::run(Experiment& e) {
+  std::vector<Experiment> one;
+  one.push_back(std::move(e));
+  run_batch(one);
+  e = std::move(one[0]);
+}
+
+// One experiment, or several at once (each parallel(): its rules match its own saga only):
+// rules in, the client requests, quiet, then each experiment judged on its own saga's exchanges.
+void ProxyTarget::run_batch(std::vector<Experiment>& batch) {
+  auto t0 = std::chrono::steady_clock::now();
+  const bool together = batch.size() > 1;
+  reset_stack();
+  std::uint64_t offset = fs::exists(record_) ? fs::file_size(record_) : 0;
+  std::vector<std::vector<std::int64_t>> ids(batch.size());
+  {
+    RemoveRules remove{pg_, {}};
+    for (std::size_t k = 0; k < batch.size(); ++k) {
+      for (std::size_t i = 0; i < batch[k].faults.size(); ++i) {
+        auto rule = together ? rule_in_batch(batch[k].faults[i], batch[k], i) : rule_for(batch[k].faults[i], batch[k].number, i);
+        auto a = call(pg_, "proxy", "POST", "/admin/faults", &rule, true);
+        if (a.status != 201) throw CliError(kExitFailed, "the proxy refused the rule " + rule.dump() + ": " + a.body.dump());
+        ids[k].push_back(a.body["ids"][0].get<std::int64_t>());
+        remove.ids.push_back(ids[k].back());
+      }
+    }
+    auto send = [&](Experiment& e) {
+      httplib::Headers h;
+      for (const auto& [k, v] : w_.headers) h.emplace(k, substitute(Json(v), e.value).get<std::string>());
+      auto body = w_.body.is_null() ? Json() : substitute(w_.body, e.value);
+      auto r = sagalab::http_call(client_url_, w_.method, w_.path, body.is_null() ? nullptr : &body, h, w_.timeout_ms);
+      if (r.answer) e.client_status = r.answer->status;
+    };
+    if (!together) {
+      send(batch[0]);
+    } else {
+      std::vector<std::thread> clients;
+      for (auto& e : batch) clients.emplace_back([&send, &e] { send(e); });
+      for (auto& c : clients) c.join();
+    }
+    // Quiet: past what the faults hold (a delayed request, a cut upstream: the next experiment must not
+    // meet them), the settle time after the answer, then until the recording stops growing for as long.
+    int hold = 0;
+    for (const auto& e : batch)
+      for (const auto& f : e.faults) hold = std::max(hold, actions_[f.action].hold_ms);
+    std::this_thread::sleep_until(t0 + std::chrono::milliseconds(hold));
+    std::this_thread::sleep_for(std::chrono::milliseconds(w_.settle_ms));
+    auto size_now = [&] { return fs::exists(record_) ? fs::file_size(record_) : std::uintmax_t{0}; };
+    auto size = size_now();
+    for (int i = 0; i < 100; ++i) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(std::max(20, w_.settle_ms / 2)));
+      auto now = size_now();
+      if (now == size) break;
+      size = now;
+    }
+    auto fired = call_ok(pg_, "proxy", "GET", "/admin/faults/fired", nullptr, true)["fired"];
+    for (std::size_t k = 0; k < batch.size(); ++k) {
+      batch[k].fired.assign(ids[k].size(), false);
+      for (const auto& f : fired)
+        for (std::size_t i = 0; i < ids[k].size(); ++i)
+          if (f.value("rule_id", std::int64_t{0}) == ids[k][i]) batch[k].fired[i] = true;
+      batch[k].reached = std::all_of(batch[k].fired.begin(), batch[k].fired.end(), [](bool b) { return b; });
+    }
+  }
   if (!fs::exists(record_))
     throw CliError(kExitUnreachable, "the proxy's recording " + record_ + " does not exist here (is the proxy on another "
                                      "machine, or was --record a path relative to its own directory?)");
   auto slice = read_recording(record_, offset);
-  run.report = ck::check_recording(desc_, slice);
+  double each = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count() / static_cast<double>(batch.size());
+  if (!together) {
+    judge(batch[0], slice);
+    batch[0].seconds = each;
+    return;
+  }
+  // Each experiment's saga: the one whose client request carries its value. Anything that cannot be
+  // told apart (an exchange of no saga, a saga of no experiment) sends the batch back one at a time.
+  auto all = ck::check_recording(desc_, slice);
+  std::map<std::int64_t, const ck::Recorded*> by_seq;
+  for (const auto& x : slice) by_seq[x.seq] = &x;
+  std::vector<std::vector<ck::Recorded>> own(batch.size());
+  bool apart = all.uncorrelated.empty() && all.saga_seqs.size() == batch.size();
+  for (const auto& seqs : all.saga_seqs) {
+    std::size_t owner = batch.size();
+    for (auto q : seqs) {
+      const auto& x = *by_seq[q];
+      if (x.upstream != w_.upstream || x.path != w_.path) continue;
+      auto text = x.request.dump() + x.headers.dump();
+      for (std::size_t k = 0; k < batch.size(); ++k)
+        if (text.find(batch[k].value) != std::string::npos) owner = k;
+    }
+    if (owner == batch.size() || !own[owner].empty()) {
+      apart = false;
+      break;
+    }
+    for (auto q : seqs) own[owner].push_back(*by_seq[q]);
+  }
+  if (!apart) {
+    for (auto& e : batch) {
+      Experiment again;
+      again.number = e.number;
+      again.faults = e.faults;
+      again.value = e.value + "s";  // a fresh value: the batch's saga of this value is left behind
+      run(again);
+      e = std::move(again);
+    }
+    return;
+  }
+  for (std::size_t k = 0; k < batch.size(); ++k) {
+    judge(batch[k], own[k]);
+    batch[k].seconds = each;
+  }
+}
+
+void ProxyTarget::judge(Experiment& e, const std::vector<ck::Recorded>& exchanges) {
+  CheckRun run;
+  run.desc = desc_;
+  run.report = ck::check_recording(desc_, exchanges);
   if (o_.probe && !run.report.probes.empty()) probe_effects(pg_.proxy, run);
-  for (const auto& x : ck::step_exchanges(desc_, slice)) e.points.insert({x.step, x.compensation, x.attempt});
+  for (const auto& x : ck::step_exchanges(desc_, exchanges)) e.points.insert({x.step, x.compensation, x.attempt});
   e.violations = run.report.violations;
   e.uncorrelated = run.report.uncorrelated;
   if (run.report.sagas == 0)
@@ -359,8 +485,7 @@ void ProxyTarget::run(Experiment& e) {
                                          ") started no saga the description recognises: " + check_summary(run));
   e.passed = e.violations.empty() && e.uncorrelated.empty();
   e.completed = run.report.completed;
-  if (!e.passed) e.timeline = svg_exchanges(slice);
-  e.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  if (!e.passed) e.timeline = svg_exchanges(exchanges);
 }
 
 std::string ProxyTarget::write_scenario(const Experiment& e, const std::string& dir, std::uint64_t seed,
@@ -430,6 +555,7 @@ class Explorer {
   bool applies(const Point& p, std::size_t a) const { return !(p.compensation && actions()[a].forward_only); }
   bool over_budget() const;
   Experiment experiment(std::vector<Fault> faults);
+  std::vector<std::size_t> run_sets(const std::vector<std::vector<Fault>>& sets);
   void progress(const Experiment& e);
   void write_junit(const std::string& path) const;
   void write_report(const std::string& path) const;
@@ -462,6 +588,44 @@ Experiment Explorer::experiment(std::vector<Fault> faults) {
   e.value = token_ + std::to_string(e.number);
   t_.run(e);
   return e;
+}
+
+// Runs the fault sets in their order, within the budget: --jobs of them at once where the target
+// can tell their sagas apart, one at a time otherwise. Returns their indices into done_.
+std::vector<std::size_t> Explorer::run_sets(const std::vector<std::vector<Fault>>& sets) {
+  std::vector<std::size_t> out;
+  for (std::size_t i = 0; i < sets.size() && !over_budget();) {
+    std::vector<Experiment> batch;
+    auto make = [&](const std::vector<Fault>& fs) {
+      Experiment e;
+      e.number = done_.size() + batch.size() + 1;
+      e.faults = fs;
+      e.value = token_ + std::to_string(e.number);
+      return e;
+    };
+    auto room = [&] { return !max_experiments_ || done_.size() + batch.size() < max_experiments_; };
+    batch.push_back(make(sets[i++]));
+    if (o_.jobs > 1 && t_.parallel(batch[0])) {
+      while (static_cast<int>(batch.size()) < o_.jobs && i < sets.size() && room()) {
+        auto e = make(sets[i]);
+        if (!t_.parallel(e)) break;
+        batch.push_back(std::move(e));
+        ++i;
+      }
+    }
+    planned_ = done_.size() + batch.size() + (sets.size() - i);
+    if (batch.size() == 1) {
+      t_.run(batch[0]);
+    } else {
+      t_.run_batch(batch);
+    }
+    for (auto& e : batch) {
+      done_.push_back(std::move(e));
+      out.push_back(done_.size() - 1);
+      progress(done_.back());
+    }
+  }
+  return out;
 }
 
 void Explorer::progress(const Experiment& e) {
@@ -525,23 +689,18 @@ int Explorer::run() {
   }
   if (clean_points_.empty()) throw CliError(kExitUnreachable, "the clean runs made no step exchange the description names");
 
-  // Phase 1: every action at every fault point; points that faults make appear join the queue.
+  // Phase 1: every action at every fault point.
   std::vector<Point> queue(clean_points_.begin(), clean_points_.end());
   std::set<std::pair<Point, std::size_t>> violating;  // single faults that violated
-  std::vector<std::size_t> singles;                   // indices into done_
   if (!g_.json) std::cout << "phase 1: " << queue.size() << " fault points x " << actions().size() << " actions\n";
   // (An exchange that only a fault makes appear is never reached by a fault alone: phase 2 breaks it.)
-  for (std::size_t qi = 0; qi < queue.size() && !over_budget(); ++qi) {
-    for (std::size_t a = 0; a < actions().size() && !over_budget(); ++a) {
-      if (!applies(queue[qi], a)) continue;
-      planned_ = done_.size() + (queue.size() - qi) * actions().size() - a;
-      auto e = experiment({{queue[qi], a}});
-      if (e.reached && !e.passed) violating.insert({queue[qi], a});
-      done_.push_back(std::move(e));
-      singles.push_back(done_.size() - 1);
-      progress(done_.back());
-    }
-  }
+  std::vector<std::vector<Fault>> single_sets;
+  for (const auto& p : queue)
+    for (std::size_t a = 0; a < actions().size(); ++a)
+      if (applies(p, a)) single_sets.push_back({{p, a}});
+  auto singles = run_sets(single_sets);
+  for (auto idx : singles)
+    if (done_[idx].reached && !done_[idx].passed) violating.insert({done_[idx].faults[0].point, done_[idx].faults[0].action});
 
   // Phase 2: combinations, from passing experiments whose faults made new exchanges appear: a fault
   // on each of those (a compensation the first fault caused, a retry of the same step), in an order
@@ -568,15 +727,7 @@ int Explorer::run() {
     sagalab::SplitMix64 rng(o_.seed + static_cast<std::uint64_t>(k));
     for (std::size_t i = cands.size(); i > 1; --i) std::swap(cands[i - 1], cands[rng.uniform(0, static_cast<std::int64_t>(i) - 1)]);
     if (!g_.json) std::cout << (isatty(STDERR_FILENO) ? "\n" : "") << "phase 2: " << cands.size() << " sets of " << k << " faults\n";
-    std::vector<std::size_t> next;
-    for (std::size_t c = 0; c < cands.size() && !over_budget(); ++c) {
-      planned_ = done_.size() + cands.size() - c;
-      auto e = experiment(cands[c]);
-      done_.push_back(std::move(e));
-      next.push_back(done_.size() - 1);
-      progress(done_.back());
-    }
-    frontier = next;
+    frontier = run_sets(cands);
   }
   if (!g_.json && isatty(STDERR_FILENO)) std::cerr << "\r\033[K";
 
@@ -809,6 +960,12 @@ void setup_explore(CLI::App& app, GlobalOptions& g) {
                   "latency, partition; on sagalab's own stack: error-5xx, error-4xx, commit-then-error, commit-then-drop, "
                   "latency, crash-before, crash-after, orchestrator-crash-before, orchestrator-crash-after)")
       ->delimiter(',');
+  sub->add_option("--jobs", o->jobs,
+                  "experiments at once, behind a proxy, where each one's rules can match its own saga at request time "
+                  "(its forward calls carry a value of the client's request that the workload makes unique with {n}); "
+                  "the others run one at a time")
+      ->check(CLI::Range(1, 64))
+      ->capture_default_str();
   sub->add_flag("!--no-probe", o->probe, "do not read effects back (the description's state:)");
   sub->add_option("--product", o->own.product, "sagalab's own stack: the product each experiment buys")->capture_default_str();
   sub->add_option("--scenarios", o->scenarios, "write each violating fault set as a scenario file here");

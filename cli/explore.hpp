@@ -73,6 +73,13 @@ class Target {
   // workload, waits until the stack is quiet, checks; fills the rest of e. Throws CliError(2)
   // when the workload started no saga.
   virtual void run(Experiment& e) = 0;
+  // Whether this experiment can run beside others (--jobs): its rules can tell its saga's
+  // exchanges from the others' at request time.
+  virtual bool parallel(const Experiment&) const { return false; }
+  // Runs experiments at once (each parallel()); by default one after the other.
+  virtual void run_batch(std::vector<Experiment>& batch) {
+    for (auto& e : batch) run(e);
+  }
   // A scenario file that `sagactl run` replays; returns its absolute path.
   virtual std::string write_scenario(const Experiment& e, const std::string& dir, std::uint64_t seed,
                                      const std::string& title) const = 0;

@@ -819,6 +819,8 @@ Report check_recording(const Description& d, const std::vector<Recorded>& ex) {
       ++rep.refused;
       continue;
     }
+    auto& seqs = rep.saga_seqs.emplace_back();
+    for (auto i : members) seqs.push_back(ex[i].seq);
     sagas.push_back(std::move(sc));
   }
 

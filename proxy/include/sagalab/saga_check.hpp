@@ -156,6 +156,7 @@ struct Report {
   std::vector<std::string> warnings;
   std::vector<ProbeRequest> probes;  // what to read back, for --probe
   std::vector<Violation> violations;
+  std::vector<std::vector<std::int64_t>> saga_seqs;  // each saga's exchanges (seq numbers), client requests too
 };
 
 // The rules, one line each (also printed by `sagactl check --list-rules`).
