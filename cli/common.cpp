@@ -1,6 +1,9 @@
 // sagactl's shared helpers.
 #include "common.hpp"
 
+#include <chrono>
+#include <thread>
+
 #include <unistd.h>
 
 #include <cctype>
@@ -190,6 +193,19 @@ double parse_duration(const std::string& text, const std::string& flag) {
   if (used == 0 || mult < 0 || !(v > 0) || v * mult > 1e9)
     throw CliError(kExitUnreachable, flag + ": expected a time such as 90 (seconds), 500ms, 60s, 5m or 1h, not '" + text + "'");
   return v * mult;
+}
+
+Json admin_call_waiting(const GlobalOptions& g, const std::string& program, const std::string& method,
+                        const std::string& path, const Json* body, std::int64_t wait_ms) {
+  auto deadline = sagalab::wall_ms() + wait_ms;
+  while (true) {
+    try {
+      return call_ok(g, program, method, path, body, true);
+    } catch (const CliError& e) {
+      if (e.exit_code != kExitUnreachable || sagalab::wall_ms() > deadline) throw;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
 }
 
 std::size_t display_width(const std::string& s) {

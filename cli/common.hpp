@@ -49,6 +49,11 @@ sagalab::HttpAnswer call(const GlobalOptions& g, const std::string& program, con
 Json call_ok(const GlobalOptions& g, const std::string& program, const std::string& method,
              const std::string& path, const Json* body = nullptr, bool admin = false);
 
+// Like call_ok for an admin route, waiting out a program that a fault just crashed (the
+// supervisor, or the user's orchestration, restarts it): retries while it is unreachable, up to wait_ms.
+Json admin_call_waiting(const GlobalOptions& g, const std::string& program, const std::string& method,
+                        const std::string& path, const Json* body = nullptr, std::int64_t wait_ms = 30000);
+
 // The local stack's record, written by `sagactl up`'s supervisor.
 std::string stack_file(const GlobalOptions& g);
 std::optional<Json> read_stack(const GlobalOptions& g);

@@ -29,6 +29,18 @@ std::string names_of(const std::vector<ActionSpec>& actions) {
   return all;
 }
 
+std::string scenario_path(const std::string& dir, std::size_t number) {
+  std::filesystem::create_directories(dir);
+  return std::filesystem::absolute(std::filesystem::path(dir) / ("explore-" + std::to_string(number) + ".yaml")).string();
+}
+
+void begin_scenario(YAML::Emitter& out, const std::string& title, const std::string& description, std::uint64_t seed) {
+  out << YAML::BeginMap;
+  out << YAML::Key << "name" << YAML::Value << title;
+  out << YAML::Key << "description" << YAML::Value << description;
+  out << YAML::Key << "seed" << YAML::Value << seed;
+}
+
 std::vector<ActionSpec> select_actions(std::vector<ActionSpec> all, const std::vector<std::string>& only) {
   for (const auto& a : only)
     if (std::none_of(all.begin(), all.end(), [&](const ActionSpec& x) { return x.name == a; }))
@@ -490,15 +502,12 @@ void ProxyTarget::judge(Experiment& e, const std::vector<ck::Recorded>& exchange
 
 std::string ProxyTarget::write_scenario(const Experiment& e, const std::string& dir, std::uint64_t seed,
                                         const std::string& title) const {
-  fs::create_directories(dir);
-  auto file = fs::absolute(fs::path(dir) / ("explore-" + std::to_string(e.number) + ".yaml")).string();
+  auto file = scenario_path(dir, e.number);
   YAML::Emitter out;
-  out << YAML::BeginMap;
-  out << YAML::Key << "name" << YAML::Value << title;
-  out << YAML::Key << "description" << YAML::Value
-      << ("Found by sagactl explore (seed " + std::to_string(seed) + "); no smaller fault set violated. Replay: "
-          "sagactl run " + file + (o_.config.empty() ? " --proxy PROXY.yaml" : ""));
-  out << YAML::Key << "seed" << YAML::Value << seed;
+  begin_scenario(out, title,
+                 "Found by sagactl explore (seed " + std::to_string(seed) + "); no smaller fault set violated. Replay: "
+                 "sagactl run " + file + (o_.config.empty() ? " --proxy PROXY.yaml" : ""),
+                 seed);
   if (!o_.config.empty()) out << YAML::Key << "proxy" << YAML::Value << fs::absolute(o_.config).string();
   out << YAML::Key << "steps" << YAML::Value << YAML::BeginSeq;
   auto emit = [&](const Json& j) { emit_json(out, j, true); };

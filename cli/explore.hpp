@@ -98,6 +98,10 @@ struct OwnStackOptions {
 // sagalab's own purchase saga, on a local stack that the target starts on free ports.
 std::unique_ptr<Target> own_stack_target(const GlobalOptions& g, const OwnStackOptions& o);
 
+// Experiment `number`'s scenario file in dir (created), absolute; and the file's opening keys.
+std::string scenario_path(const std::string& dir, std::size_t number);
+void begin_scenario(YAML::Emitter& out, const std::string& title, const std::string& description, std::uint64_t seed);
+
 // The names of an action list, for an error message.
 std::string names_of(const std::vector<ActionSpec>& actions);
 // Keeps the actions that `only` names (all when empty); throws CliError(2) on an unknown name.

@@ -111,18 +111,9 @@ void OwnStackTarget::stop() {
   dir_.clear();
 }
 
-// Waits out a program that a fault just crashed (the supervisor restarts it), up to 30 s.
 Json OwnStackTarget::admin(const std::string& program, const std::string& method, const std::string& path,
                            const Json* body) {
-  auto deadline = sagalab::wall_ms() + 30000;
-  while (true) {
-    try {
-      return call_ok(g_, program, method, path, body, true);
-    } catch (const CliError& e) {
-      if (e.exit_code != kExitUnreachable || sagalab::wall_ms() > deadline) throw;
-    }
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  }
+  return admin_call_waiting(g_, program, method, path, body);
 }
 
 int OwnStackTarget::pid_of(const std::string& program) const {
@@ -242,15 +233,12 @@ void OwnStackTarget::run(Experiment& e) {
 
 std::string OwnStackTarget::write_scenario(const Experiment& e, const std::string& dir, std::uint64_t seed,
                                            const std::string& title) const {
-  fs::create_directories(dir);
-  auto file = fs::absolute(fs::path(dir) / ("explore-" + std::to_string(e.number) + ".yaml")).string();
+  auto file = scenario_path(dir, e.number);
   YAML::Emitter out;
-  out << YAML::BeginMap;
-  out << YAML::Key << "name" << YAML::Value << title;
-  out << YAML::Key << "description" << YAML::Value
-      << ("Found by sagactl explore on sagalab's own stack (seed " + std::to_string(seed) +
-          "); no smaller fault set violated. Replay: sagactl run " + file);
-  out << YAML::Key << "seed" << YAML::Value << seed;
+  begin_scenario(out, title,
+                 "Found by sagactl explore on sagalab's own stack (seed " + std::to_string(seed) +
+                     "); no smaller fault set violated. Replay: sagactl run " + file,
+                 seed);
   out << YAML::Key << "faults" << YAML::Value << YAML::BeginSeq;
   for (const auto& f : e.faults) {
     auto [program, rule] = rule_for(f);

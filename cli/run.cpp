@@ -190,15 +190,7 @@ class Runner {
   // (or the user's orchestration) restarts it. Gives up after 30 s.
   Json admin(const std::string& program, const std::string& method, const std::string& path,
              const Json* body = nullptr) {
-    auto deadline = sagalab::wall_ms() + 30000;
-    while (true) {
-      try {
-        return call_ok(g_, program, method, path, body, true);
-      } catch (const CliError& e) {
-        if (e.exit_code != kExitUnreachable || sagalab::wall_ms() > deadline) throw;
-      }
-      std::this_thread::sleep_for(std::chrono::milliseconds(50));
-    }
+    return admin_call_waiting(g_, program, method, path, body);
   }
 
   void fail(const std::string& name, const std::string& msg) { out_.checks.push_back({name, false, msg}); }
