@@ -210,19 +210,23 @@ int run_bench(const GlobalOptions& g, const BenchOptions& o) {
     }
   }
 
-  // Stock for fewer purchases than the run makes: past it, purchases are compensated. Say so first.
+  // Stock for fewer purchases than the run makes: past it, purchases are compensated. Say so first
+  // (with --json, in the result's warnings).
+  std::vector<std::string> warnings;
   if (o.raw_url.empty() && !o.no_verify) {
     try {
       long long units = 0;
       auto state = call_ok(g, "ms-inventario", "GET", "/admin/state", nullptr, true);
       for (const auto& [k, v] : state["stock"].items()) units += v.value("stock", 0LL);
       if (!timed_run(o) && units < o.sagas)
-        std::cerr << paint("warning", "33;1") << ": the stock holds " << units << " units for " << o.sagas
-                  << " purchases: once it runs out, purchases are compensated (a real outcome, but not the happy "
-                     "path). For a throughput run start the stack with more: sagactl up --stock FILE\n";
+        warnings.push_back("the stock holds " + std::to_string(units) + " units for " + std::to_string(o.sagas) +
+                           " purchases: once it runs out, purchases are compensated (a real outcome, but not the "
+                           "happy path). For a throughput run start the stack with more: sagactl up --stock FILE");
     } catch (const CliError&) {  // no admin access (a gateway without the token): no warning
     }
   }
+  if (!g.json)
+    for (const auto& w : warnings) std::cerr << paint("warning", "33;1") << ": " << w << "\n";
 
   asio::io_context io;
   tcp::resolver resolver(io);
@@ -302,7 +306,8 @@ int run_bench(const GlobalOptions& g, const BenchOptions& o) {
               {"histogram", hist},
               {"outcomes", stats.outcomes},
               {"peak_rss_kb", rss},
-              {"cpu_s_per_1000", cpu}};
+              {"cpu_s_per_1000", cpu},
+              {"warnings", warnings}};
   bool ok = stats.errors == 0;
   if (o.raw_url.empty() && !o.no_verify) {
     auto report = sagalab::check_invariants(collect_states(g));

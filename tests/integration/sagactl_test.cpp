@@ -233,6 +233,8 @@ TEST_CASE("sagactl bench runs its purchases, counts every outcome and verifies",
   for (const auto& [k, v] : j["outcomes"].items()) total += v.get<int>();
   CHECK(total == 150);
   CHECK(j["outcomes"]["completada"].get<int>() > 0);  // stock runs out, so some are compensated too
+  REQUIRE(j["warnings"].size() == 1);                  // and bench said it would
+  CHECK_THAT(j["warnings"][0].get<std::string>(), Catch::Contains("units for 150 purchases"));
   CHECK(j["verify"] == true);
   CHECK(j["latency_ms"]["p50"].get<double>() <= j["latency_ms"]["p99"].get<double>());
   CHECK(j["peak_rss_kb"]["orquestador"].get<long>() > 0);

@@ -27,7 +27,8 @@ TEST_CASE("every service answers /health with its name", "[services]") {
   for (const char* s : {"ms-catalogo", "ms-compras", "ms-pagos", "ms-inventario"}) {
     Proc p(s, {"--quiet"}, dir.path());
     REQUIRE(p.wait_healthy());
-    CHECK(body_of(get(p.url(), "/health")) == Json{{"status", "ok"}, {"service", s}});
+    // Its pid too: whoever started it can tell it from another process holding its port.
+    CHECK(body_of(get(p.url(), "/health")) == Json{{"status", "ok"}, {"service", s}, {"pid", p.pid()}});
     p.stop();
     CHECK_FALSE(p.running());
   }
