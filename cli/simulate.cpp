@@ -228,11 +228,11 @@ class Campaign {
 int report_failure(const GlobalOptions& g, const SimulateOptions& o, const sagalab::SimResult& r, Json runs_json) {
   auto cfg = config_for(o, r.seed);
   // The violation first, complete, whatever shrinking then does.
-  Json failure{{"seed", r.seed}, {"mezcla", sagalab::to_json(r.mix)}, {"violaciones", Json::array()},
-               {"reproducir", reproduce_command(o, cfg)}};
-  for (const auto& v : r.violations) failure["violaciones"].push_back(sagalab::to_json(v));
-  Json hist = sagalab::to_json(r, true)["historias"];
-  failure["historias"] = hist;
+  Json failure{{"seed", r.seed}, {"mix", sagalab::to_json(r.mix)}, {"violations", Json::array()},
+               {"reproduce", reproduce_command(o, cfg)}};
+  for (const auto& v : r.violations) failure["violations"].push_back(sagalab::to_json(v));
+  Json hist = sagalab::to_json(r, true)["histories"];
+  failure["histories"] = hist;
   if (!g.json) {
     std::cout << paint("✘ seed " + std::to_string(r.seed) + " breaks an invariant", "31;1") << "\n";
     std::cout << "  fault mix: " << r.mix.describe() << "\n";
@@ -250,21 +250,21 @@ int report_failure(const GlobalOptions& g, const SimulateOptions& o, const sagal
     std::cout << "  reproduce: " << reproduce_command(o, cfg) << "\n" << std::flush;
   }
   if (o.no_shrink) {
-    failure["faults_minimos"] = nullptr;
-    failure["reduccion"] = "not tried (--no-shrink)";
+    failure["minimal_faults"] = nullptr;
+    failure["shrink"] = "not tried (--no-shrink)";
   } else {
     auto out = sagalab::shrink(cfg, r);
-    failure["ejecuciones_para_reducir"] = out.runs;
+    failure["shrink_runs"] = out.runs;
     if (out.script) {
       const auto& script = *out.script;
       Json js = Json::array();
       for (const auto& f : script)
         js.push_back({{"saga", f.saga}, {"service", f.service}, {"rule", sagalab::scenario_rule_json(f.rule)}});
-      failure["faults_minimos"] = js;
+      failure["minimal_faults"] = js;
       std::string out_file =
           o.scenario_out.empty() ? "sim-failure-seed-" + std::to_string(r.seed) + ".yaml" : o.scenario_out;
       std::ofstream(out_file) << emit_scenario(shrunk_scenario(o, cfg, r, script));
-      failure["escenario"] = out_file;
+      failure["scenario"] = out_file;
       if (!g.json) {
         std::cout << "  shrunk in " << out.runs << " simulations to " << script.size() << " fault(s):\n";
         for (const auto& f : script)
@@ -273,13 +273,13 @@ int report_failure(const GlobalOptions& g, const SimulateOptions& o, const sagal
         std::cout << "  replay against the real stack: sagactl run " << out_file << "\n";
       }
     } else {
-      failure["faults_minimos"] = nullptr;
-      failure["reduccion"] = out.why_not;
+      failure["minimal_faults"] = nullptr;
+      failure["shrink"] = out.why_not;
       if (!g.json)
         std::cout << "  not shrunk: " << out.why_not << " (" << out.runs << " simulations tried)\n";
     }
   }
-  if (g.json) print_json({{"ok", false}, {"runs", std::move(runs_json)}, {"fallo", failure}});
+  if (g.json) print_json({{"ok", false}, {"runs", std::move(runs_json)}, {"failure", failure}});
   return kExitFailed;
 }
 
@@ -330,10 +330,10 @@ int run_simulate(const GlobalOptions& g, const SimulateOptions& o) {
   std::uint64_t last_run = first + seeds_run - (seeds_run > 0 ? 1 : 0);
   if (g.json) {
     print_json({{"ok", true},
-                {"seeds", {{"desde", first}, {"hasta", last_run}, {"total", seeds_run}}},
+                {"seeds", {{"from", first}, {"to", last_run}, {"total", seeds_run}}},
                 {"sagas", total_sagas},
-                {"por_estado", by_state},
-                {"fallos", by_fault},
+                {"by_state", by_state},
+                {"faults", by_fault},
                 {"runs", runs_json}});
     return kExitOk;
   }

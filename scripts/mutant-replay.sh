@@ -16,7 +16,7 @@ replay_caught() {
     >"$dir/shrink.json" 2>"$dir/shrink.err")
   if [ ! -s "$scen" ]; then
     local why
-    why=$(jq -r '.fallo.reduccion // empty' "$dir/shrink.json" 2>/dev/null)
+    why=$(jq -r '.failure.shrink // empty' "$dir/shrink.json" 2>/dev/null)
     echo "no script (${why:-not shrunk})"
     return 2
   fi

@@ -92,8 +92,8 @@ for p in "${picked[@]}"; do
     echo "✘ $name: escaped a ${SIM_SECONDS} s simulator campaign"; failed=1; continue
   fi
   ms=$(( ($(date +%s%N) - start) / 1000000 ))
-  seed=$(jq -r '.fallo.seed // empty' "$dir/sim.json" 2>/dev/null)
-  what=$(jq -r '.fallo.violaciones[0] | if (.rule // "") != "" then "rule " + .rule else "invariant " + (.invariant | tostring) end' "$dir/sim.json" 2>/dev/null)
+  seed=$(jq -r '.failure.seed // empty' "$dir/sim.json" 2>/dev/null)
+  what=$(jq -r '.failure.violations[0] | if (.rule // "") != "" then "rule " + .rule else "invariant " + (.invariant | tostring) end' "$dir/sim.json" 2>/dev/null)
   line="✔ $name: caught by the simulator (seed ${seed:-?}, $((ms / 1000)).$(( (ms % 1000) / 100 )) s, ${what:-see $dir/sim.json})"
   if [ "$REPLAY" = 1 ]; then
     replay=$(replay_caught "$dir" "$dir/bin/sagactl" "$BUILD/bin/sagactl" "${seed:-1}")

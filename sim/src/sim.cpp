@@ -1251,16 +1251,16 @@ ShrinkOutcome shrink(const SimConfig& cfg, const SimResult& failed, int max_runs
 Json to_json(const SimResult& r, bool with_details) {
   Json j{{"seed", r.seed},
          {"sagas", r.sagas},
-         {"mezcla", to_json(r.mix)},
-         {"por_estado", r.by_state},
-         {"fallos", r.faults_by_kind},
-         {"tiempo_virtual_ms", r.virtual_ms},
-         {"eventos", r.events},
-         {"vivo", r.live},
+         {"mix", to_json(r.mix)},
+         {"by_state", r.by_state},
+         {"faults", r.faults_by_kind},
+         {"virtual_ms", r.virtual_ms},
+         {"events", r.events},
+         {"live", r.live},
          {"ok", r.ok()}};
   Json vs = Json::array();
   for (const auto& v : r.violations) vs.push_back(to_json(v));
-  j["violaciones"] = vs;
+  j["violations"] = vs;
   if (with_details) {
     Json hs = Json::object();
     for (const auto& [id, log] : r.histories) {
@@ -1268,7 +1268,7 @@ Json to_json(const SimResult& r, bool with_details) {
       for (const auto& e : log) h.push_back(to_json(e));
       hs[id] = h;
     }
-    j["historias"] = hs;
+    j["histories"] = hs;
   }
   return j;
 }

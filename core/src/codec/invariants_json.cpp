@@ -31,12 +31,12 @@ Json to_json(const InvariantReport& r) {
   for (const auto& [k, n] : r.by_state) states[k] = n;
   Json stock = Json::object();
   for (const auto& s : r.stock)
-    stock[s.key] = {{"inicial", s.inicial}, {"disponible", s.disponible}, {"reservado", s.reservado},
-                    {"reservas_activas", s.held}};
+    stock[s.key] = {{"initial", s.inicial}, {"available", s.disponible}, {"reserved", s.reservado},
+                    {"active_reservations", s.held}};
   Json summary{{"sagas", r.sagas},
-               {"por_estado", states},
+               {"by_state", states},
                {"stock", stock},
-               {"dinero", {{"aprobado", r.approved}, {"reembolsado", r.refunded}, {"completadas", r.completed}}}};
+               {"money", {{"approved", r.approved}, {"refunded", r.refunded}, {"completed_sagas", r.completed}}}};
   return {{"ok", r.ok()}, {"violations", vs}, {"summary", summary}};
 }
 
