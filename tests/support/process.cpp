@@ -1,6 +1,9 @@
 // Test support implementation: fork/exec, port files, health polling.
 #include "process.hpp"
 
+#include <ctime>
+#include <random>
+
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -263,17 +266,23 @@ std::map<std::string, std::string> upstream_urls(Proc& proxy) {
   return out;
 }
 
+// A port for a test to bind later. Drawn below the kernel's ephemeral range (32768 and up here),
+// which every port-0 bind of the other tests running beside it draws from: a port picked from
+// there could be taken by one of them before this test's process binds it.
 int free_port() {
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_port = 0;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
-  socklen_t len = sizeof a;
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
-  ::close(fd);
-  return ntohs(a.sin_port);
+  static std::mt19937 rng(static_cast<unsigned>(::getpid()) * 2654435761u ^ static_cast<unsigned>(::time(nullptr)));
+  for (int tries = 0; tries < 500; ++tries) {
+    int port = 20000 + static_cast<int>(rng() % 12000);
+    int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_port = htons(static_cast<std::uint16_t>(port));
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    bool ok = ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0;
+    ::close(fd);
+    if (ok) return port;
+  }
+  return -1;
 }
 
 std::unique_ptr<Proc> put_behind_proxy(Stack& stack, const std::string& record) {
