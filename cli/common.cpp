@@ -208,6 +208,25 @@ Json admin_call_waiting(const GlobalOptions& g, const std::string& program, cons
   }
 }
 
+bool wait_sagas_settled(const GlobalOptions& g, std::int64_t timeout_ms) {
+  auto deadline = sagalab::wall_ms() + timeout_ms;
+  while (true) {
+    bool quiet = true;
+    try {
+      auto st = call(g, "orquestador", "GET", "/admin/state", nullptr, true);
+      for (const auto& s : st.body.value("sagas", Json::array())) {
+        auto e = s.value("estado", "");
+        if (e != "completada" && e != "compensada") quiet = false;
+      }
+    } catch (const CliError&) {
+      quiet = false;  // restarting
+    }
+    if (quiet) return true;
+    if (sagalab::wall_ms() > deadline) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+}
+
 std::size_t display_width(const std::string& s) {
   std::size_t n = 0;
   for (unsigned char c : s) n += (c & 0xC0) != 0x80;  // a continuation byte adds no column

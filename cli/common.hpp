@@ -54,6 +54,10 @@ Json call_ok(const GlobalOptions& g, const std::string& program, const std::stri
 Json admin_call_waiting(const GlobalOptions& g, const std::string& program, const std::string& method,
                         const std::string& path, const Json* body = nullptr, std::int64_t wait_ms = 30000);
 
+// Waits until no saga is running (every one completada or compensada; an orchestrator that does
+// not answer, restarting, counts as running); false after timeout_ms.
+bool wait_sagas_settled(const GlobalOptions& g, std::int64_t timeout_ms);
+
 // The local stack's record, written by `sagactl up`'s supervisor.
 std::string stack_file(const GlobalOptions& g);
 std::optional<Json> read_stack(const GlobalOptions& g);

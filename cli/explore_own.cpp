@@ -167,25 +167,16 @@ void OwnStackTarget::run(Experiment& e) {
   int hold = 0;
   for (const auto& f : e.faults) hold = std::max(hold, actions_[f.action].hold_ms);
   std::this_thread::sleep_until(t0 + std::chrono::milliseconds(hold));
-  auto deadline = sagalab::wall_ms() + 30000;
-  while (sagalab::wall_ms() < deadline) {
-    bool quiet = true;
-    auto state = admin("orquestador", "GET", "/admin/state");
-    for (const auto& s : state["sagas"]) {
-      auto st = s.value("estado", "");
-      if (st != "completada" && st != "compensada") quiet = false;
-    }
-    if (quiet) break;
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  }
+  wait_sagas_settled(g_, 30000);  // a saga still running then is judged as it is (invariant 1)
   if (o_.settle_ms > 0) std::this_thread::sleep_for(std::chrono::milliseconds(o_.settle_ms));
   for (const auto& p : programs()) admin(p, "GET", "/health");
 
-  // A crash rule fired when its program is another process now (the rule died with it).
+  // Every program's state, its fired-fault log included. A crash rule fired when its program is
+  // another process now (the rule died with it).
+  auto states = collect_states(g_);
   Json fired = Json::array();
   for (const auto& p : programs()) {
-    auto log = admin(p, "GET", "/admin/faults/fired");
-    for (auto x : log["fired"]) {
+    for (auto x : states["fallos"][p]) {
       x["servicio"] = p;
       fired.push_back(x);
     }
@@ -198,7 +189,6 @@ void OwnStackTarget::run(Experiment& e) {
   }
   e.reached = std::all_of(e.fired.begin(), e.fired.end(), [](bool b) { return b; });
 
-  auto states = collect_states(g_);
   auto report = sagalab::check_invariants(states);
   for (const auto& v : report.violations) {
     ck::Violation cv;

@@ -235,24 +235,7 @@ class Runner {
   }
 
   // Waits until no saga is running; false on timeout.
-  bool wait_quiet(std::int64_t timeout_ms) {
-    auto deadline = sagalab::wall_ms() + timeout_ms;
-    while (true) {
-      bool quiet = true;
-      try {
-        auto st = call(g_, "orquestador", "GET", "/admin/state", nullptr, true);
-        for (const auto& s : st.body.value("sagas", Json::array())) {
-          auto e = s.value("estado", "");
-          if (e != "completada" && e != "compensada") quiet = false;
-        }
-      } catch (const CliError&) {
-        quiet = false;  // restarting
-      }
-      if (quiet) return true;
-      if (sagalab::wall_ms() > deadline) return false;
-      std::this_thread::sleep_for(std::chrono::milliseconds(50));
-    }
-  }
+  bool wait_quiet(std::int64_t timeout_ms) { return wait_sagas_settled(g_, timeout_ms); }
 
   bool healthy(const std::string& p) {
     return sagalab::http_call(base_url(g_, p), "GET", "/health", nullptr, {}, 1000).ok();
