@@ -31,6 +31,9 @@ const std::vector<HistoryRule>& history_rules() {
       {"answer-reading",
        "every logged result reads its answer as the protocol says: 2xx a success, any other 3xx or 4xx a refusal "
        "(nothing was done), a 5xx, 408, 429 or no answer an unknown outcome (it may have been done)"},
+      {"attempt-limit",
+       "a step at or before the pivot is attempted at most as often as its retry policy allows (max_attempts; an "
+       "attempt lost with a crash of the orchestrator counts)"},
       {"refusal-not-retried",
        "a step refused at or before the pivot is not called again: the saga compensates (only a step after the "
        "pivot is retried until it succeeds)"},
@@ -156,6 +159,13 @@ std::vector<Violation> check_history(const SagaDefinition& def, const SagaHistor
       if (c.answered && c.outcome == Outcome::Ok) compensated[static_cast<std::size_t>(c.step)] = true;
     } else {
       called[static_cast<std::size_t>(c.step)] = true;
+      // Judged where the calls were seen with the very definition that made them (the simulator).
+      if (c.seen && c.step <= pivot) {
+        const int limit = def.steps[static_cast<std::size_t>(c.step)].retry.max_attempts;
+        if (c.attempt > limit)
+          violate("attempt-limit", describe(def, c) + " was issued, but the step allows " + std::to_string(limit) +
+                                       " attempt(s)");
+      }
       if (compensating) violate("forward-after-compensation", describe(def, c) + " was issued while compensating");
       if (!c.seen && refused[static_cast<std::size_t>(c.step)])
         violate("refusal-not-retried", describe(def, c) + " was issued after an earlier attempt was refused");

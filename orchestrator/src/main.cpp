@@ -5,7 +5,7 @@
 
 #include "sagalab/http_server.hpp"
 #include "sagalab/metrics.hpp"
-#include "sagalab/orchestrator.hpp"
+#include "sagalab/orchestrator_program.hpp"
 #include "sagalab/pg_saga_log.hpp"
 #include "sagalab/pg_store.hpp"
 #include "sagalab/purchase.hpp"
@@ -36,7 +36,8 @@ int main(int argc, char** argv) {
   app.add_option("--inventario-url", inventario, "ms-inventario base URL")
       ->envname("MS_INVENTARIO_URL")
       ->capture_default_str();
-  app.add_option("--pool-size", opts.pool_size, "keep-alive connections per service")
+  std::size_t pool_size = 64;
+  app.add_option("--pool-size", pool_size, "keep-alive connections per service")
       ->envname("POOL_SIZE")
       ->check(CLI::Range(1, 256))
       ->capture_default_str();
@@ -91,8 +92,8 @@ int main(int argc, char** argv) {
   def.compensation.backoff_base_ms = r.backoff_base_ms;
   def.compensation.backoff_max_ms = std::max(r.backoff_max_ms, r.backoff_base_ms);
   def.stuck_after = stuck_after;
-  opts.service_urls = {{"ms-catalogo", catalogo}, {"ms-compras", compras}, {"ms-pagos", pagos},
-                       {"ms-inventario", inventario}};
+  const std::map<std::string, std::string> service_urls{
+      {"ms-catalogo", catalogo}, {"ms-compras", compras}, {"ms-pagos", pagos}, {"ms-inventario", inventario}};
   try {
     std::unique_ptr<SagaLog> owned_log;
     if (is_postgres_url(store_url)) {
@@ -108,7 +109,8 @@ int main(int argc, char** argv) {
     log.observe_batches([](std::size_t n) { Metrics::get().commit_batch.Observe(static_cast<double>(n)); });
     FaultGate faults(fault_endpoints("orquestador", def), cfg.fault_seed);
     HttpServer srv(cfg);
-    Orchestrator orch(def, log, faults, opts, srv.io());
+    ProgramEnv env(srv.io(), service_urls, pool_size, faults);
+    Orchestrator orch(def, env.env(log), opts);
     auto recovered = orch.recover();
     if (recovered > 0)
       std::cout << Json{{"ts", wall_ms()}, {"program", cfg.program}, {"event", "recovering"}, {"sagas", recovered}}.dump()

@@ -1,12 +1,14 @@
 // The orchestrator's HTTP API: POST /compra (compatible with the original
 // stack), GET /sagas, GET /sagas/{id}, /health and the admin surface.
 #include <unistd.h>
+
+#include <boost/asio/steady_timer.hpp>
 #include <cmath>
 
 #include "sagalab/domain.hpp"
 #include "sagalab/errors.hpp"
 #include "sagalab/http_server.hpp"
-#include "sagalab/orchestrator.hpp"
+#include "sagalab/orchestrator_program.hpp"
 
 namespace sagalab {
 

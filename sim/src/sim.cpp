@@ -7,12 +7,14 @@
 #include <functional>
 #include <memory>
 #include <optional>
+#include <deque>
 #include <queue>
 #include <set>
 #include <unordered_map>
 
 #include "sagalab/domain.hpp"
 #include "sagalab/history.hpp"
+#include "sagalab/orchestrator.hpp"
 #include "sagalab/purchase.hpp"
 #include "sagalab/saga_log.hpp"
 
@@ -197,10 +199,14 @@ class Sim {
         orch_faults_(cfg.seed + 4),
         tries_(static_cast<std::size_t>(cfg.sagas), 0),
         logged_try_(static_cast<std::size_t>(cfg.sagas), 0) {}
+  ~Sim() { teardown(); }
+  Sim(const Sim&) = delete;
+  Sim& operator=(const Sim&) = delete;
 
   SimResult run() {
     if (mix_.sqlite_log) sqlite_log_ = std::make_unique<SqliteSagaLog>(":memory:", SyncMode::Normal);
     setup_nodes();
+    boot_orchestrator();
     if (cfg_.scripted) {
       std::set<int> named;
       for (const auto& f : cfg_.script) named.insert(f.saga);
@@ -210,15 +216,15 @@ class Sim {
     } else if (cfg_.sagas > 0) {
       schedule_arrival(0, 0);
     }
-    while (!queue_.empty()) {
-      Item item = queue_.top();
-      queue_.pop();
+    Item item;
+    while (next_item(item)) {
       if (item.t > deadline_) break;
       now_ = item.t;
       ++res_.events;
       dispatch(item);
     }
     finish();
+    teardown();
     return std::move(res_);
   }
 
@@ -230,10 +236,6 @@ class Sim {
     std::vector<std::string> endpoints;
     bool up = true;
     int inc = 0;
-  };
-  struct Run {
-    SagaState state;
-    SplitMix64 rng{0};
   };
   // What the durable saga log and the harness keep of a saga until it is retired.
   struct Slot {
@@ -247,11 +249,13 @@ class Sim {
     std::vector<CallRecord> calls;   // the calls it issued, for the history checker
     std::vector<std::uint8_t> call_tries;  // which try of the saga issued each
   };
+  // A call of the orchestrator's, until its answer or its timeout.
   struct Call {
     int saga = 0;
     int orch_inc = 0;
-    Command cmd;
-    SagaState view;
+    std::string service, endpoint;
+    int attempt = 1;
+    std::function<void(CallOutcome)> done;
   };
   // What happens at a point of virtual time. Items are plain values (no
   // closures): the queue moves nothing but a few integers, and the messages
@@ -260,7 +264,8 @@ class Sim {
     Arrival,         // a: saga
     StartSaga,       // a: saga (a client's retry while the orchestrator is down)
     ClientRetry,     // a: saga (never acknowledged)
-    Timer,           // a: saga, b: step, c: attempt, d: compensation, x: orchestrator incarnation
+    ClientRepeat,    // a: saga (acknowledged; the client sends the same request again)
+    Task,            // msg: a continuation of the orchestrator's (a strand's post, a timer)
     CallTimeout,     // a: call
     Receive,         // a: call, b: node, c: node incarnation, d: attempt, msg: request
     Held,            // the same, after a latency or hang fault
@@ -277,14 +282,31 @@ class Sim {
     std::uint64_t seq = 0;
     Ev kind = Ev::Heal;
     int a = 0, b = 0, c = 0, d = 0;
-    std::int64_t x = 0;
     std::uint32_t msg = 0;
     bool operator>(const Item& o) const { return t != o.t ? t > o.t : seq > o.seq; }
   };
 
-  void at(std::int64_t t, Ev kind, int a = 0, int b = 0, int c = 0, int d = 0, std::int64_t x = 0,
-          std::uint32_t msg = 0) {
-    queue_.push(Item{t, seq_++, kind, a, b, c, d, x, msg});
+  // Items for now (most of them: the orchestrator's continuations) wait in a
+  // FIFO, the rest in a heap; taking the smaller of the two fronts keeps the
+  // one order (time, then sequence).
+  void at(std::int64_t t, Ev kind, int a = 0, int b = 0, int c = 0, int d = 0, std::uint32_t msg = 0) {
+    Item item{t, seq_++, kind, a, b, c, d, msg};
+    if (t == now_) {
+      ready_.push_back(item);
+    } else {
+      queue_.push(item);
+    }
+  }
+  bool next_item(Item& out) {
+    if (ready_.empty() && queue_.empty()) return false;
+    if (!ready_.empty() && (queue_.empty() || queue_.top() > ready_.front())) {
+      out = ready_.front();
+      ready_.pop_front();
+    } else {
+      out = queue_.top();
+      queue_.pop();
+    }
+    return true;
   }
 
   void dispatch(const Item& it) {
@@ -301,21 +323,12 @@ class Sim {
         return;
       }
       case Ev::StartSaga: start_saga(it.a); return;
+      case Ev::ClientRepeat: repeat_request(it.a); return;
       case Ev::ClientRetry:
         client_retrying_.erase(it.a);
         start_saga(it.a);
         return;
-      case Ev::Timer: {
-        if (it.x != orch_inc_) return;
-        Event e;
-        e.type = Event::Type::Timer;
-        e.step = it.b;
-        e.attempt = it.c;
-        e.compensation = it.d != 0;
-        e.now_ms = now_;
-        deliver(it.a, e);
-        return;
-      }
+      case Ev::Task: run_task(it.msg); return;
       case Ev::CallTimeout: resolve(it.a, std::nullopt, "timeout"); return;
       case Ev::Receive: receive_request(it.a, it.b, it.c, it.d, it.msg); return;
       case Ev::Held: {
@@ -449,26 +462,237 @@ class Sim {
   std::int64_t delay() { return net_rng_.uniform(1, std::max<std::int64_t>(1, mix_.net_delay_ms)); }
   bool network_faults() const { return !cfg_.scripted && !healed_; }
 
-  // ---- orchestrator ------------------------------------------------------
+  // ---- the orchestrator ----------------------------------------------------
+  //
+  // The real Orchestrator class, over the simulator's world: its strands and
+  // timers are tasks in the event queue, its clock is virtual time, its
+  // transport is the simulated network, its saga log the slots below (and
+  // the real SQLite log, in part of the runs), and a crash destroys the
+  // object: a new one is built over the same log after the restart delay.
 
+  struct SimStrand final : Strand {
+    SimStrand(Sim& s, int i) : sim(s), inc(i) {}
+    void post(std::function<void()> f) override { sim.add_task(sim.now_, this, std::move(f)); }
+    // The log's completion comes at once, inside this strand's task: it runs there.
+    void dispatch(std::function<void()> f) override {
+      if (sim.running_ == this) return f();
+      post(std::move(f));
+    }
+    Sim& sim;
+    int inc;  // the orchestrator that made it: its tasks die with it
+  };
+  struct SimTimer final : Timer {
+    SimTimer(Sim& s, std::uint32_t t, std::uint32_t g) : sim(s), task(t), gen(g) {}
+    ~SimTimer() override { cancel(); }
+    void cancel() override { sim.cancel_task(task, gen); }
+    Sim& sim;
+    std::uint32_t task, gen;
+  };
+  struct SimRuntime final : Runtime {
+    explicit SimRuntime(Sim& s) : sim(s) {}
+    std::int64_t now_ms() override { return sim.now_; }
+    double monotonic_s() override { return static_cast<double>(sim.now_) / 1000.0; }
+    std::unique_ptr<Strand> make_strand() override { return std::make_unique<SimStrand>(sim, sim.orch_inc_); }
+    std::unique_ptr<Timer> start_timer(Strand& on, std::int64_t delay_ms, std::function<void()> fire) override {
+      auto [task, gen] = sim.add_task(sim.now_ + delay_ms, &static_cast<SimStrand&>(on), std::move(fire));
+      return std::make_unique<SimTimer>(sim, task, gen);
+    }
+    std::unique_ptr<Ticker> every(std::int64_t, std::function<void()>) override {
+      throw std::logic_error("the simulator's saga log is not shared: there are no leases to keep");
+    }
+    std::string new_saga_id() override { return sim.next_saga_id(); }
+    [[noreturn]] void fatal(const std::string& why) override { throw std::logic_error("orchestrator: " + why); }
+    Sim& sim;
+  };
+  struct SimTransport final : Transport {
+    explicit SimTransport(Sim& s) : sim(s) {}
+    void call(StepCall call, CallMeta meta, std::function<void(CallOutcome)> done) override {
+      sim.send_call(std::move(call), std::move(meta), std::move(done));
+    }
+    Sim& sim;
+  };
+  struct SimCrashPoints final : CrashPoints {
+    explicit SimCrashPoints(Sim& s) : sim(s) {}
+    bool crash(const SagaDefinition&, const CrashSpot& spot) override { return sim.crash_point(spot); }
+    Sim& sim;
+  };
+  // The orchestrator's durable log: each logged saga's events in its slot
+  // (and, when the mix asks for it, in the real SQLite log, whose query for
+  // unfinished sagas and decoding of events recovery then uses). Writes are
+  // durable at once; nothing is lost by a crash.
+  struct SimLog final : SagaLog {
+    explicit SimLog(Sim& s) : sim(s) {}
+    void append(const std::string& saga_id, int seq, std::vector<Event> events, std::optional<Row> row,
+                std::int64_t, Done done) override {
+      sim.log_append(saga_id, seq, std::move(events), row);
+      done(nullptr);
+    }
+    void append_now(const std::string& saga_id, int seq, const std::vector<Event>& events,
+                    const std::optional<Row>& row, std::int64_t) override {
+      sim.log_append(saga_id, seq, events, row);
+    }
+    void snapshot(const std::string& saga_id, std::function<void(std::optional<Json>)> done) override {
+      auto events = this->events(saga_id);
+      if (events.empty()) return done(std::nullopt);
+      SplitMix64 rng(0);
+      done(to_json(sim.engine_.replay(events, rng), sim.engine_.definition()));
+    }
+    void find_by_idem(const std::string& key,
+                      std::function<void(std::optional<std::string>, std::exception_ptr)> done) override {
+      auto it = sim.idem_.find(key);
+      done(it == sim.idem_.end() ? std::nullopt : std::optional<std::string>(it->second), nullptr);
+    }
+    std::vector<std::string> unfinished() override { return sim.unfinished(); }
+    std::vector<Event> events(const std::string& saga_id) override {
+      if (sim.sqlite_log_) return sim.sqlite_log_->events(saga_id);
+      Slot* s = sim.slot_of(saga_id);
+      return s ? s->log : std::vector<Event>{};
+    }
+    std::vector<Json> list(const std::string&, int) override { return {}; }
+    void reset() override { throw std::logic_error("the simulator's saga log is never reset"); }
+    void close() override {}
+    void observe_batches(std::function<void(std::size_t)>) override {}
+    bool stores_snapshots() const override { return sim.sqlite_log_ != nullptr; }
+    Sim& sim;
+  };
+
+  // Continuations of the orchestrator's, in the event queue. A task of a
+  // crashed orchestrator never runs.
+  struct TaskSlot {
+    std::function<void()> fn;
+    const SimStrand* strand = nullptr;
+    int inc = 0;
+    std::uint32_t gen = 0;  // bumped when the slot is reused: a timer cancels only its own task
+  };
+  std::pair<std::uint32_t, std::uint32_t> add_task(std::int64_t t, const SimStrand* strand, std::function<void()> fn) {
+    std::uint32_t i;
+    if (!free_tasks_.empty()) {
+      i = free_tasks_.back();
+      free_tasks_.pop_back();
+    } else {
+      i = static_cast<std::uint32_t>(tasks_.size());
+      tasks_.emplace_back();
+    }
+    tasks_[i].fn = std::move(fn);
+    tasks_[i].strand = strand;
+    tasks_[i].inc = strand->inc;
+    at(std::max(t, now_), Ev::Task, 0, 0, 0, 0, i);
+    return {i, tasks_[i].gen};
+  }
+  void cancel_task(std::uint32_t i, std::uint32_t gen) {
+    if (i < tasks_.size() && tasks_[i].gen == gen) tasks_[i].fn = nullptr;
+  }
+  void run_task(std::uint32_t i) {
+    auto fn = std::move(tasks_[i].fn);
+    tasks_[i].fn = nullptr;
+    const bool live = tasks_[i].inc == orch_inc_ && orch_up_;
+    const SimStrand* strand = tasks_[i].strand;
+    ++tasks_[i].gen;
+    free_tasks_.push_back(i);
+    if (!live || !fn) return;
+    running_ = strand;
+    fn();
+    running_ = nullptr;
+  }
+
+  void boot_orchestrator() {
+    OrchestratorOptions opts;
+    opts.seed = cfg_.seed;
+    opts.max_in_flight = SIZE_MAX;  // a real client would be told 503; the workload here never backs off
+    orch_ = std::make_unique<Orchestrator>(engine_.definition(),
+                                           OrchestratorEnv{runtime_, transport_, log_, &crashes_, nullptr}, opts);
+  }
+
+  // Objects that may still hold tasks, calls or the orchestrator go in an
+  // order that never touches what is already gone.
+  void teardown() {
+    auto tasks = std::move(tasks_);
+    tasks_.clear();
+    calls_.clear();
+    orch_.reset();
+  }
+
+  // ---- the clients ---------------------------------------------------------
+
+  static std::string idem_key_of(int idx) {
+    char buf[32];
+    std::snprintf(buf, sizeof buf, "sim-%06d", idx);
+    return buf;
+  }
+
+  // A client asks for purchase `idx` (again, after a crash: with the same
+  // idempotency key, as a careful client does).
   void start_saga(int idx) {
     if (!orch_up_) {
       at(now_ + 50, Ev::StartSaga, idx);  // the client retries
       return;
     }
-    int attempt = ++tries_[static_cast<std::size_t>(idx)];
     const auto plan = plan_of(cfg_, mix_, idx);
-    Run run;
-    run.rng = SplitMix64(cfg_.seed ^ (static_cast<std::uint64_t>(idx) * 0x100000001B3ULL));
-    runs_[idx] = std::move(run);
-    Event e;
-    e.type = Event::Type::Start;
-    e.now_ms = now_;
-    e.saga_id = saga_id(idx, attempt);
-    e.ctx.usuario_id = plan.user;
-    e.ctx.producto_solicitado = plan.product;
-    e.ctx.cantidad = plan.cantidad;
-    deliver(idx, e);
+    SagaContext ctx;
+    ctx.usuario_id = plan.user;
+    ctx.producto_solicitado = plan.product;
+    ctx.cantidad = plan.cantidad;
+    awaiting_ack_.insert(idx);
+    pending_start_ = idx;
+    orch_->start(std::move(ctx), idem_key_of(idx),
+                 [this, idx](const std::string& id, bool existed, std::exception_ptr error) {
+                   acknowledged(idx, id, existed, error);
+                 });
+    pending_start_ = -1;
+  }
+
+  // The orchestrator names a new saga: the try of the client's request being started.
+  std::string next_saga_id() {
+    if (pending_start_ < 0) throw std::logic_error("the orchestrator made a saga id outside a client's request");
+    auto& tries = tries_[static_cast<std::size_t>(pending_start_)];
+    return saga_id(pending_start_, ++tries);
+  }
+
+  // The orchestrator's answer to a client's request for purchase idx.
+  void acknowledged(int idx, const std::string& id, bool existed, std::exception_ptr error) {
+    if (!awaiting_ack_.erase(idx)) return;
+    if (error) {  // refused: the client asks again a little later
+      client_retrying_.insert(idx);
+      at(now_ + 50, Ev::ClientRetry, idx);
+      return;
+    }
+    check_same_saga(idx, id, existed);
+    // Now and then the client sends its request again (a retry after a lost
+    // answer): it must be told the same saga, while it runs and after it ended.
+    if (!existed && chance(mix_.dup)) at(now_ + 1 + net_rng_.uniform(0, 100), Ev::ClientRepeat, idx);
+  }
+
+  void repeat_request(int idx) {
+    if (!orch_up_ || awaiting_ack_.count(idx) || !slots_.count(idx)) return;  // retired: the key's saga is forgotten
+    res_.faults_by_kind[kRepeat]++;
+    const auto plan = plan_of(cfg_, mix_, idx);
+    SagaContext ctx;
+    ctx.usuario_id = plan.user;
+    ctx.producto_solicitado = plan.product;
+    ctx.cantidad = plan.cantidad;
+    pending_start_ = idx;
+    orch_->start(std::move(ctx), idem_key_of(idx),
+                 [this, idx](const std::string& id, bool existed, std::exception_ptr error) {
+                   if (!error) check_same_saga(idx, id, existed);
+                 });
+    pending_start_ = -1;
+  }
+
+  // The answer to a request with purchase idx's key must name the key's one saga.
+  void check_same_saga(int idx, const std::string& id, bool existed) {
+    const auto [i, attempt] = parse_saga_id(id);
+    const int logged = logged_try_[static_cast<std::size_t>(idx)];
+    if (i != idx || (existed && attempt != logged)) {
+      Violation v;
+      v.invariant = 7;
+      v.rule = "idempotent-start";
+      v.saga_id = logged > 0 ? saga_id(idx, logged) : id;
+      v.message = "the client's request with idempotency key " + idem_key_of(idx) + " was answered with saga " + id +
+                  (existed ? " (an existing one)" : "") + ", but the saga of that key is " +
+                  (logged > 0 ? saga_id(idx, logged) : std::string("none"));
+      if (auto s = slots_.find(idx); s != slots_.end()) v.faults = s->second.hits;
+      checker_.add(std::move(v));
+    }
   }
 
   Slot* slot_of(const std::string& id) {
@@ -499,28 +723,14 @@ class Sim {
     return rule;
   }
 
-  // True when the orchestrator crashes at this log boundary.
-  // Where a crash point of event e is: the step it concerns and that step's
-  // attempt, read (as the orchestrator reads them) from the state before e.
-  struct Spot {
-    int step = 0;
-    int attempt = 1;
-    bool compensating = false;
-  };
-  Spot spot_of(const SagaState& s, const Event& e) const {
-    Spot p;
-    p.step = log_step_of(e, s);
-    p.attempt = std::max(s.steps.empty() ? 1 : s.steps[static_cast<std::size_t>(p.step)].attempts, 1);
-    p.compensating = s.compensating;
-    return p;
-  }
-  bool crash_point(const Spot& spot, const std::string& id, const char* when) {
-    const auto& def = engine_.definition();
-    const int step = spot.step, attempt = spot.attempt;
-    auto point_name = [&] { return "log:" + def.steps[static_cast<std::size_t>(step)].name + ":" + when; };
+  // True when the orchestrator crashes at this log boundary (a script's rule,
+  // or the mix's chance); it is then down until the restart.
+  bool crash_point(const CrashSpot& spot) {
+    const auto& id = *spot.saga_id;
+    auto point_name = [&] { return crash_point_name(engine_.definition(), spot); };
     bool crash = false;
     if (cfg_.scripted) {
-      crash = orch_faults_.match({point_name(), id, attempt, now_}).has_value();
+      crash = orch_faults_.match({point_name(), id, spot.attempt, now_}).has_value();
     } else if (!healed_ && mix_.crash > 0 &&
                crash_rng_.unit() < mix_.crash / 2 * (spot.compensating ? mix_.crash_compensating : 1.0) &&
                now_ - orch_up_since_ >= mix_.min_uptime_ms) {
@@ -528,12 +738,11 @@ class Sim {
     }
     if (crash) {
       res_.faults_by_kind[kCrashOrchestrator]++;
-      const std::string point = point_name();
       FiredFault f;
       f.action = FaultAction::CrashBefore;
-      f.endpoint = point;
+      f.endpoint = point_name();
       f.saga_id = id;
-      f.attempt = attempt;
+      f.attempt = spot.attempt;
       f.at_ms = now_;
       note_fault(id, kOrchestrator, std::move(f));
       crash_orchestrator();
@@ -541,44 +750,52 @@ class Sim {
     return crash;
   }
 
-  void deliver(int idx, const Event& e) {
-    if (!orch_up_) return;
-    auto it = runs_.find(idx);
-    if (it == runs_.end()) return;
-    Run& run = it->second;
-    const std::string id = e.type == Event::Type::Start ? e.saga_id : run.state.id;
-    const Spot spot = spot_of(run.state, e);
-    if (crash_point(spot, id, "before")) return;
-    // The orchestrator's order (advance_saga): log, then act. Here the log is
-    // written at once, and the orchestrator may crash right after. The event
-    // is applied to the run's state in place: a crash loses that state anyway.
-    advance_saga(
-        engine_, run.state, e, run.rng,
-        [&](const Event& ev, Estado before, const SagaState& next, auto durable) {
-          log_append(idx, ev, before, next);
-          if (crash_point(spot, id, "after")) return;
-          durable();
-        },
-        [this, idx](std::vector<Command> commands) {
-          for (const auto& c : commands) execute(idx, c);
-        });
-  }
-
-  void log_append(int idx, const Event& e, Estado before, const SagaState& next) {
+  // What the orchestrator appends: kept in the saga's slot (the durable log
+  // the checker reads), and in the real SQLite log when the mix has one.
+  void log_append(const std::string& id, int seq, std::vector<Event> events, const std::optional<SagaLog::Row>& row) {
+    auto [idx, attempt] = parse_saga_id(id);
+    if (idx < 0 || idx >= cfg_.sagas) throw std::logic_error("the orchestrator appended to a saga it never started: " + id);
+    // The real log, written as the orchestrator writes it; a crash after
+    // this returns finds it there, one before it does not.
+    if (sqlite_log_) sqlite_log_->append_now(id, seq, events, row, now_);
+    const bool starts = !events.empty() && events.front().type == Event::Type::Start;
     auto& slot = slots_[idx];
-    if (e.type == Event::Type::Start) {
-      slot.log.clear();
-      slot.log.reserve(16);
-      logged_try_[static_cast<std::size_t>(idx)] = static_cast<std::uint8_t>(parse_saga_id(e.saga_id).second);
+    auto i = static_cast<std::size_t>(idx);
+    for (auto& e : events) {
+      if (e.type == Event::Type::Start) {
+        if (logged_try_[i] != 0 && logged_try_[i] != attempt) {
+          Violation v;
+          v.invariant = 7;
+          v.rule = "idempotent-start";
+          v.saga_id = id;
+          v.message = "a second saga (" + id + ") was started for the client's request with idempotency key " +
+                      idem_key_of(idx) + ", whose saga " + saga_id(idx, logged_try_[i]) + " is in the log";
+          v.faults = slot.hits;
+          checker_.add(std::move(v));
+        }
+        slot.log.clear();
+        slot.log.reserve(16);
+        logged_try_[i] = static_cast<std::uint8_t>(attempt);
+      } else if (logged_try_[i] != attempt) {
+        throw std::logic_error("the orchestrator appended to saga " + id + ", whose start is not in the log");
+      }
+      if (seq != static_cast<int>(slot.log.size()) + 1) {
+        Violation v;
+        v.invariant = 7;
+        v.rule = "log-sequence";
+        v.saga_id = id;
+        v.message = "the orchestrator appended event number " + std::to_string(seq) + " to a log that holds " +
+                    std::to_string(slot.log.size()) + " events of the saga";
+        v.faults = slot.hits;
+        checker_.add(std::move(v));
+      }
+      slot.log.push_back(std::move(e));
+      ++seq;
     }
-    slot.log.push_back(e);
-    if (sqlite_log_) {
-      // The real log, written as the orchestrator writes it; a crash after
-      // this returns finds it there, one before it does not.
-      sqlite_log_->append_now(next.id, static_cast<int>(slot.log.size()), {e},
-                              SagaLog::row_of(engine_.definition(), e, before, next, ""), now_);
-    }
-    if (is_terminal(next.estado) && !slot.terminal) {
+    if (!row) return;
+    if (starts && !row->idem_key.empty()) idem_[row->idem_key] = id;
+    if (!slot.terminal && row->state && is_terminal(row->state->estado)) {
+      const SagaState& next = *row->state;
       slot.terminal = true;
       slot.summary = {next.id, next.estado, "", next.ctx.monto.value_or(0), next.ctx.cantidad};
       // A script replays on the real stack, where nobody else sends requests.
@@ -589,6 +806,24 @@ class Sim {
       if (cfg_.scripted && idx == current_in_sequence_) at(now_ + 1, Ev::NextInSequence);
       at(now_ + kRetireAfterMs, Ev::Retire, idx);
     }
+  }
+
+  // The log's unfinished sagas, oldest first, as recovery reads them.
+  std::vector<std::string> unfinished() {
+    std::vector<std::string> ids;
+    if (sqlite_log_) {
+      for (auto& id : sqlite_log_->unfinished()) {
+        if (slot_of(id)) ids.push_back(std::move(id));  // else retired: checked and forgotten already
+      }
+      return ids;
+    }
+    std::vector<int> open;
+    for (const auto& [idx, slot] : slots_) {
+      if (!slot.terminal && !slot.log.empty()) open.push_back(idx);
+    }
+    std::sort(open.begin(), open.end());
+    for (int idx : open) ids.push_back(saga_id(idx, logged_try_[static_cast<std::size_t>(idx)]));
+    return ids;
   }
 
   // Requests from another client (an operator's script, a second system) to
@@ -603,7 +838,7 @@ class Sim {
       req.saga_id = s.id;
       auto slot = hold_request(std::move(req));
       requests_[slot].refs++;
-      at(now_ + after, Ev::Stray, idx, node, 0, 0, 0, slot);
+      at(now_ + after, Ev::Stray, idx, node, 0, 0, slot);
     };
     auto compensate = [&](int node, IdField field, const std::string& id, std::int64_t after) {
       if (id.empty()) return;
@@ -695,50 +930,54 @@ class Sim {
     }
   }
 
-  void execute(int idx, const Command& c) {
-    switch (c.type) {
-      case Command::Type::Finish:
-        return;
-      case Command::Type::Schedule: {
-        at(std::max(now_, c.at_ms), Ev::Timer, idx, c.step, c.attempt, c.compensation ? 1 : 0, orch_inc_);
-        return;
-      }
-      case Command::Type::Call: {
-        const auto& run = runs_.at(idx);
-        auto sc = build_step_call(engine_.definition(), run.state, c);
-        {
-          auto& slot = slots_[idx];
-          auto i = static_cast<std::size_t>(idx);
-          CallRecord rec;
-          rec.step = c.step;
-          rec.compensation = c.compensation;
-          rec.attempt = c.attempt;
-          rec.seen = true;
-          rec.idempotency_key = c.idempotency_key;
-          if (const auto* comp = std::get_if<Compensar>(&sc.body)) rec.id_sent = comp->id;
-          rec.logged = logged_try_[i] == tries_[i] ? slot.log.size() : 0;
-          slot.calls.push_back(std::move(rec));
-          slot.call_tries.push_back(tries_[i]);
-        }
-        int call_id = next_call_++;
-        Call& call = calls_[call_id];
-        call.saga = idx;
-        call.orch_inc = orch_inc_;
-        call.cmd = c;
-        // All that reading the answer needs (interpret_answer reads no more of the state).
-        call.view.ctx.cantidad = run.state.ctx.cantidad;
-        call.view.ctx.seleccion = run.state.ctx.seleccion;
-        call.view.ctx.monto_cliente = run.state.ctx.monto_cliente;
-        Request req;
-        req.endpoint = std::move(sc.endpoint);
-        req.body = std::move(sc.body);
-        req.idempotency_key = c.idempotency_key;
-        req.saga_id = run.state.id;
-        send_request(call_id, node_of(sc.service), c.attempt, std::move(req));
-        at(now_ + c.timeout_ms, Ev::CallTimeout, call_id);
-        return;
-      }
+  // A call of the orchestrator's goes out on the simulated network; its
+  // answer, or its timeout, goes back through done().
+  void send_call(StepCall sc, CallMeta m, std::function<void(CallOutcome)> done) {
+    auto [idx, try_no] = parse_saga_id(m.saga_id);
+    if (idx < 0 || idx >= cfg_.sagas) throw std::logic_error("a call for a saga the simulator never started: " + m.saga_id);
+    auto i = static_cast<std::size_t>(idx);
+    {
+      auto& slot = slots_[idx];
+      CallRecord rec;
+      rec.step = m.step;
+      rec.compensation = m.compensation;
+      rec.attempt = m.attempt;
+      rec.seen = true;
+      rec.idempotency_key = m.idempotency_key;  // (the request takes the meta's strings below)
+      if (const auto* comp = std::get_if<Compensar>(&sc.body)) rec.id_sent = comp->id;
+      rec.logged = logged_try_[i] == try_no ? slot.log.size() : 0;
+      slot.calls.push_back(std::move(rec));
+      slot.call_tries.push_back(static_cast<std::uint8_t>(try_no));
     }
+    // The deadline the saga's configuration gives the call, and nothing else.
+    const auto& def = engine_.definition();
+    const auto deadline = m.compensation ? def.compensation.timeout_ms
+                                         : def.steps[static_cast<std::size_t>(m.step)].retry.timeout_ms;
+    if (m.timeout_ms != deadline) {
+      Violation v;
+      v.invariant = 7;
+      v.rule = "call-deadline";
+      v.saga_id = m.saga_id;
+      v.message = std::string(m.compensation ? "compensation of " : "") + def.steps[static_cast<std::size_t>(m.step)].name +
+                  " attempt " + std::to_string(m.attempt) + " was sent with a deadline of " +
+                  std::to_string(m.timeout_ms) + " ms; the saga's configuration gives " + std::to_string(deadline) + " ms";
+      checker_.add(std::move(v));
+    }
+    int call_id = next_call_++;
+    Call& call = calls_[call_id];
+    call.saga = idx;
+    call.orch_inc = orch_inc_;
+    call.service = std::move(sc.service);
+    call.endpoint = sc.endpoint;
+    call.attempt = m.attempt;
+    call.done = std::move(done);
+    Request req;
+    req.endpoint = std::move(sc.endpoint);
+    req.body = std::move(sc.body);
+    req.idempotency_key = std::move(m.idempotency_key);
+    req.saga_id = std::move(m.saga_id);
+    send_request(call_id, node_of(call.service), m.attempt, std::move(req));
+    at(now_ + m.timeout_ms, Ev::CallTimeout, call_id);
   }
 
   void resolve(int call_id, std::optional<Reply> a, const char* why) {
@@ -746,112 +985,86 @@ class Sim {
     if (it == calls_.end()) return;  // answered already (or timed out)
     Call call = std::move(it->second);
     calls_.erase(it);
-    if (call.orch_inc != orch_inc_ || !orch_up_) return;
+    if (call.orch_inc != orch_inc_ || !orch_up_) return;  // its orchestrator crashed
     if (a && a->status >= 400 && a->status < 500) note_refusal(call, a->status);
-    auto ev = interpret_answer(engine_.definition(), call.view, call.cmd, a, why, now_);
-    deliver(call.saga, ev);
+    call.done(CallOutcome{std::move(a), why});
   }
 
   void note_refusal(const Call& call, int status) {
-    auto run = runs_.find(call.saga);
     auto slot = slots_.find(call.saga);
-    if (run == runs_.end() || slot == slots_.end()) return;
-    auto sc = build_step_call(engine_.definition(), run->second.state, call.cmd);
+    if (slot == slots_.end()) return;
     FiredFault f;
     f.action = FaultAction::Error;
-    f.endpoint = std::move(sc.endpoint);
-    f.attempt = call.cmd.attempt;
+    f.endpoint = call.endpoint;
+    f.attempt = call.attempt;
     f.status = status;
-    slot->second.refusals.push_back({std::move(sc.service), std::move(f)});
+    slot->second.refusals.push_back({call.service, std::move(f)});
   }
 
   void crash_orchestrator() {
     orch_up_ = false;
     ++orch_inc_;
-    // A purchase whose saga never reached the log was never acknowledged: its client retries.
+    // A request the orchestrator never acknowledged: its client asks again.
     std::vector<int> unacknowledged;
-    for (const auto& [idx, run] : runs_) {
-      auto i = static_cast<std::size_t>(idx);
-      if (logged_try_[i] != tries_[i] && !client_retrying_.count(idx)) unacknowledged.push_back(idx);
+    for (int idx : awaiting_ack_) {
+      if (!client_retrying_.count(idx)) unacknowledged.push_back(idx);
     }
-    std::sort(unacknowledged.begin(), unacknowledged.end());
     for (int idx : unacknowledged) {
-      if (auto it = slots_.find(idx); it != slots_.end()) {
+      const auto i = static_cast<std::size_t>(idx);
+      const bool never_logged = logged_try_[i] != tries_[i];
+      if (auto it = slots_.find(idx); never_logged && it != slots_.end()) {
         std::size_t before = checker_.violations();
-        check_unlogged_try(idx, it->second, tries_[static_cast<std::size_t>(idx)]);
+        check_unlogged_try(idx, it->second, tries_[i]);
         if (checker_.violations() > before) {
           Slot evidence;
           evidence.hits = it->second.hits;
           keep_evidence(idx, evidence);
         }
-      }
-      // What hit the lost try is kept apart: its calls may still leave records behind.
-      if (auto it = slots_.find(idx); it != slots_.end() && !it->second.hits.empty()) {
-        auto& stale = stale_[saga_id(idx, tries_[static_cast<std::size_t>(idx)])];
-        stale.hits = std::move(it->second.hits);
-        it->second.hits.clear();
+        // What hit the lost try is kept apart: its calls may still leave records behind.
+        if (!it->second.hits.empty()) {
+          auto& stale = stale_[saga_id(idx, tries_[i])];
+          stale.hits = std::move(it->second.hits);
+          it->second.hits.clear();
+        }
       }
       client_retrying_.insert(idx);
       at(now_ + 50, Ev::ClientRetry, idx);
     }
-    runs_.clear();  // memory is lost; the log is not
+    // Memory is lost, the log is not: the object goes at the restart (this
+    // runs inside one of its calls).
     at(now_ + cfg_.restart_delay_ms, Ev::RestartOrchestrator);
   }
 
   void restart_orchestrator() {
+    orch_.reset();
+    boot_orchestrator();
     orch_up_ = true;
     orch_up_since_ = now_;
-    std::vector<int> open;
-    std::map<int, std::vector<Event>> read_back;
-    if (sqlite_log_) {
-      // Recovery as the orchestrator does it: the log's query for unfinished
-      // sagas, then each one's events, decoded from what was stored.
-      for (const auto& id : sqlite_log_->unfinished()) {
-        auto [idx, attempt] = parse_saga_id(id);
-        if (idx < 0 || idx >= cfg_.sagas || logged_try_[static_cast<std::size_t>(idx)] != attempt) continue;
-        if (!slots_.count(idx)) continue;  // retired: checked and forgotten already
-        open.push_back(idx);
-        read_back[idx] = sqlite_log_->events(id);
-      }
-    } else {
-      for (const auto& [idx, slot] : slots_) {
-        if (!slot.terminal && !slot.log.empty()) open.push_back(idx);
-      }
-    }
-    std::sort(open.begin(), open.end());
-    for (int idx : open) {
-      Run run;
-      run.rng = SplitMix64(cfg_.seed ^ (static_cast<std::uint64_t>(idx) * 0x100000001B3ULL) ^ 0xABCDEF);
-      run.state = engine_.replay(sqlite_log_ ? read_back[idx] : slots_[idx].log, run.rng);
-      runs_[idx] = std::move(run);
-    }
-    for (int idx : open) {
-      Event e;
-      e.type = Event::Type::Recovered;
-      e.now_ms = now_;
-      deliver(idx, e);
-      if (!orch_up_) return;  // crashed again while recovering
-    }
-    // Scripted mode: a saga lost with the crash (never logged) will not end; move on.
+    orch_->recover();
+    // Scripted mode: a saga lost with the crash (never logged, and not asked
+    // for again) will not end; move on.
     int cur = current_in_sequence_;
-    if (cfg_.scripted && cur >= 0 && logged_try_[static_cast<std::size_t>(cur)] == 0 && !client_retrying_.count(cur))
+    if (cfg_.scripted && cur >= 0 && logged_try_[static_cast<std::size_t>(cur)] == 0 && !client_retrying_.count(cur) &&
+        !awaiting_ack_.count(cur))
       at(now_ + 1, Ev::NextInSequence);
   }
 
   // ---- network and services -----------------------------------------------
 
-  // A lost message, recorded as the fault rule that has the same effect on the
-  // caller, so that shrinking and scenarios can replay it: a lost request is
-  // an error without effect, a lost answer is commit-then-drop.
-  void record_drop(int node, const Request& req, int attempt, FaultAction action) {
+  // A lost or doubled message, recorded as the fault rule that has the same
+  // effect on the service, so that shrinking and scenarios can replay it: a
+  // lost request is an error without effect, a lost answer is commit-then-drop,
+  // a request delivered twice is commit-then-error (the orchestrator's retry
+  // then delivers it again, with the same key).
+  void record_drop(int node, const Request& req, int attempt, FaultAction action, const char* name = "network-drop") {
     FiredFault f;
     f.action = action;
     f.endpoint = req.endpoint;
     f.saga_id = req.saga_id;
     f.attempt = attempt;
     f.at_ms = now_;
-    f.name = "network-drop";
-    if (action == FaultAction::Error) f.status = 503;
+    f.name = name;
+    if (action == FaultAction::Error || action == FaultAction::CommitThenError) f.status = 503;
     note_fault(req.saga_id, node_names_[static_cast<std::size_t>(node)], std::move(f));
   }
 
@@ -862,11 +1075,14 @@ class Sim {
       return;
     }
     int copies = network_faults() && chance(mix_.dup) ? 2 : 1;
-    if (copies == 2) res_.faults_by_kind[kDuplicate]++;
+    if (copies == 2) {
+      res_.faults_by_kind[kDuplicate]++;
+      record_drop(node, req, attempt, FaultAction::CommitThenError, "network-duplicate");
+    }
     auto slot = hold_request(std::move(req));
     for (int i = 0; i < copies; ++i) {
       requests_[slot].refs++;
-      at(now_ + delay() + i, Ev::Receive, call_id, node, nodes_[node].inc, attempt, 0, slot);
+      at(now_ + delay() + i, Ev::Receive, call_id, node, nodes_[node].inc, attempt, slot);
     }
   }
 
@@ -876,7 +1092,7 @@ class Sim {
       if (a.ok()) record_drop(node, requests_[req].req, attempt, FaultAction::CommitThenDrop);
       return;
     }
-    at(now_ + delay(), Ev::Response, call_id, 0, 0, 0, 0, hold_reply(std::move(a)));
+    at(now_ + delay(), Ev::Response, call_id, 0, 0, 0, hold_reply(std::move(a)));
   }
 
   Reply error_reply(const FiredFault& f) {
@@ -913,7 +1129,7 @@ class Sim {
         break;
       case FaultAction::Latency:
       case FaultAction::Hang:
-        at(now_ + fired->delay_ms, Ev::Held, call_id, n, inc, attempt, 0, slot);
+        at(now_ + fired->delay_ms, Ev::Held, call_id, n, inc, attempt, slot);
         return;  // the held copy keeps the request
       case FaultAction::CommitThenError:
         process(node, slot);
@@ -986,7 +1202,7 @@ class Sim {
     if (it != slots_.end()) check_protocol(idx, summary, it->second);
     if (checker_.violations() > before && it != slots_.end()) keep_evidence(idx, it->second);
     if (it != slots_.end()) slots_.erase(it);
-    runs_.erase(idx);
+    idem_.erase(idem_key_of(idx));
   }
 
   // The history checker over the saga's log and the calls its logged try issued.
@@ -1123,13 +1339,13 @@ class Sim {
   std::int64_t deadline_ = INT64_MAX;
   bool healed_ = false;
   std::priority_queue<Item, std::vector<Item>, std::greater<Item>> queue_;
+  std::deque<Item> ready_;
   Node nodes_[kNodes];
   bool orch_up_ = true;
   std::int64_t orch_up_since_ = -1'000'000;
   int orch_inc_ = 0;
   std::unordered_map<int, Slot> slots_;  // durable: the saga log, until a saga is retired
   std::map<std::string, Slot> stale_;     // faults that hit tries the orchestrator lost before logging them
-  std::unordered_map<int, Run> runs_;    // volatile: lost when the orchestrator crashes
   std::vector<std::uint8_t> tries_;      // per saga: how often the client asked
   std::vector<std::uint8_t> logged_try_;  // per saga: which try reached the log (0: none)
   std::set<int> client_retrying_;
@@ -1144,11 +1360,23 @@ class Sim {
   const std::string kOrchestrator = "orquestador";
   const std::vector<std::string> node_names_{kNodeNames, kNodeNames + kNodes};
   const std::string kDrop = "drop", kDuplicate = "duplicate", kCrashOrchestrator = "crash-orquestador",
-                    kStray = "stray-request";
+                    kStray = "stray-request", kRepeat = "client-repeat";
   const std::vector<std::string> fault_names_ = fault_action_names();
   int next_call_ = 0;
   InvariantChecker checker_;
   SimResult res_;
+  // The orchestrator and its world.
+  SimRuntime runtime_{*this};
+  SimTransport transport_{*this};
+  SimCrashPoints crashes_{*this};
+  SimLog log_{*this};
+  std::vector<TaskSlot> tasks_;
+  std::vector<std::uint32_t> free_tasks_;
+  std::set<int> awaiting_ack_;  // purchases whose client waits for the orchestrator's acknowledgement
+  int pending_start_ = -1;      // the purchase whose request the orchestrator is taking
+  const SimStrand* running_ = nullptr;  // whose task is running
+  std::unordered_map<std::string, std::string> idem_;  // idempotency key -> saga id, until retired
+  std::unique_ptr<Orchestrator> orch_;
 };
 
 }  // namespace

@@ -49,9 +49,9 @@ std::vector<std::string> SagaLog::encode(const std::vector<Event>& events) {
 }
 
 std::optional<SagaLog::Row> SagaLog::row_of(const SagaDefinition& def, const Event& e, Estado before,
-                                            const SagaState& next, const std::string& idem_key) {
+                                            const SagaState& next, const std::string& idem_key) const {
   if (e.type != Event::Type::Start && next.estado == before) return std::nullopt;
-  return Row{to_string(next.estado), idem_key, to_json(next, def).dump()};
+  return Row{to_string(next.estado), idem_key, stores_snapshots() ? to_json(next, def).dump() : std::string(), &next};
 }
 
 // The one writer of a saga's events and row, inside a batch of the group commit.

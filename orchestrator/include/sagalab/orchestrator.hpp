@@ -1,14 +1,11 @@
-// The HTTP driver of the saga engine, asynchronous end to end. Each saga runs
-// on its own strand of the server's io_context: an event is applied to the
-// engine, appended to the saga log (a group commit completes a handler, it
-// wakes no thread), and once durable the engine's commands are carried out:
-// calls on keep-alive connection pools to the services, backoff as timers.
-// A saga waits on a completion handler or a timer, never on a thread.
+// The saga runner: drives each saga's engine, one strand per saga. An event
+// is applied to the engine, appended to the saga log, and once durable the
+// engine's commands are carried out: calls to the services through the
+// transport, backoff as timers. A saga waits on a completion or a timer, never
+// on a thread. Everything it touches outside its memory comes in through
+// OrchestratorEnv, so that the program and the simulator run this very class.
 #pragma once
 
-#include <utility>  // before Boost 1.74 asio, which uses std::exchange without it
-
-#include <boost/asio.hpp>
 #include <condition_variable>
 #include <exception>
 #include <functional>
@@ -17,21 +14,16 @@
 #include <mutex>
 #include <optional>
 #include <string>
-#include <thread>
+#include <unordered_map>
 #include <vector>
 
-#include "sagalab/async_client.hpp"
-#include "sagalab/http_common.hpp"
+#include "sagalab/orchestrator_env.hpp"
 #include "sagalab/saga.hpp"
 #include "sagalab/saga_log.hpp"
 
 namespace sagalab {
 
-class HttpServer;
-
 struct OrchestratorOptions {
-  std::map<std::string, std::string> service_urls;  // "ms-compras" -> "http://127.0.0.1:5002"
-  std::size_t pool_size = 64;                       // keep-alive connections per service, at most
   std::uint64_t seed = 0;
   std::size_t max_in_flight = 10000;  // running sagas; past it POST /compra answers 503
   // With a shared log (several orchestrators): how often this one renews its
@@ -39,19 +31,29 @@ struct OrchestratorOptions {
   std::int64_t claim_every_ms = 1000;
 };
 
+// What an orchestrator runs on (see orchestrator_env.hpp); each outlives it.
+struct OrchestratorEnv {
+  Runtime& runtime;
+  Transport& transport;
+  SagaLog& log;
+  CrashPoints* crashes = nullptr;          // none: no crash points
+  OrchestratorObserver* observer = nullptr;  // none: nothing reported
+};
+
 class Orchestrator {
  public:
   using Snapshot = std::function<void(std::optional<Json>)>;
   using Started = std::function<void(const std::string& id, bool existed, std::exception_ptr error)>;
 
-  Orchestrator(SagaDefinition def, SagaLog& log, FaultGate& faults, OrchestratorOptions opts,
-               boost::asio::io_context& io);
+  Orchestrator(SagaDefinition def, OrchestratorEnv env, OrchestratorOptions opts);
   ~Orchestrator();
+  Orchestrator(const Orchestrator&) = delete;
+  Orchestrator& operator=(const Orchestrator&) = delete;
 
   // Reloads the unfinished sagas this orchestrator may drive (with a log of
   // its own: all of them) and drives them on. Returns how many. With a shared
   // log it then renews its leases and takes over expired ones every
-  // claim_every_ms, on a thread of its own, until stop().
+  // claim_every_ms, until stop().
   std::size_t recover();
   // Starts a saga (or finds the one that already has this idempotency key);
   // done() runs once the saga's start is durable.
@@ -60,11 +62,13 @@ class Orchestrator {
   // the timeout passes (its snapshot then); nullopt when it does not exist.
   void wait(const std::string& id, std::int64_t timeout_ms, Snapshot done);
   void snapshot(const std::string& id, Snapshot done);
-  // The current snapshots of the running sagas (blocks: not on the event loop).
+  // The current snapshots of the running sagas (blocks: never from a strand).
   std::map<std::string, Json> live_snapshots();
   std::size_t active() const;
   std::uint64_t random();
+  // Nothing more happens: no event is applied, no call made, no answer given.
   void stop();
+  bool stopped() const;
   const SagaDefinition& definition() const { return engine_.definition(); }
 
  private:
@@ -79,32 +83,31 @@ class Orchestrator {
   void answer_waiters(Run& run);
   void create(SagaContext ctx, const std::string& idem_key, Started done);
   void deliver(const std::shared_ptr<Run>& run, const Event& e, std::function<void()> after_log = {});
-  void logged(const std::shared_ptr<Run>& run, const Event& e, SagaState next, std::vector<Command> commands);
+  void logged(const std::shared_ptr<Run>& run, const CrashSpot& spot, Estado before, bool start, std::int64_t now_ms,
+              std::vector<Command> commands);
   void execute(const std::shared_ptr<Run>& run, const Command& c);
-  void crash_point(const Run& run, const Event& e, const char* when);
+  void answered(const std::shared_ptr<Run>& run, const Command& c, double sent, CallOutcome r);
+  // On the strand: done(snapshot) now, or once the event being written is durable.
+  void read(Run& run, Snapshot done);
+  // Where the crash points of event e's write are, read from the run's state before e.
+  static CrashSpot spot_of(const Run& run, const Event& e);
+  // True when the orchestrator went down at this crash point (it has stopped).
+  bool crash_point(CrashSpot spot, const char* when);
   std::shared_ptr<Run> find(const std::string& id);
+  void log_line(const Json& line, bool error = false);
 
   SagaEngine engine_;
-  SagaLog& log_;
-  FaultGate& faults_;
+  OrchestratorEnv env_;
+  OrchestratorObserver none_;
+  OrchestratorObserver& observer_;
   OrchestratorOptions opts_;
-  boost::asio::io_context& io_;
-  std::map<std::string, std::unique_ptr<AsyncClientPool>> pools_;
 
   mutable std::mutex mutex_;
-  std::map<std::string, std::shared_ptr<Run>> runs_;  // unfinished sagas
-  std::map<std::string, std::string> idem_;           // idempotency key -> saga id (unfinished)
+  std::unordered_map<std::string, std::shared_ptr<Run>> runs_;  // unfinished sagas
+  std::unordered_map<std::string, std::string> idem_;           // idempotency key -> saga id (unfinished)
   SplitMix64 rng_;
   bool stopped_ = false;
-  std::condition_variable stop_cv_;
-  std::thread keeper_;  // keep_leases(), with a shared log
+  std::unique_ptr<Ticker> keeper_;  // keep_leases(), with a shared log
 };
-
-// Routes of the orchestrator: /compra, /sagas, /health, /admin/*.
-struct OrchestratorRouteOptions {
-  std::int64_t response_timeout_ms = 30000;
-};
-void register_routes(HttpServer& srv, Orchestrator& orch, SagaLog& log, FaultGate& faults,
-                     const OrchestratorRouteOptions& opts);
 
 }  // namespace sagalab

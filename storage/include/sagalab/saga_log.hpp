@@ -41,12 +41,19 @@ class SagaLog {
   struct Row {
     std::string estado;
     std::string idem_key;
-    std::string snapshot;  // JSON text
+    std::string snapshot;  // JSON text (empty for a log that stores none)
+    // The state it describes, valid during the append only (for a log that
+    // keeps states in memory, as the simulator's does).
+    const SagaState* state = nullptr;
   };
   // The row to write with event e, which moved a saga from state `before` to
-  // `next`: only when the saga starts or its state changes.
-  static std::optional<Row> row_of(const SagaDefinition& def, const Event& e, Estado before, const SagaState& next,
-                                   const std::string& idem_key);
+  // `next`: only when the saga starts or its state changes. Its snapshot only
+  // for a log that stores them.
+  std::optional<Row> row_of(const SagaDefinition& def, const Event& e, Estado before, const SagaState& next,
+                            const std::string& idem_key) const;
+  // False for a log that keeps no snapshot in its rows (the simulator's
+  // in-memory log, which answers from the events).
+  virtual bool stores_snapshots() const { return true; }
   using Done = std::function<void(std::exception_ptr)>;
   // Appends events[first..] (seq numbers from `seq` on) and the row, if any,
   // in the next group commit; done(error) runs on the log's committer thread
