@@ -14,8 +14,9 @@ std::string crash_point_name(const SagaDefinition& def, const CrashSpot& spot) {
 }
 
 struct Orchestrator::Run {
-  explicit Run(Runtime& rt) : strand(rt.make_strand()) {}
-  // Everything below is touched only on the strand.
+  Run(Orchestrator& o, Runtime& rt) : owner(o), strand(rt.make_strand()) {}
+  Orchestrator& owner;
+  // Everything below is touched only on the strand (but `answer`, below).
   std::unique_ptr<Strand> strand;
   std::string id;
   std::string idem;
@@ -29,6 +30,12 @@ struct Orchestrator::Run {
   // wait in `reads` until it is (a view must not show what the log could still lose).
   bool writing = false;
   std::vector<Snapshot> reads;
+  std::function<void()> durable;  // what follows once the event being written is durable
+  // The one call outstanding: its command, when it was sent, and its outcome,
+  // written by the transport's completion just before it posts to the strand.
+  Command call;
+  double call_sent = 0;
+  CallOutcome answer;
   Started on_start;      // create()'s caller, told once the start is durable
   // Waiters of POST /compra: called once, with the snapshot, when the saga settles.
   std::vector<std::function<void(const Json&)>> waiters;
@@ -78,7 +85,7 @@ std::shared_ptr<Orchestrator::Run> Orchestrator::find(const std::string& id) {
 
 bool Orchestrator::adopt(const std::string& id) {
   if (find(id)) return false;
-  auto run = std::make_shared<Run>(env_.runtime);
+  auto run = std::make_shared<Run>(*this, env_.runtime);
   run->id = id;
   run->rng = SplitMix64(opts_.seed ^ std::hash<std::string>{}(id));
   auto events = env_.log.events(id);
@@ -205,7 +212,7 @@ void Orchestrator::start(SagaContext ctx, const std::string& idem_key, Started d
 }
 
 void Orchestrator::create(SagaContext ctx, const std::string& idem_key, Started done) {
-  auto run = std::make_shared<Run>(env_.runtime);
+  auto run = std::make_shared<Run>(*this, env_.runtime);
   run->id = env_.runtime.new_saga_id();
   run->idem = idem_key;
   run->rng = SplitMix64(opts_.seed ^ std::hash<std::string>{}(run->id));
@@ -323,29 +330,9 @@ void Orchestrator::deliver(const std::shared_ptr<Run>& run, const Event& e, std:
   auto append = [this, run, spot](const Event& ev, Estado was, const SagaState& next, auto durable) {
     if (crash_point(spot, "before")) return;
     observer_.log_appended();
-    std::function<void()> on_durable = std::move(durable);  // moved on from here, never copied
-    env_.log.append(
-        run->id, run->seq + 1, {ev}, env_.log.row_of(engine_.definition(), ev, was, next, run->idem), ev.now_ms,
-        [this, run, on_durable = std::move(on_durable)](std::exception_ptr error) mutable {
-          if (error) {
-            // Without a durable log the saga must not move on: stop here and let
-            // recovery pick it up from what was written.
-            std::string what = "unknown error";
-            try {
-              std::rethrow_exception(error);
-            } catch (const SagaLogConflict& c) {
-              // Another orchestrator drives it: nothing of this event was written.
-              run->strand->post([this, run, kind = c.kind, why = std::string(c.what())] { drop(run, kind, why); });
-              return;
-            } catch (const std::exception& ex) {
-              what = ex.what();
-            } catch (...) {
-            }
-            log_line({{"event", "log-write-failed"}, {"saga_id", run->id}, {"error", what}}, true);
-            env_.runtime.fatal("saga log write failed");
-          }
-          run->strand->dispatch(std::move(on_durable));
-        });
+    run->durable = std::move(durable);
+    env_.log.append(run->id, run->seq + 1, {ev}, env_.log.row_of(engine_.definition(), ev, was, next, run->idem),
+                    ev.now_ms, [run](std::exception_ptr error) { run->owner.appended(run, error); });
   };
   run->writing = true;
   advance_saga(engine_, run->state, e, run->rng, append,
@@ -353,6 +340,28 @@ void Orchestrator::deliver(const std::shared_ptr<Run>& run, const Event& e, std:
                  logged(run, spot, before, start, now, std::move(commands));
                  if (after_log && !stopped()) after_log();
                });
+}
+
+// On the log's thread (or the strand): the event's write ended.
+void Orchestrator::appended(const std::shared_ptr<Run>& run, std::exception_ptr error) {
+  if (error) {
+    // Without a durable log the saga must not move on: stop here and let
+    // recovery pick it up from what was written.
+    std::string what = "unknown error";
+    try {
+      std::rethrow_exception(error);
+    } catch (const SagaLogConflict& c) {
+      // Another orchestrator drives it: nothing of this event was written.
+      run->strand->post([this, run, kind = c.kind, why = std::string(c.what())] { drop(run, kind, why); });
+      return;
+    } catch (const std::exception& ex) {
+      what = ex.what();
+    } catch (...) {
+    }
+    log_line({{"event", "log-write-failed"}, {"saga_id", run->id}, {"error", what}}, true);
+    env_.runtime.fatal("saga log write failed");
+  }
+  run->strand->dispatch(std::exchange(run->durable, {}));
 }
 
 void Orchestrator::logged(const std::shared_ptr<Run>& run, const CrashSpot& spot, Estado before, bool start,
@@ -415,23 +424,26 @@ void Orchestrator::execute(const std::shared_ptr<Run>& run, const Command& c) {
       meta.idempotency_key = c.idempotency_key;
       meta.trace_id = run->state.ctx.trace_id;
       meta.timeout_ms = c.timeout_ms;
-      const double sent = env_.runtime.monotonic_s();
-      env_.transport.call(std::move(call), std::move(meta), [this, run, c, sent](CallOutcome r) mutable {
-        // Read on the strand, against the state the call was made from:
-        // a saga has one call or timer outstanding at a time.
-        run->strand->post([this, run, c = std::move(c), sent, r = std::move(r)]() mutable {
-          answered(run, c, sent, std::move(r));
-        });
+      // A saga has one call or timer outstanding at a time: the call's
+      // command and its outcome wait in the run.
+      run->call = c;
+      run->call_sent = env_.runtime.monotonic_s();
+      env_.transport.call(std::move(call), std::move(meta), [run](CallOutcome r) {
+        run->answer = std::move(r);  // the strand reads it only once the post below runs
+        run->strand->post([run] { run->owner.answered(run); });
       });
       return;
     }
   }
 }
 
-void Orchestrator::answered(const std::shared_ptr<Run>& run, const Command& c, double sent, CallOutcome r) {
+void Orchestrator::answered(const std::shared_ptr<Run>& run) {
+  // Read against the state the call was made from.
+  const CallOutcome r = std::exchange(run->answer, {});
+  const Command& c = run->call;
   auto ev = interpret_answer(engine_.definition(), run->state, c, r.answer, r.error, env_.runtime.now_ms());
   observer_.call_answered(engine_.definition().steps[static_cast<std::size_t>(c.step)].name, c.compensation,
-                          ev.outcome, env_.runtime.monotonic_s() - sent);
+                          ev.outcome, env_.runtime.monotonic_s() - run->call_sent);
   deliver(run, ev);
 }
 

@@ -86,7 +86,8 @@ class Orchestrator {
   void logged(const std::shared_ptr<Run>& run, const CrashSpot& spot, Estado before, bool start, std::int64_t now_ms,
               std::vector<Command> commands);
   void execute(const std::shared_ptr<Run>& run, const Command& c);
-  void answered(const std::shared_ptr<Run>& run, const Command& c, double sent, CallOutcome r);
+  void appended(const std::shared_ptr<Run>& run, std::exception_ptr error);
+  void answered(const std::shared_ptr<Run>& run);
   // On the strand: done(snapshot) now, or once the event being written is durable.
   void read(Run& run, Snapshot done);
   // Where the crash points of event e's write are, read from the run's state before e.
