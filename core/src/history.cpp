@@ -3,6 +3,7 @@
 // written; none of them asks the engine what it would have done.
 #include "sagalab/history.hpp"
 
+#include <algorithm>
 #include <climits>
 #include <map>
 
@@ -34,6 +35,9 @@ const std::vector<HistoryRule>& history_rules() {
       {"attempt-limit",
        "a step at or before the pivot is attempted at most as often as its retry policy allows (max_attempts; an "
        "attempt lost with a crash of the orchestrator counts)"},
+      {"retry-backoff",
+       "a retry waits at least the fixed half of its backoff (the retry policy's base, doubled per attempt, at "
+       "most its maximum) after the failure that scheduled it"},
       {"refusal-not-retried",
        "a step refused at or before the pivot is not called again: the saga compensates (only a step after the "
        "pivot is retried until it succeeds)"},
@@ -89,6 +93,25 @@ std::vector<Violation> check_history(const SagaDefinition& def, const SagaHistor
       l.forward_ok = i;
       l.id = output_id(e.data);
     }
+  }
+
+  // Each retry's timer against the failure just before it in the log.
+  for (std::size_t i = 1; i < h.log.size(); ++i) {
+    const auto& t = h.log[i];
+    const auto& f = h.log[i - 1];
+    if (t.type != Event::Type::Timer || f.type != Event::Type::Result || !valid_step(t.step) || f.step != t.step ||
+        f.compensation != t.compensation || t.attempt < 2)
+      continue;
+    const RetryPolicy& p = t.compensation ? def.compensation : def.steps[static_cast<std::size_t>(t.step)].retry;
+    std::int64_t d = p.backoff_base_ms;
+    for (int k = 1; k < t.attempt - 1 && d < p.backoff_max_ms; ++k) d *= 2;
+    d = std::min(d, p.backoff_max_ms);
+    if (t.now_ms - f.now_ms < d / 2)
+      violate("retry-backoff", std::string(t.compensation ? "compensation of " : "") +
+                                   def.steps[static_cast<std::size_t>(t.step)].name + " attempt " +
+                                   std::to_string(t.attempt) + " was retried " + std::to_string(t.now_ms - f.now_ms) +
+                                   " ms after attempt " + std::to_string(t.attempt - 1) + " failed; its backoff is at least " +
+                                   std::to_string(d / 2) + " ms");
   }
 
   // Each result against the answer it read (from the log, or from a

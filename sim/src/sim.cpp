@@ -3,6 +3,7 @@
 #include "sagalab/sim.hpp"
 
 #include <algorithm>
+#include <cmath>
 #include <cstdio>
 #include <functional>
 #include <memory>
@@ -47,11 +48,11 @@ std::string FaultMix::describe() const {
                 "error %.3f, latency %.3f, hang %.3f, commit-then-error %.3f, commit-then-drop %.3f, crash %.4f, "
                 "drop %.3f, duplicate %.3f, delay 1-%lld ms, arrivals every ~%lld ms, %d product(s), stock %s, "
                 "orchestrator crashes x%g while compensating, up at least %lld ms, refusal %.3f, stray %.2f, "
-                "saga log %s",
+                "client amounts %.2f, log writes 0-%lld ms, saga log %s",
                 error, latency, hang, commit_then_error, commit_then_drop, crash, drop, dup,
                 static_cast<long long>(net_delay_ms), static_cast<long long>(arrival_gap_ms), products,
                 stock > 0 ? std::to_string(stock).c_str() : "plenty", crash_compensating,
-                static_cast<long long>(min_uptime_ms), refusal, stray, sqlite_log ? "sqlite" : "memory");
+                static_cast<long long>(min_uptime_ms), refusal, stray, client_amount, static_cast<long long>(log_delay_ms), sqlite_log ? "sqlite" : "memory");
   return buf;
 }
 
@@ -72,6 +73,8 @@ Json to_json(const FaultMix& m) {
           {"min_uptime_ms", m.min_uptime_ms},
           {"refusal", m.refusal},
           {"stray", m.stray},
+          {"client_amount", m.client_amount},
+          {"log_delay_ms", m.log_delay_ms},
           {"saga_log", m.sqlite_log ? "sqlite" : "memory"}};
 }
 
@@ -97,6 +100,8 @@ FaultMix swarm_mix(std::uint64_t seed) {
   // Drawn last, so that the draws above give the same mix as before.
   m.refusal = on(0.4) ? rate(0.005, 0.05) : 0;
   m.stray = on(0.4) ? rate(0.2, 1.0) : 0;
+  m.client_amount = on(0.4) ? rate(0.1, 0.6) : 0;
+  m.log_delay_ms = on(0.5) ? r.uniform(1, 3) : 0;
   return m;
 }
 
@@ -274,6 +279,7 @@ class Sim {
     NodeUp,          // a: node
     Heal,
     Retire,          // a: saga
+    LogWrite,        // msg: a saga-log write that becomes durable now
     NextInSequence,
     Stray,           // a: saga, b: node, msg: request (no caller waits for it)
   };
@@ -350,6 +356,7 @@ class Sim {
       case Ev::NodeUp: nodes_[it.a].up = true; return;
       case Ev::Heal: heal(); return;
       case Ev::Retire: retire(it.a); return;
+      case Ev::LogWrite: finish_write(it.msg); return;
       case Ev::NextInSequence: start_next_in_sequence(); return;
       case Ev::Stray: {
         auto& nd = nodes_[it.b];
@@ -470,6 +477,9 @@ class Sim {
   // the real SQLite log, in part of the runs), and a crash destroys the
   // object: a new one is built over the same log after the restart delay.
 
+  struct OrchestratorExit : std::runtime_error {
+    using std::runtime_error::runtime_error;
+  };
   struct SimStrand final : Strand {
     SimStrand(Sim& s, int i) : sim(s), inc(i) {}
     void post(std::function<void()> f) override { sim.add_task(sim.now_, this, std::move(f)); }
@@ -501,7 +511,9 @@ class Sim {
       throw std::logic_error("the simulator's saga log is not shared: there are no leases to keep");
     }
     std::string new_saga_id() override { return sim.next_saga_id(); }
-    [[noreturn]] void fatal(const std::string& why) override { throw std::logic_error("orchestrator: " + why); }
+    // The program would exit: here the orchestrator crashes (run_task and
+    // finish_write catch this, outside the orchestrator's frames).
+    [[noreturn]] void fatal(const std::string& why) override { throw OrchestratorExit(why); }
     Sim& sim;
   };
   struct SimTransport final : Transport {
@@ -524,8 +536,8 @@ class Sim {
     explicit SimLog(Sim& s) : sim(s) {}
     void append(const std::string& saga_id, int seq, std::vector<Event> events, std::optional<Row> row,
                 std::int64_t, Done done) override {
-      sim.log_append(saga_id, seq, std::move(events), row);
-      done(nullptr);
+      if (sim.mix_.log_delay_ms > 0) return sim.start_write(saga_id, seq, std::move(events), std::move(row), std::move(done));
+      done(sim.write(saga_id, seq, std::move(events), row));
     }
     void append_now(const std::string& saga_id, int seq, const std::vector<Event>& events,
                     const std::optional<Row>& row, std::int64_t) override {
@@ -591,7 +603,11 @@ class Sim {
     free_tasks_.push_back(i);
     if (!live || !fn) return;
     running_ = strand;
-    fn();
+    try {
+      fn();
+    } catch (const OrchestratorExit&) {
+      crash_orchestrator();
+    }
     running_ = nullptr;
   }
 
@@ -627,11 +643,8 @@ class Sim {
       at(now_ + 50, Ev::StartSaga, idx);  // the client retries
       return;
     }
-    const auto plan = plan_of(cfg_, mix_, idx);
-    SagaContext ctx;
-    ctx.usuario_id = plan.user;
-    ctx.producto_solicitado = plan.product;
-    ctx.cantidad = plan.cantidad;
+    SagaContext ctx = request_of(idx);
+    const bool first = !awaiting_ack_.count(idx) && tries_[static_cast<std::size_t>(idx)] == 0;
     awaiting_ack_.insert(idx);
     pending_start_ = idx;
     orch_->start(std::move(ctx), idem_key_of(idx),
@@ -639,6 +652,44 @@ class Sim {
                    acknowledged(idx, id, existed, error);
                  });
     pending_start_ = -1;
+    // Now and then the client sends its request again at once (a retry after
+    // its own timeout): it races the first one's write to the log.
+    if (first && chance(mix_.dup / 2)) at(now_ + net_rng_.uniform(0, 3), Ev::ClientRepeat, idx);
+  }
+
+  // What purchase idx's client asks for: the plan, and now and then an amount
+  // of its own (a pure function of the seed, so that the verdict can read it again).
+  struct ClientAmount {
+    std::optional<double> sent;
+    bool wrong = false;
+  };
+  ClientAmount client_amount_of(int idx, const SagaPlan& plan) const {
+    ClientAmount a;
+    if (mix_.client_amount <= 0) return a;
+    SplitMix64 r(cfg_.seed * 0x2545F4914F6CDD1DULL + static_cast<std::uint64_t>(idx) * 0x9E3779B97F4A7C15ULL + 7);
+    if (r.unit() >= mix_.client_amount) return a;
+    const double right = price_of(plan);
+    a.wrong = r.unit() < 0.5;
+    a.sent = !a.wrong ? right : plan.cantidad > 1 ? right / static_cast<double>(plan.cantidad)  // the unit price
+                                                  : right + 0.01 * static_cast<double>(r.uniform(1, 500));
+    return a;
+  }
+  // The catalog's price times the quantity, to the cent.
+  static double price_of(const SagaPlan& plan) {
+    static const auto catalog = default_catalog();
+    for (const auto& p : catalog) {
+      if (p.nombre == plan.product) return std::round(p.precio * static_cast<double>(plan.cantidad) * 100.0) / 100.0;
+    }
+    throw std::logic_error("the plan names a product the catalog does not have: " + plan.product);
+  }
+  SagaContext request_of(int idx) const {
+    const auto plan = plan_of(cfg_, mix_, idx);
+    SagaContext ctx;
+    ctx.usuario_id = plan.user;
+    ctx.producto_solicitado = plan.product;
+    ctx.cantidad = plan.cantidad;
+    ctx.monto_cliente = client_amount_of(idx, plan).sent;
+    return ctx;
   }
 
   // The orchestrator names a new saga: the try of the client's request being started.
@@ -657,19 +708,35 @@ class Sim {
       return;
     }
     check_same_saga(idx, id, existed);
+    const auto [i, attempt] = parse_saga_id(id);
+    if (i == idx && attempt != logged_try_[static_cast<std::size_t>(idx)]) acked_unlogged_[idx] = attempt;
     // Now and then the client sends its request again (a retry after a lost
     // answer): it must be told the same saga, while it runs and after it ended.
-    if (!existed && chance(mix_.dup)) at(now_ + 1 + net_rng_.uniform(0, 100), Ev::ClientRepeat, idx);
+    if (!existed && chance(mix_.dup / 2)) at(now_ + 1 + net_rng_.uniform(0, 100), Ev::ClientRepeat, idx);
+  }
+
+  // A saga whose id the client was given must be in the log: checked when the
+  // orchestrator crashes (what it had not written is lost then) and at the end.
+  void check_acknowledged() {
+    for (const auto& [idx, attempt] : acked_unlogged_) {
+      if (attempt == logged_try_[static_cast<std::size_t>(idx)]) continue;
+      Violation v;
+      v.invariant = 7;
+      v.rule = "acknowledged-durable";
+      v.saga_id = saga_id(idx, attempt);
+      v.message = "the client was told saga " + v.saga_id + " for its request (key " + idem_key_of(idx) +
+                  "), but the saga's start is not in the log";
+      if (auto s = slots_.find(idx); s != slots_.end()) v.faults = s->second.hits;
+      checker_.add(std::move(v));
+    }
+    acked_unlogged_.clear();
   }
 
   void repeat_request(int idx) {
-    if (!orch_up_ || awaiting_ack_.count(idx) || !slots_.count(idx)) return;  // retired: the key's saga is forgotten
+    const bool retired = logged_try_[static_cast<std::size_t>(idx)] != 0 && !slots_.count(idx);
+    if (!orch_up_ || retired) return;  // retired: the key's saga is forgotten
     res_.faults_by_kind[kRepeat]++;
-    const auto plan = plan_of(cfg_, mix_, idx);
-    SagaContext ctx;
-    ctx.usuario_id = plan.user;
-    ctx.producto_solicitado = plan.product;
-    ctx.cantidad = plan.cantidad;
+    SagaContext ctx = request_of(idx);
     pending_start_ = idx;
     orch_->start(std::move(ctx), idem_key_of(idx),
                  [this, idx](const std::string& id, bool existed, std::exception_ptr error) {
@@ -682,7 +749,9 @@ class Sim {
   void check_same_saga(int idx, const std::string& id, bool existed) {
     const auto [i, attempt] = parse_saga_id(id);
     const int logged = logged_try_[static_cast<std::size_t>(idx)];
-    if (i != idx || (existed && attempt != logged)) {
+    // An existing saga is the key's logged one, or the one being started (not yet written).
+    const int expected = logged != 0 ? logged : tries_[static_cast<std::size_t>(idx)];
+    if (i != idx || (existed && attempt != expected)) {
       Violation v;
       v.invariant = 7;
       v.rule = "idempotent-start";
@@ -761,6 +830,7 @@ class Sim {
     const bool starts = !events.empty() && events.front().type == Event::Type::Start;
     auto& slot = slots_[idx];
     auto i = static_cast<std::size_t>(idx);
+    if (extra_sagas_.count(id)) return;
     for (auto& e : events) {
       if (e.type == Event::Type::Start) {
         if (logged_try_[i] != 0 && logged_try_[i] != attempt) {
@@ -772,10 +842,14 @@ class Sim {
                       idem_key_of(idx) + ", whose saga " + saga_id(idx, logged_try_[i]) + " is in the log";
           v.faults = slot.hits;
           checker_.add(std::move(v));
+          // The key's first saga is the one judged; this one runs on, its records end up as orphans.
+          extra_sagas_.insert(id);
+          return;
         }
         slot.log.clear();
         slot.log.reserve(16);
         logged_try_[i] = static_cast<std::uint8_t>(attempt);
+        if (auto a = acked_unlogged_.find(idx); a != acked_unlogged_.end() && a->second == attempt) acked_unlogged_.erase(a);
       } else if (logged_try_[i] != attempt) {
         throw std::logic_error("the orchestrator appended to saga " + id + ", whose start is not in the log");
       }
@@ -805,6 +879,77 @@ class Sim {
       }
       if (cfg_.scripted && idx == current_in_sequence_) at(now_ + 1, Ev::NextInSequence);
       at(now_ + kRetireAfterMs, Ev::Retire, idx);
+    }
+  }
+
+  // A write in flight (log_delay_ms): durable when its LogWrite comes, lost
+  // if the orchestrator that made it crashes first.
+  struct PendingWrite {
+    std::string saga_id;
+    int seq = 0;
+    std::vector<Event> events;
+    std::optional<SagaLog::Row> row;
+    std::optional<SagaState> state;  // the row's (its pointer is the orchestrator's, valid only during append)
+    SagaLog::Done done;
+    int inc = 0;
+  };
+  void start_write(const std::string& id, int seq, std::vector<Event> events, std::optional<SagaLog::Row> row,
+                   SagaLog::Done done) {
+    std::uint32_t i;
+    if (!free_writes_.empty()) {
+      i = free_writes_.back();
+      free_writes_.pop_back();
+    } else {
+      i = static_cast<std::uint32_t>(writes_.size());
+      writes_.emplace_back();
+    }
+    auto& w = writes_[i];
+    w.saga_id = id;
+    w.seq = seq;
+    w.events = std::move(events);
+    w.state.reset();
+    if (row && row->state) w.state = *row->state;
+    w.row = std::move(row);
+    if (w.row) w.row->state = nullptr;
+    w.done = std::move(done);
+    w.inc = orch_inc_;
+    at(now_ + net_rng_.uniform(0, mix_.log_delay_ms), Ev::LogWrite, 0, 0, 0, 0, i);
+  }
+  void finish_write(std::uint32_t i) {
+    auto w = std::move(writes_[i]);
+    writes_[i] = PendingWrite{};
+    free_writes_.push_back(i);
+    if (w.inc != orch_inc_ || !orch_up_) return;  // its orchestrator crashed first: never written
+    if (w.row && w.state) w.row->state = &*w.state;
+    auto error = write(w.saga_id, w.seq, std::move(w.events), w.row);
+    try {
+      w.done(error);
+    } catch (const OrchestratorExit&) {
+      crash_orchestrator();
+    }
+  }
+
+  // An append, as the log reports it: a write the real SQLite log refuses
+  // (its sequence numbers and idempotency keys are unique) is the
+  // orchestrator's error, reported to it, and a violation.
+  std::exception_ptr write(const std::string& id, int seq, std::vector<Event> events,
+                           const std::optional<SagaLog::Row>& row) {
+    try {
+      log_append(id, seq, std::move(events), row);
+      return nullptr;
+    } catch (const SqliteError& e) {
+      Violation v;
+      v.invariant = 7;
+      v.rule = "log-write";
+      v.saga_id = id;
+      v.message = std::string("the saga log refused the orchestrator's append of event ") + std::to_string(seq) +
+                  ": " + e.what();
+      checker_.add(std::move(v));
+      // The orchestrator exits now, and would again after every restart: the
+      // run ends here, with this as its verdict.
+      aborted_ = true;
+      deadline_ = now_;
+      return std::current_exception();
     }
   }
 
@@ -1004,6 +1149,7 @@ class Sim {
   void crash_orchestrator() {
     orch_up_ = false;
     ++orch_inc_;
+    check_acknowledged();
     // A request the orchestrator never acknowledged: its client asks again.
     std::vector<int> unacknowledged;
     for (int idx : awaiting_ack_) {
@@ -1199,10 +1345,74 @@ class Sim {
     static const std::vector<ServiceFault> none;
     const auto& hits = it == slots_.end() ? none : it->second.hits;
     checker_.saga(summary, effects.cs, effects.ps, effects.rs, hits);
+    check_request(idx, summary, effects, hits);
     if (it != slots_.end()) check_protocol(idx, summary, it->second);
     if (checker_.violations() > before && it != slots_.end()) keep_evidence(idx, it->second);
     if (it != slots_.end()) slots_.erase(it);
     idem_.erase(idem_key_of(idx));
+  }
+
+  // The records against what the client asked for and against each other:
+  // the amount charged is the catalog's price times the quantity to the cent
+  // (and a wrong amount of the client's is never charged); the purchase, the
+  // payment and the reservation name the client's product, quantity and user;
+  // the payment names the saga's purchase.
+  void check_request(int idx, const SagaSummary& summary, const Effects& e, const std::vector<ServiceFault>& hits) {
+    const auto plan = plan_of(cfg_, mix_, idx);
+    const double price = price_of(plan);
+    const auto amount = client_amount_of(idx, plan);
+    std::vector<std::string> wrong;
+    auto money = [](double v) {
+      char buf[32];
+      std::snprintf(buf, sizeof buf, "%.2f", v);
+      return std::string(buf);
+    };
+    auto off = [](double a, double b) { return std::fabs(a - b) > 0.005; };
+    if (summary.estado == Estado::Completada) {
+      if (amount.wrong)
+        wrong.push_back("the client sent the amount " + money(*amount.sent) + " for a purchase of " + money(price) +
+                        ", and the saga completed");
+      for (const auto& c : e.cs) {
+        if (c.estado == CompraEstado::Confirmada && off(c.monto, price))
+          wrong.push_back("purchase " + c.compra_id + " is for " + money(c.monto) + ", the catalog's price times " +
+                          std::to_string(plan.cantidad) + " is " + money(price));
+      }
+      for (const auto& p : e.ps) {
+        if (p.estado == PagoEstado::Aprobado && off(p.monto, price))
+          wrong.push_back("payment " + p.pago_id + " charged " + money(p.monto) + ", the catalog's price times " +
+                          std::to_string(plan.cantidad) + " is " + money(price));
+      }
+    }
+    for (const auto& c : e.cs) {
+      if (c.producto != plan.product || c.cantidad != plan.cantidad || c.usuario_id != plan.user)
+        wrong.push_back("purchase " + c.compra_id + " is " + std::to_string(c.cantidad) + " x '" + c.producto +
+                        "' for " + c.usuario_id + "; the client asked for " + std::to_string(plan.cantidad) + " x '" +
+                        plan.product + "' for " + plan.user);
+    }
+    for (const auto& p : e.ps) {
+      const bool names_purchase =
+          std::any_of(e.cs.begin(), e.cs.end(), [&](const Compra& c) { return c.compra_id == p.compra_id; });
+      if (p.usuario_id != plan.user || (!e.cs.empty() && !names_purchase))
+        wrong.push_back("payment " + p.pago_id + " of " + p.usuario_id + " names purchase '" + p.compra_id +
+                        "', not the saga's" + (e.cs.empty() ? std::string() : " (" + e.cs.front().compra_id + ")") +
+                        " of " + plan.user);
+    }
+    for (const auto& r : e.rs) {
+      if (r.producto != inventory_key(plan.product) || r.cantidad != plan.cantidad)
+        wrong.push_back("reservation " + r.reserva_id + " holds " + std::to_string(r.cantidad) + " x " + r.producto +
+                        "; the client asked for " + std::to_string(plan.cantidad) + " x " + inventory_key(plan.product));
+    }
+    if (wrong.empty()) return;
+    Violation v;
+    v.invariant = 2;
+    v.rule = "records-match-request";
+    v.saga_id = summary.saga_id;
+    v.message = wrong.front() + (wrong.size() > 1 ? " (and " + std::to_string(wrong.size() - 1) + " more)" : "");
+    for (const auto& c : e.cs) v.records.emplace_back(c);
+    for (const auto& p : e.ps) v.records.emplace_back(p);
+    for (const auto& r : e.rs) v.records.emplace_back(r);
+    v.faults = hits;
+    checker_.add(std::move(v));
   }
 
   // The history checker over the saga's log and the calls its logged try issued.
@@ -1266,10 +1476,20 @@ class Sim {
   }
 
   void finish() {
+    check_acknowledged();
     res_.seed = cfg_.seed;
     res_.sagas = cfg_.sagas;
     res_.mix = mix_;
     res_.virtual_ms = now_;
+    if (aborted_) {  // the run ended at a fatal error: what was left unfinished says nothing more
+      auto report = checker_.finish({});
+      res_.by_state = report.by_state;
+      for (auto& v : report.violations) {
+        if (v.invariant != 5) res_.violations.push_back(std::move(v));
+      }
+      res_.live = false;
+      return;
+    }
     // Settled sagas not yet retired, then those that never settled.
     std::vector<int> left;
     for (const auto& [idx, slot] : slots_) {
@@ -1348,6 +1568,11 @@ class Sim {
   std::map<std::string, Slot> stale_;     // faults that hit tries the orchestrator lost before logging them
   std::vector<std::uint8_t> tries_;      // per saga: how often the client asked
   std::vector<std::uint8_t> logged_try_;  // per saga: which try reached the log (0: none)
+  std::vector<PendingWrite> writes_;
+  std::vector<std::uint32_t> free_writes_;
+  std::set<std::string> extra_sagas_;
+  bool aborted_ = false;  // a fatal error of the orchestrator's ended the run  // second sagas of one key (a violation): not kept in the slots
+  std::map<int, int> acked_unlogged_;  // purchases told a saga id whose start was not yet in the log: the try
   std::set<int> client_retrying_;
   std::vector<int> sequence_;  // scripted mode: the sagas to run, in order
   std::size_t next_in_sequence_ = 0;

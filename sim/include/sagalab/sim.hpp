@@ -52,6 +52,13 @@ struct FaultMix {
   // compensated saga that its records then get a compensation by id alone (no
   // keys) and a confirmation of its cancelled purchase. Both must change nothing.
   double stray = 0;
+  // Chance per purchase that its client sends its own amount (monto): half of
+  // them the catalog's price times the quantity, half a wrong one, which must
+  // not be charged.
+  double client_amount = 0;
+  // A saga-log write takes 0..log_delay_ms to become durable (0: at once); an
+  // orchestrator crash before then loses it.
+  std::int64_t log_delay_ms = 0;
   // The orchestrator's log is the real SagaLog on an in-memory SQLite
   // database (its SQL, its encoding of events, its query for unfinished
   // sagas run at every restart), instead of a vector of events.
