@@ -281,6 +281,7 @@ class Sim {
     Retire,          // a: saga
     LogWrite,        // msg: a saga-log write that becomes durable now
     NextInSequence,
+    ScriptDeadline,  // a: saga (scripted mode: its liveness bound)
     Stray,           // a: saga, b: node, msg: request (no caller waits for it)
   };
   struct Item {
@@ -358,6 +359,7 @@ class Sim {
       case Ev::Retire: retire(it.a); return;
       case Ev::LogWrite: finish_write(it.msg); return;
       case Ev::NextInSequence: start_next_in_sequence(); return;
+      case Ev::ScriptDeadline: script_deadline(it.a); return;
       case Ev::Stray: {
         auto& nd = nodes_[it.b];
         if (nd.up) process(nd, it.msg);
@@ -463,6 +465,15 @@ class Sim {
     if (next_in_sequence_ >= sequence_.size()) return;
     current_in_sequence_ = sequence_[next_in_sequence_++];
     start_saga(current_in_sequence_);
+    // Nothing heals in a script (each fault fires once): a saga not ended
+    // within the liveness bound of its start is stuck, and the run ends there.
+    at(now_ + cfg_.liveness_bound_ms, Ev::ScriptDeadline, current_in_sequence_);
+  }
+  void script_deadline(int idx) {
+    if (idx != current_in_sequence_) return;
+    auto it = slots_.find(idx);
+    if (it != slots_.end() && it->second.terminal) return;
+    deadline_ = now_;  // finish() reports it as not ended within the bound
   }
 
   bool chance(double p) { return p > 0 && net_rng_.unit() < p; }
@@ -1462,7 +1473,7 @@ class Sim {
       bool by_fault = std::any_of(slot.hits.begin(), slot.hits.end(), [&](const ServiceFault& h) {
         return h.service == r.service && h.fault.endpoint == r.fault.endpoint && h.fault.attempt == r.fault.attempt;
       });
-      if (!by_fault) res_.fired.push_back({idx, r.service, replay_rule(r.fault)});
+      if (!by_fault) res_.fired.push_back({idx, r.service, replay_rule(r.fault), true});
     }
     slot.hits.clear();
     slot.refusals.clear();
@@ -1665,22 +1676,30 @@ ShrinkOutcome shrink(const SimConfig& cfg, const SimResult& failed, int max_runs
   }
   // Start from the faults of the first violating saga: a scenario replays
   // one saga at a time, and fault rules per program are capped.
-  std::vector<ScriptedFault> start;
+  std::vector<ScriptedFault> start, faults_only;
   int first = -1;
   for (const auto& f : failed.fired) {
     if (first < 0) first = f.saga;
-    if (f.saga == first) start.push_back(f);
+    if (f.saga != first) continue;
+    start.push_back(f);
+    if (!f.evidence) faults_only.push_back(f);
   }
-  std::size_t per_program_cap = FaultSet::kMaxRules;
-  std::map<std::string, std::size_t> per_program;
-  for (const auto& f : start) per_program[f.service]++;
-  for (const auto& [svc, n] : per_program) {
-    if (n > per_program_cap) {
-      out.why_not = "the first violating saga was hit by " + std::to_string(n) + " faults on " + svc +
-                    ", more than the " + std::to_string(per_program_cap) + " rules a program holds";
-      return out;
+  // The services' own refusals are evidence, not faults: the failure is first
+  // shrunk without them (a bug that makes them gives them again by itself),
+  // and only if it needs them (stock that other sagas held) with them.
+  const std::size_t per_program_cap = FaultSet::kMaxRules;
+  auto too_many = [&](const std::vector<ScriptedFault>& script, std::string& why) {
+    std::map<std::string, std::size_t> per_program;
+    for (const auto& f : script) per_program[f.service]++;
+    for (const auto& [svc, n] : per_program) {
+      if (n <= per_program_cap) continue;
+      why = "the first violating saga was hit by " + std::to_string(n) + " faults on " + svc + ", more than the " +
+            std::to_string(per_program_cap) + " rules a program holds";
+      return true;
     }
-  }
+    return false;
+  };
+  if (too_many(faults_only, out.why_not)) return out;
   if (start.empty()) {
     // No fault hit a violating saga: the failure may still replay with its sagas alone.
     std::set<int> sagas;
@@ -1694,7 +1713,25 @@ ShrinkOutcome shrink(const SimConfig& cfg, const SimResult& failed, int max_runs
       return out;
     }
   }
-  out.script = shrink_failure(cfg, start, out.runs, max_runs);
+  // Then with the first refusal of each endpoint (what made the saga
+  // compensate: stock another saga held), then with all of them.
+  std::vector<ScriptedFault> first_refusals = faults_only;
+  std::set<std::pair<std::string, std::string>> seen;
+  for (const auto& f : start) {
+    if (f.evidence && seen.insert({f.service, f.rule.endpoint}).second) first_refusals.push_back(f);
+  }
+  out.script = shrink_failure(cfg, faults_only, out.runs, max_runs);
+  for (const auto* more : {&first_refusals, &start}) {
+    if (out.script || more->size() == faults_only.size()) continue;
+    std::string why;
+    if (too_many(*more, why)) {
+      out.why_not = "without the services' own refusals the failure does not happen; with them, " + why;
+      return out;
+    }
+    int runs = 0;
+    out.script = shrink_failure(cfg, *more, runs, max_runs);
+    out.runs += runs;
+  }
   if (!out.script)
     out.why_not = "with its sagas run one at a time the failure does not happen; it needs the seed's concurrency or "
                   "message timing";

@@ -152,3 +152,41 @@ TEST_CASE("every simulated saga's history keeps the protocol's rules", "[sim][hi
     CHECK(r.ok());
   }
 }
+
+TEST_CASE("a failure is shrunk without the services' own refusals first, and a stuck replay ends at its liveness bound",
+          "[sim][shrink]") {
+  // The test's bug, in front of ms-inventario: every release names a
+  // reservation and a key it does not have, so none is ever released.
+  auto cfg = config(1, 300);
+  cfg.rewrite_request = [](const std::string& service, Request& req) {
+    if (service != "ms-inventario" || req.endpoint != "compensacion") return;
+    if (auto* c = std::get_if<Compensar>(&req.body)) {
+      c->id = "reserva_desconocida";
+      c->forward_key = "clave-desconocida";
+    }
+  };
+  auto r = run_simulation(cfg);
+  while (r.ok() && cfg.seed < 20) {
+    ++cfg.seed;
+    r = run_simulation(cfg);
+  }
+  REQUIRE_FALSE(r.ok());
+  auto shrunk = shrink(cfg, r);
+  INFO(shrunk.why_not);
+  REQUIRE(shrunk.script);
+  CHECK(shrunk.script->size() <= 3);
+  // The bug gives its own refusals again by itself: what stays is at most the
+  // refusal that made the saga compensate (its first of an endpoint).
+  std::set<std::pair<std::string, std::string>> refused;
+  for (const auto& f : *shrunk.script) {
+    if (f.evidence) CHECK(refused.insert({f.service, f.rule.endpoint}).second);
+  }
+  auto replay = cfg;
+  replay.scripted = true;
+  replay.script = *shrunk.script;
+  auto failed = run_simulation(replay);
+  CHECK_FALSE(failed.ok());
+  CHECK(failed.virtual_ms < 2'000'000);  // ended at the stuck saga's bound, not at the script's far deadline
+  replay.rewrite_request = nullptr;
+  CHECK(run_simulation(replay).ok());
+}

@@ -26,6 +26,9 @@ struct ScriptedFault {
   int saga = 0;         // index of the saga in the workload
   std::string service;  // "ms-pagos", ... or "orquestador" (log crash points)
   FaultRule rule;       // action, endpoint, attempts, ... (no saga id: the saga is `saga`)
+  // A service's own refusal (a 4xx no fault made), replayable as an error
+  // fault: evidence that shrinking tries to do without first.
+  bool evidence = false;
 };
 // The rule as a scenario file writes it (only the fields that matter).
 Json scenario_rule_json(const FaultRule& r);
