@@ -7,6 +7,8 @@
 #include <algorithm>
 #include <stdexcept>
 
+#include "sagalab/contract.hpp"
+
 namespace sagalab {
 
 int SagaDefinition::pivot() const {
@@ -145,13 +147,44 @@ bool SagaEngine::compensable(int step) const {
 }
 
 std::vector<Command> SagaEngine::apply(SagaState& s, const Event& e, Rng& rng) const {
+  const Estado before = s.estado;
+  std::vector<Command> out;
   switch (e.type) {
-    case Event::Type::Start: return start(s, e);
-    case Event::Type::Result: return on_result(s, e, rng);
-    case Event::Type::Timer: return on_timer(s, e);
-    case Event::Type::Recovered: return on_recovered(s, e, rng);
+    case Event::Type::Start: out = start(s, e); break;
+    case Event::Type::Result: out = on_result(s, e, rng); break;
+    case Event::Type::Timer: out = on_timer(s, e); break;
+    case Event::Type::Recovered: out = on_recovered(s, e, rng); break;
   }
-  return {};
+  check_contracts(s, e, before, out);
+  return out;
+}
+
+// What every transition keeps: a terminal saga never changes nor acts; the
+// current step is a step; each call carries its step's attempt counter and
+// key; a retry is never scheduled in the past.
+void SagaEngine::check_contracts(const SagaState& s, const Event& e, Estado before,
+                                 const std::vector<Command>& out) const {
+  (void)s, (void)e, (void)before, (void)out;
+#ifdef SAGALAB_CONTRACTS
+  const auto nsteps = static_cast<int>(def_.steps.size());
+  SAGALAB_ASSERT(!is_terminal(before) || (s.estado == before && out.empty()), "a terminal saga neither changes nor acts");
+  if (s.id.empty()) return;  // an event before the start: ignored
+  SAGALAB_ASSERT(s.current >= 0 && s.current < nsteps, "the current step is one of the saga's steps");
+  SAGALAB_ASSERT(static_cast<int>(s.steps.size()) == nsteps, "a started saga has a state per step");
+  for (const auto& c : out) {
+    SAGALAB_ASSERT(c.step >= 0 && c.step < nsteps, "a command names one of the saga's steps");
+    if (c.type == Command::Type::Call) {
+      const auto& st = s.steps[static_cast<std::size_t>(c.step)];
+      SAGALAB_ASSERT(c.attempt >= 1 && c.attempt == (c.compensation ? st.comp_attempts : st.attempts),
+                     "a call carries its step's attempt counter, counted from 1");
+      SAGALAB_ASSERT(!c.idempotency_key.empty(), "a call carries an idempotency key");
+      SAGALAB_ASSERT(s.awaiting_call, "a saga that calls waits for the answer");
+    } else if (c.type == Command::Type::Schedule) {
+      SAGALAB_ASSERT(c.at_ms >= e.now_ms, "a retry is scheduled no earlier than the event that scheduled it");
+      SAGALAB_ASSERT(s.awaiting_timer, "a saga that schedules a retry waits for its timer");
+    }
+  }
+#endif
 }
 
 SagaState SagaEngine::replay(const std::vector<Event>& log, Rng& rng) const {

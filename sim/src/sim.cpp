@@ -13,6 +13,7 @@
 #include <set>
 #include <unordered_map>
 
+#include "sagalab/contract.hpp"
 #include "sagalab/domain.hpp"
 #include "sagalab/history.hpp"
 #include "sagalab/orchestrator.hpp"
@@ -224,6 +225,7 @@ class Sim {
     Item item;
     while (next_item(item)) {
       if (item.t > deadline_) break;
+      SAGALAB_ASSERT(item.t >= now_, "virtual time never goes back");
       now_ = item.t;
       ++res_.events;
       dispatch(item);

@@ -183,6 +183,7 @@ class SagaEngine {
   std::vector<Command> next_compensation(SagaState& s, std::int64_t now) const;
   std::vector<Command> finish(SagaState& s, Estado e, std::int64_t now) const;
   bool compensable(int step) const;
+  void check_contracts(const SagaState& s, const Event& e, Estado before, const std::vector<Command>& out) const;
 
   SagaDefinition def_;
 };
