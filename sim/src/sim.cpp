@@ -890,6 +890,15 @@ class Sim {
         send_strays(idx, next);
         probe_tombstones(next);
       }
+      // A completed saga's purchase, compensated by its id alone, must stay
+      // confirmed (its check at retirement says so). Only the purchase: a
+      // payment or a reservation cannot tell a completed saga from a running one.
+      if (next.estado == Estado::Completada && !cfg_.scripted && chance(mix_.stray) && !next.ctx.compra_id.empty()) {
+        Request req;
+        req.endpoint = "compensacion";
+        req.body = Compensar{IdField::Compra, next.ctx.compra_id, ""};
+        send_stray(idx, next.id, kCompras, std::move(req), 1 + net_rng_.uniform(0, 200));
+      }
       if (cfg_.scripted && idx == current_in_sequence_) at(now_ + 1, Ev::NextInSequence);
       at(now_ + kRetireAfterMs, Ev::Retire, idx);
     }
@@ -990,14 +999,15 @@ class Sim {
   // cancelled purchase. Services must answer them without changing anything.
   // They reach the services without faults, before the saga is retired, and
   // nobody reads their answers.
+  void send_stray(int idx, const std::string& saga, int node, Request req, std::int64_t after) {
+    res_.faults_by_kind[kStray]++;
+    req.saga_id = saga;
+    auto slot = hold_request(std::move(req));
+    requests_[slot].refs++;
+    at(now_ + after, Ev::Stray, idx, node, 0, 0, slot);
+  }
   void send_strays(int idx, const SagaState& s) {
-    auto send = [&](int node, Request req, std::int64_t after) {
-      res_.faults_by_kind[kStray]++;
-      req.saga_id = s.id;
-      auto slot = hold_request(std::move(req));
-      requests_[slot].refs++;
-      at(now_ + after, Ev::Stray, idx, node, 0, 0, slot);
-    };
+    auto send = [&](int node, Request req, std::int64_t after) { send_stray(idx, s.id, node, std::move(req), after); };
     auto compensate = [&](int node, IdField field, const std::string& id, std::int64_t after) {
       if (id.empty()) return;
       Request req;

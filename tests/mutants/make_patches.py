@@ -183,6 +183,11 @@ MUTANTS = [
    "orchestrator/src/orchestrator.cpp",
    "      meta.timeout_ms = c.timeout_ms;",
    "      meta.timeout_ms = c.timeout_ms * 1000;"),
+  ("compensation-undoes-any-state", "service",
+   "a compensation by id undoes a record in any state: a completed saga's confirmed purchase is cancelled",
+   "core/src/domain.cpp",
+   "    if (record->estado == spec.active) {\n      record->estado = spec.undone;",
+   "    if (record->estado != spec.undone) {\n      record->estado = spec.undone;"),
 ]
 
 def main():
