@@ -442,15 +442,19 @@ class Sim {
     int inc = 0;
     std::uint32_t gen = 0;  // bumped when the slot is reused: a timer cancels only its own task
   };
-  std::pair<std::uint32_t, std::uint32_t> add_task(std::int64_t t, const SimStrand* strand, std::function<void()> fn) {
-    std::uint32_t i;
-    if (!free_tasks_.empty()) {
-      i = free_tasks_.back();
-      free_tasks_.pop_back();
-    } else {
-      i = static_cast<std::uint32_t>(tasks_.size());
-      tasks_.emplace_back();
+  // A free slot of a pool (a vector and its free list), reused before the vector grows.
+  template <class T>
+  static std::uint32_t take_slot(std::vector<T>& slots, std::vector<std::uint32_t>& free) {
+    if (free.empty()) {
+      slots.emplace_back();
+      return static_cast<std::uint32_t>(slots.size() - 1);
     }
+    const auto i = free.back();
+    free.pop_back();
+    return i;
+  }
+  std::pair<std::uint32_t, std::uint32_t> add_task(std::int64_t t, const SimStrand* strand, std::function<void()> fn) {
+    const std::uint32_t i = take_slot(tasks_, free_tasks_);
     tasks_[i].fn = std::move(fn);
     tasks_[i].strand = strand;
     tasks_[i].inc = strand->inc;
@@ -770,14 +774,7 @@ class Sim {
   };
   void start_write(const std::string& id, int seq, std::vector<Event> events, std::optional<SagaLog::Row> row,
                    SagaLog::Done done) {
-    std::uint32_t i;
-    if (!free_writes_.empty()) {
-      i = free_writes_.back();
-      free_writes_.pop_back();
-    } else {
-      i = static_cast<std::uint32_t>(writes_.size());
-      writes_.emplace_back();
-    }
+    const std::uint32_t i = take_slot(writes_, free_writes_);
     auto& w = writes_[i];
     w.saga_id = id;
     w.seq = seq;

@@ -31,6 +31,16 @@ SimConfig with_non_idempotent_reservations(SimConfig c) {
   return c;
 }
 
+// The result of the first seed from cfg.seed on (at most seed 20) that fails; cfg.seed is left at it.
+SimResult first_failing(SimConfig& cfg) {
+  auto r = run_simulation(cfg);
+  while (r.ok() && cfg.seed < 20) {
+    ++cfg.seed;
+    r = run_simulation(cfg);
+  }
+  return r;
+}
+
 }  // namespace
 
 TEST_CASE("the same seed gives the same run, and another seed another run", "[sim]") {
@@ -70,11 +80,7 @@ TEST_CASE("a caught bug shrinks to a few faults that still fail when replayed, t
           "[sim][shrink]") {
   // The first seed of a short campaign that catches it.
   auto cfg = with_non_idempotent_reservations(config(1, 1000));
-  auto r = run_simulation(cfg);
-  while (r.ok() && cfg.seed < 20) {
-    ++cfg.seed;
-    r = run_simulation(cfg);
-  }
+  auto r = first_failing(cfg);
   REQUIRE_FALSE(r.ok());
   auto shrunk = shrink(cfg, r);
   INFO(shrunk.why_not);
@@ -165,11 +171,7 @@ TEST_CASE("a failure is shrunk without the services' own refusals first, and a s
       c->forward_key = "clave-desconocida";
     }
   };
-  auto r = run_simulation(cfg);
-  while (r.ok() && cfg.seed < 20) {
-    ++cfg.seed;
-    r = run_simulation(cfg);
-  }
+  auto r = first_failing(cfg);
   REQUIRE_FALSE(r.ok());
   auto shrunk = shrink(cfg, r);
   INFO(shrunk.why_not);
