@@ -348,7 +348,14 @@ class Sim {
   };
   struct SimStrand final : Strand {
     SimStrand(Sim& s, int i) : sim(s), inc(i) {}
-    void post(std::function<void()> f) override { sim.add_task(sim.now_, this, std::move(f)); }
+    // Posted from outside every strand (a network or client event of the
+    // simulator's), the work runs at once: nothing else of the orchestrator's
+    // runs then, and virtual time does not move. From a strand's work, it waits
+    // in the queue for its turn.
+    void post(std::function<void()> f) override {
+      if (sim.running_ || inc != sim.orch_inc_ || !sim.orch_up_) return (void)sim.add_task(sim.now_, this, std::move(f));
+      sim.run_inline(this, f);
+    }
     // The log's completion comes at once, inside this strand's task: it runs there.
     void dispatch(std::function<void()> f) override {
       if (sim.running_ == this) return f();
@@ -463,6 +470,15 @@ class Sim {
   }
   void cancel_task(std::uint32_t i, std::uint32_t gen) {
     if (i < tasks_.size() && tasks_[i].gen == gen) tasks_[i].fn = nullptr;
+  }
+  void run_inline(const SimStrand* strand, const std::function<void()>& fn) {
+    running_ = strand;
+    try {
+      fn();
+    } catch (const OrchestratorExit&) {
+      crash_orchestrator();
+    }
+    running_ = nullptr;
   }
   void run_task(std::uint32_t i) {
     auto fn = std::move(tasks_[i].fn);
