@@ -88,9 +88,14 @@ bool Orchestrator::adopt(const std::string& id) {
   auto run = std::make_shared<Run>(*this, env_.runtime);
   run->id = id;
   run->rng = SplitMix64(opts_.seed ^ std::hash<std::string>{}(id));
-  auto events = env_.log.events(id);
-  run->state = engine_.replay(events, run->rng);
-  run->seq = static_cast<int>(events.size());
+  std::vector<Event> read;
+  const auto* events = env_.log.events_in_memory(id);
+  if (!events) {
+    read = env_.log.events(id);
+    events = &read;
+  }
+  run->state = engine_.replay(*events, run->rng);
+  run->seq = static_cast<int>(events->size());
   run->settled = run->state.estado == Estado::Atascada;
   {
     std::lock_guard lock(mutex_);

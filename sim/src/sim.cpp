@@ -433,6 +433,11 @@ class Sim {
       Slot* s = sim.slot_of(saga_id);
       return s ? s->log : std::vector<Event>{};
     }
+    const std::vector<Event>* events_in_memory(const std::string& saga_id) override {
+      if (sim.sqlite_log_) return nullptr;  // recovery reads and decodes the real log's rows
+      Slot* s = sim.slot_of(saga_id);
+      return s ? &s->log : nullptr;
+    }
     std::vector<Json> list(const std::string&, int) override { return {}; }
     void reset() override { throw std::logic_error("the simulator's saga log is never reset"); }
     void close() override {}

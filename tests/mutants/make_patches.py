@@ -166,7 +166,7 @@ MUTANTS = [
   ("orchestrator-adopt-sequence-reset", "orchestrator",
    "a saga adopted after a restart appends from sequence number 1 again",
    "orchestrator/src/orchestrator.cpp",
-   "  run->seq = static_cast<int>(events.size());",
+   "  run->seq = static_cast<int>(events->size());",
    "  run->seq = 0;"),
   ("orchestrator-adopt-not-resumed", "orchestrator",
    "recovery loads the unfinished sagas but never resumes them",

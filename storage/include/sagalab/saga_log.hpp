@@ -73,6 +73,12 @@ class SagaLog {
   virtual std::vector<std::string> unfinished() = 0;
   // Throws std::invalid_argument when a stored event cannot be read.
   virtual std::vector<Event> events(const std::string& saga_id) = 0;
+  // The events without a copy, for a log that holds them in memory (valid
+  // until the next append); nullptr: use events().
+  virtual const std::vector<Event>* events_in_memory(const std::string& saga_id) {
+    (void)saga_id;
+    return nullptr;
+  }
   virtual std::vector<Json> list(const std::string& estado, int limit) = 0;
   virtual void reset() = 0;
   // Waits for every pending append, then stops the log's committer thread.
