@@ -37,6 +37,7 @@ struct Orchestrator::Run {
   double call_sent = 0;
   CallOutcome answer;
   Started on_start;      // create()'s caller, told once the start is durable
+  std::vector<Started> repeats;  // requests repeated with its key before the start was durable: told then too
   // Waiters of POST /compra: called once, with the snapshot, when the saga settles.
   std::vector<std::function<void(const Json&)>> waiters;
 };
@@ -172,13 +173,20 @@ void Orchestrator::drop(const std::shared_ptr<Run>& run, SagaLogConflict::Kind k
   for (auto& r : std::exchange(run->reads, {})) env_.log.snapshot(run->id, std::move(r));
   if (kind == SagaLogConflict::Kind::IdemTaken) {
     // A replica started a saga with this key first: that one is the answer.
-    env_.log.find_by_idem(run->idem, [started = std::move(run->on_start), key = run->idem](
+    auto waiting = std::exchange(run->repeats, {});
+    if (run->on_start) waiting.insert(waiting.begin(), std::exchange(run->on_start, {}));
+    env_.log.find_by_idem(run->idem, [waiting = std::move(waiting), key = run->idem](
                                          std::optional<std::string> id, std::exception_ptr error) {
-      if (!started) return;
-      if (error) return started("", false, error);
-      if (!id) return started("", false, std::make_exception_ptr(ClientError(409, "idempotency key '" + key +
-                                                                                   "' is taken; retry the request")));
-      started(*id, true, nullptr);
+      for (const auto& started : waiting) {
+        if (error) {
+          started("", false, error);
+        } else if (!id) {
+          started("", false,
+                  std::make_exception_ptr(ClientError(409, "idempotency key '" + key + "' is taken; retry the request")));
+        } else {
+          started(*id, true, nullptr);
+        }
+      }
     });
     return;
   }
@@ -194,16 +202,25 @@ void Orchestrator::answer_waiters(Run& run) {
   for (auto& w : waiters) w(snap);
 }
 
+// A request repeated with the key of a saga starting here: answered with its
+// id once its start is durable, never before (a crash could still lose it).
+void Orchestrator::repeat_of(const std::shared_ptr<Run>& run, Started done) {
+  run->strand->post([run, done = std::move(done)]() mutable {
+    if (run->seq > 0) return done(run->id, true, nullptr);
+    run->repeats.push_back(std::move(done));
+  });
+}
+
 void Orchestrator::start(SagaContext ctx, const std::string& idem_key, Started done) {
   if (!idem_key.empty()) {
+    std::shared_ptr<Run> running;
     {
       std::lock_guard lock(mutex_);
       if (auto it = idem_.find(idem_key); it != idem_.end()) {
-        auto id = it->second;
-        done(id, true, nullptr);
-        return;
+        if (auto r = runs_.find(it->second); r != runs_.end()) running = r->second;
       }
     }
+    if (running) return repeat_of(running, std::move(done));
     // A finished (or adopted) saga with this key is in the log only; asked on the log's thread.
     env_.log.find_by_idem(idem_key, [this, ctx = std::move(ctx), idem_key, done = std::move(done)](
                                         std::optional<std::string> id, std::exception_ptr error) mutable {
@@ -222,7 +239,7 @@ void Orchestrator::create(SagaContext ctx, const std::string& idem_key, Started 
   run->idem = idem_key;
   run->rng = SplitMix64(opts_.seed ^ std::hash<std::string>{}(run->id));
   {
-    std::lock_guard lock(mutex_);
+    std::unique_lock lock(mutex_);
     if (stopped_) return;  // down: the client is never told, and retries
     if (runs_.size() >= opts_.max_in_flight) {
       auto error = std::make_exception_ptr(ClientError(
@@ -231,7 +248,14 @@ void Orchestrator::create(SagaContext ctx, const std::string& idem_key, Started 
     }
     if (!idem_key.empty()) {
       auto [it, inserted] = idem_.emplace(idem_key, run->id);
-      if (!inserted) return done(it->second, true, nullptr);
+      if (!inserted) {
+        if (auto r = runs_.find(it->second); r != runs_.end()) {
+          auto first = r->second;
+          lock.unlock();
+          return repeat_of(first, std::move(done));
+        }
+        return done(it->second, true, nullptr);
+      }
     }
     runs_[run->id] = run;
   }
@@ -245,6 +269,7 @@ void Orchestrator::create(SagaContext ctx, const std::string& idem_key, Started 
   run->strand->post([this, run, e = std::move(e)]() mutable {
     deliver(run, e, [run] {
       if (auto started = std::exchange(run->on_start, {})) started(run->id, false, nullptr);
+      for (auto& repeat : std::exchange(run->repeats, {})) repeat(run->id, true, nullptr);
     });
   });
 }

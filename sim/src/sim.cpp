@@ -640,9 +640,19 @@ class Sim {
   void check_same_saga(int idx, const std::string& id, bool existed) {
     const auto [i, attempt] = parse_saga_id(id);
     const int logged = logged_try_[static_cast<std::size_t>(idx)];
-    // An existing saga is the key's logged one, or the one being started (not yet written).
-    const int expected = logged != 0 ? logged : tries_[static_cast<std::size_t>(idx)];
-    if (i != idx || (existed && attempt != expected)) {
+    if (existed && i == idx && logged == 0) {
+      // Told of a saga whose start is not durable yet: a crash now would lose it.
+      Violation v;
+      v.invariant = 7;
+      v.rule = "acknowledged-durable";
+      v.saga_id = id;
+      v.message = "the client's repeated request (key " + idem_key_of(idx) + ") was answered with saga " + id +
+                  " before that saga's start was in the log";
+      if (auto s = slots_.find(idx); s != slots_.end()) v.faults = s->second.hits;
+      checker_.add(std::move(v));
+      return;
+    }
+    if (i != idx || (existed && attempt != logged)) {
       Violation v;
       v.invariant = 7;
       v.rule = "idempotent-start";

@@ -155,14 +155,13 @@ MUTANTS = [
   ("orchestrator-idem-running-forgotten", "orchestrator",
    "a saga being started is not remembered by its idempotency key: a repeat that races its first write starts another",
    "orchestrator/src/orchestrator.cpp",
-   "    if (!idem_key.empty()) {\n      auto [it, inserted] = idem_.emplace(idem_key, run->id);\n"
-   "      if (!inserted) return done(it->second, true, nullptr);\n    }\n    runs_[run->id] = run;",
-   "    runs_[run->id] = run;"),
+   "    if (!idem_key.empty()) {\n      auto [it, inserted] = idem_.emplace(idem_key, run->id);\n      if (!inserted) {\n",
+   "    if (false) {\n      auto [it, inserted] = idem_.emplace(idem_key, run->id);\n      if (!inserted) {\n"),
   ("orchestrator-acknowledged-early", "orchestrator",
    "the client is given the saga's id before its start is durable (a crash then loses a saga the client was told of)",
    "orchestrator/src/orchestrator.cpp",
-   "    deliver(run, e, [run] {\n      if (auto started = std::exchange(run->on_start, {})) started(run->id, false, nullptr);\n    });",
-   "    if (auto started = std::exchange(run->on_start, {})) started(run->id, false, nullptr);\n    deliver(run, e);"),
+   "    deliver(run, e, [run] {\n      if (auto started = std::exchange(run->on_start, {})) started(run->id, false, nullptr);\n",
+   "    if (auto started = std::exchange(run->on_start, {})) started(run->id, false, nullptr);\n    deliver(run, e, [run] {\n"),
   ("orchestrator-adopt-sequence-reset", "orchestrator",
    "a saga adopted after a restart appends from sequence number 1 again",
    "orchestrator/src/orchestrator.cpp",
@@ -188,6 +187,11 @@ MUTANTS = [
    "core/src/domain.cpp",
    "    if (record->estado == spec.active) {\n      record->estado = spec.undone;",
    "    if (record->estado != spec.undone) {\n      record->estado = spec.undone;"),
+  ("orchestrator-repeat-answered-early", "orchestrator",
+   "a request repeated while its saga starts is answered before the start is durable (a crash then loses a saga the client was told of)",
+   "orchestrator/src/orchestrator.cpp",
+   "    if (run->seq > 0) return done(run->id, true, nullptr);",
+   "    if (run->seq >= 0) return done(run->id, true, nullptr);"),
 ]
 
 def main():
