@@ -476,6 +476,7 @@ class Sim {
   void cancel_task(std::uint32_t i, std::uint32_t gen) {
     if (i < tasks_.size() && tasks_[i].gen == gen) tasks_[i].fn = nullptr;
   }
+  // Runs a continuation as the strand's work; a fatal error of the orchestrator's crashes it.
   void run_inline(const SimStrand* strand, const std::function<void()>& fn) {
     running_ = strand;
     try {
@@ -492,14 +493,7 @@ class Sim {
     const SimStrand* strand = tasks_[i].strand;
     ++tasks_[i].gen;
     free_tasks_.push_back(i);
-    if (!live || !fn) return;
-    running_ = strand;
-    try {
-      fn();
-    } catch (const OrchestratorExit&) {
-      crash_orchestrator();
-    }
-    running_ = nullptr;
+    if (live && fn) run_inline(strand, fn);
   }
 
   void boot_orchestrator() {
