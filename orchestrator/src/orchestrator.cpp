@@ -49,7 +49,18 @@ Orchestrator::Orchestrator(SagaDefinition def, OrchestratorEnv env, Orchestrator
       opts_(std::move(opts)),
       rng_(opts_.seed) {}
 
-Orchestrator::~Orchestrator() { stop(); }
+Orchestrator::~Orchestrator() {
+  stop();
+  // A run's pending continuation holds the run (a write that will never
+  // complete: the orchestrator crashed or stopped): break those cycles.
+  for (auto& [id, run] : runs_) {
+    run->durable = nullptr;
+    run->repeats.clear();
+    run->on_start = nullptr;
+    run->waiters.clear();
+    run->reads.clear();
+  }
+}
 
 void Orchestrator::stop() {
   std::unique_ptr<Ticker> keeper;
@@ -156,6 +167,7 @@ void Orchestrator::keep_leases() {
 
 void Orchestrator::drop(const std::shared_ptr<Run>& run, SagaLogConflict::Kind kind, const std::string& why) {
   run->dropped = true;
+  run->durable = nullptr;  // the write was refused: what would have followed never will
   if (run->timer) run->timer->cancel();
   {
     std::lock_guard lock(mutex_);
