@@ -510,6 +510,7 @@ class Sim {
     auto tasks = std::move(tasks_);
     tasks_.clear();
     calls_.clear();
+    writes_.clear();
     orch_.reset();
   }
 
