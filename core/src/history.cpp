@@ -103,9 +103,7 @@ std::vector<Violation> check_history(const SagaDefinition& def, const SagaHistor
         f.compensation != t.compensation || t.attempt < 2)
       continue;
     const RetryPolicy& p = t.compensation ? def.compensation : def.steps[static_cast<std::size_t>(t.step)].retry;
-    std::int64_t d = p.backoff_base_ms;
-    for (int k = 1; k < t.attempt - 1 && d < p.backoff_max_ms; ++k) d *= 2;
-    d = std::min(d, p.backoff_max_ms);
+    const std::int64_t d = backoff_span(p, t.attempt - 1);
     if (t.now_ms - f.now_ms < d / 2)
       violate("retry-backoff", std::string(t.compensation ? "compensation of " : "") +
                                    def.steps[static_cast<std::size_t>(t.step)].name + " attempt " +

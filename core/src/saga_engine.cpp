@@ -133,10 +133,14 @@ std::string SagaEngine::forward_key(const SagaState& s, int step) const {
   return s.id + ":" + def_.steps[static_cast<std::size_t>(step)].name;
 }
 
-std::int64_t SagaEngine::backoff(const RetryPolicy& p, int attempt, Rng& rng) const {
+std::int64_t backoff_span(const RetryPolicy& p, int attempt) {
   std::int64_t d = p.backoff_base_ms;
   for (int i = 1; i < attempt && d < p.backoff_max_ms; ++i) d *= 2;
-  d = std::min(d, p.backoff_max_ms);
+  return std::min(d, p.backoff_max_ms);
+}
+
+std::int64_t SagaEngine::backoff(const RetryPolicy& p, int attempt, Rng& rng) const {
+  const std::int64_t d = backoff_span(p, attempt);
   // "Equal jitter": half fixed, half random, so retries of many sagas spread out.
   return d / 2 + rng.uniform(0, d - d / 2);
 }

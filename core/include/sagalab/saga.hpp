@@ -25,6 +25,10 @@ struct RetryPolicy {
   std::int64_t backoff_base_ms = 50;
   std::int64_t backoff_max_ms = 1000;
 };
+// The span of the wait before the retry that follows failed attempt `attempt`:
+// the base, doubled per attempt, at most the maximum. The engine waits its
+// fixed half plus a random part of the other half ("equal jitter").
+std::int64_t backoff_span(const RetryPolicy& p, int attempt);
 
 struct StepDef {
   std::string name;     // e.g. "reservar_stock"
