@@ -51,6 +51,7 @@ struct Experiment {
   std::vector<Fault> faults;
   std::vector<bool> fired;
   bool reached = false;  // every fault fired
+  bool rerun = false;    // run a second time because a fault did not fire the first time
   bool passed = false;
   std::vector<ck::Violation> violations;
   std::vector<ck::Uncorrelated> uncorrelated;
