@@ -3,7 +3,8 @@
 # changes .cpp files only is applied to copies of those files (never to the
 # sources), the copies are compiled with the build's own compile commands, and
 # sagactl is linked again from the build's objects with the mutated ones in
-# front. The simulator must catch each within SIM_SECONDS; a mutant that
+# front. The simulator must catch each within SIM_SECONDS (a patch with a
+# Detector line: that module's own tests, linked the same way); a mutant that
 # escapes, or a patch that no longer applies, fails the run.
 #
 #   scripts/mutant-sample.sh BUILD_DIR            2 mutants, chosen by the day (UTC)
@@ -80,12 +81,36 @@ for p in "${picked[@]}"; do
   # The build's link of each program: the mutated objects come first, so the
   # archives' originals are never pulled in.
   mkdir -p "$dir/bin"
-  for prog in "${!LINKS[@]}"; do
-    tdir=$BUILD/${LINKS[$prog]}
-    link=$(sed -E -e "s| -o [^ ]*| -o $dir/bin/$prog|" -e "s|(\"?CMakeFiles/[^ ]*\.dir/[^ ]*\.cpp\.o\"?)|\1 ${objects[*]}|" "$tdir/link.txt")
-    if ! (cd "$tdir/../.." && eval "$link") >"$dir/link.log" 2>&1; then
-      echo "✘ $name: $prog does not link"; tail -20 "$dir/link.log"; failed=1; continue 2
+  link_prog() {  # program, its CMake target directory
+    local link
+    link=$(sed -E -e "s| -o [^ ]*| -o $dir/bin/$1|" -e "s|(\"?CMakeFiles/[^ ]*\.dir/[^ ]*\.cpp\.o\"?)|\1 ${objects[*]}|" "$2/link.txt")
+    (cd "$2/../.." && eval "$link") >"$dir/link.log" 2>&1 || { echo "✘ $name: $1 does not link"; tail -20 "$dir/link.log"; return 1; }
+  }
+  # A patch that names its module's own tests (Detector: a test binary and its Catch tags;
+  # "postgresql" first: on a PostgreSQL that postgres_test.sh starts) is judged by them.
+  read -r -a detector <<<"$(sed -n 's/^Detector: //p' "$p")"
+  if [ ${#detector[@]} -gt 0 ]; then
+    pg=0
+    [ "${detector[0]}" = postgresql ] && pg=1 && detector=("${detector[@]:1}")
+    prog=${detector[0]}
+    link_prog "$prog" "$BUILD/tests/CMakeFiles/$prog.dir" || { failed=1; continue; }
+    start=$(date +%s%N)
+    if [ "$pg" = 1 ]; then
+      "$ROOT/tests/integration/postgres_test.sh" "$BUILD/bin" "$dir/bin/$prog" "${detector[@]:1}" >"$dir/detector.log" 2>&1
+    else
+      "$dir/bin/$prog" "${detector[@]:1}" >"$dir/detector.log" 2>&1
     fi
+    rc=$?
+    ms=$(( ($(date +%s%N) - start) / 1000000 ))
+    case $rc in
+      0) echo "✘ $name: escaped its module's tests (${detector[*]})"; failed=1 ;;
+      77) echo "- $name: not judged: $(grep -m1 SKIPPED "$dir/detector.log")" ;;
+      *) echo "✔ $name: caught by ${detector[*]} ($((ms / 1000)).$(( (ms % 1000) / 100 )) s: $(grep -m1 -o '[^ ]*_test\.cpp:[0-9]*' "$dir/detector.log"))" ;;
+    esac
+    continue
+  fi
+  for prog in "${!LINKS[@]}"; do
+    link_prog "$prog" "$BUILD/${LINKS[$prog]}" || { failed=1; continue 2; }
   done
   start=$(date +%s%N)
   if (cd "$dir" && bin/sagactl --json simulate --duration "${SIM_SECONDS}s" --sagas 1000 --no-shrink >"$dir/sim.json" 2>"$dir/sim.err"); then

@@ -47,21 +47,54 @@ for p in tests/mutants/*.patch; do
 done
 [ ${#patches[@]} -gt 0 ] || { echo "mutants: no patch matches $*" >&2; exit 2; }
 
-table="| mutant | class | simulator (seed, seconds) | unit tests | scenarios | shrunk replay | killed |\n|---|---|---|---|---|---|---|\n"
+# A patch may name its module's own detector ("Detector: unit_tests [saga-log]"; "postgresql"
+# first runs it on a PostgreSQL that tests/integration/postgres_test.sh starts): it is judged by
+# that alone, not by the simulator (which does not run the HTTP client, the proxy or check).
+run_detector() {  # detector words -> caught | escaped | skipped (...)
+  local pg=0 bin rc
+  if [ "$1" = postgresql ]; then pg=1; shift; fi
+  bin=$1; shift
+  if [ "$pg" = 1 ]; then
+    "$ROOT/tests/integration/postgres_test.sh" "$BUILD/bin" "$BUILD/bin/$bin" "$@" >"$DETECTOR_LOG" 2>&1
+  else
+    "$BUILD/bin/$bin" "$@" >"$DETECTOR_LOG" 2>&1
+  fi
+  rc=$?
+  case $rc in
+    0) echo escaped ;;
+    77) echo "skipped ($(grep -m1 SKIPPED "$DETECTOR_LOG" | cut -c1-60))" ;;
+    *) echo caught ;;
+  esac
+}
+table="| mutant | class | simulator (seed, seconds) | unit tests | module's tests | scenarios | shrunk replay | killed |\n|---|---|---|---|---|---|---|---|\n"
 killed=0
 total=0
 for p in "${patches[@]}"; do
   name=$(basename "$p" .patch)
   cls=$(sed -n 's/^Class: //p' "$p")
+  detector=$(sed -n 's/^Detector: //p' "$p")
   git -C "$TREE" checkout -q -f --detach "$HEAD"
   if ! git -C "$TREE" apply "$ROOT/$p"; then
     echo "== $name: does not apply (regenerate with tests/mutants/make_patches.py)"; continue
   fi
   echo "== $name: building"
-  if ! cmake --build "$BUILD" -j2 --target "${targets[@]}" >"$OUT/$name.build.log" 2>&1; then
+  want=("${targets[@]}")
+  [[ "$detector" == *integration_tests* ]] && want+=(integration_tests)
+  if ! cmake --build "$BUILD" -j2 --target "${want[@]}" >"$OUT/$name.build.log" 2>&1; then
     echo "   does not build (see $OUT/$name.build.log)"; continue
   fi
   total=$((total + 1))
+  if [ -n "$detector" ]; then
+    DETECTOR_LOG=$OUT/$name.detector.log
+    # shellcheck disable=SC2086  # the detector's words: a binary and its Catch tags
+    mod=$(run_detector $detector)
+    k=no
+    [ "$mod" = caught ] && k=yes && killed=$((killed + 1))
+    [[ "$mod" == skipped* ]] && total=$((total - 1))
+    echo "   $detector: $mod"
+    table+="| $name | $cls | – | – | $mod | – | – | $k |\n"
+    continue
+  fi
   sim="escaped"
   t0=$(date +%s%N)
   if (cd "$OUT" && "$BUILD/bin/sagactl" --json simulate --duration "${SIM_SECONDS}s" --sagas 1000 --no-shrink >"$OUT/$name.sim.json" 2>/dev/null); then
@@ -91,7 +124,7 @@ for p in "${patches[@]}"; do
     k=yes; killed=$((killed + 1))
   fi
   echo "   simulator: $sim; unit tests: $unit; scenarios: $scen; replay: $replay"
-  table+="| $name | $cls | $sim | $unit | $scen | $replay | $k |\n"
+  table+="| $name | $cls | $sim | $unit | – | $scen | $replay | $k |\n"
 done
 git -C "$TREE" checkout -q -f --detach "$HEAD"
 printf "%b\nkilled %d of %d\n" "$table" "$killed" "$total" | tee "$OUT/mutants.md"

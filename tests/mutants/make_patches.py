@@ -7,7 +7,11 @@ The patches are applied to a copy of the tree by scripts/mutants.sh; nothing
 here touches the real sources."""
 import difflib, os, sys
 
-# (name, class, what the bug is, file, old text, new text)
+# (name, class, what the bug is, file, old text, new text[, detector])
+# A detector names the module's own tests that must catch the mutant (a test
+# binary and its Catch tags; `postgresql` first: run on a PostgreSQL that
+# tests/integration/postgres_test.sh starts). Without one: the simulator
+# campaign and the unit tests.
 MUTANTS = [
   ("engine-unknown-not-compensated", "engine",
    "a step abandoned with an unknown outcome is not compensated",
@@ -192,6 +196,103 @@ MUTANTS = [
    "orchestrator/src/orchestrator.cpp",
    "    if (run->seq > 0) return done(run->id, true, nullptr);",
    "    if (run->seq >= 0) return done(run->id, true, nullptr);"),
+  # Module mutants: each names the module's own tests that must catch it (Detector).
+  ("http-client-no-deadline", "http-client",
+   "the async client never arms its deadline: a call to a service that stops answering waits forever",
+   "http/src/async_client.cpp",
+   "    conn->stream.expires_after(left);\n",
+   "",
+   "integration_tests [http-client]"),
+  ("http-client-pool-overflow", "http-client",
+   "the async client opens one connection more than its pool allows",
+   "http/src/async_client.cpp",
+   "      if (open_ >= max_) {",
+   "      if (open_ > max_) {",
+   "integration_tests [http-client]"),
+  ("http-client-reuses-closed", "http-client",
+   "the async client reuses an idle connection the service has closed (the call then fails with no answer)",
+   "http/src/async_client.cpp",
+   "      if (now - candidate->idle_since < kMaxIdle && !closed) {",
+   "      if (now - candidate->idle_since < kMaxIdle) {",
+   "integration_tests [http-client]"),
+  ("sqlite-log-sequence-overwritten", "saga-log",
+   "the SQLite saga log replaces an event written at a sequence number already taken",
+   "storage/src/saga_log.cpp",
+   "\"INSERT INTO events (saga_id, seq, body) VALUES (?1, ?2, ?3)\"",
+   "\"INSERT OR REPLACE INTO events (saga_id, seq, body) VALUES (?1, ?2, ?3)\"",
+   "unit_tests [saga-log]~[postgresql]"),
+  ("sqlite-log-idem-not-unique", "saga-log",
+   "the SQLite saga log lets two sagas start with one idempotency key",
+   "storage/src/saga_log.cpp",
+   "\"CREATE UNIQUE INDEX IF NOT EXISTS sagas_idem ON sagas(idem_key) WHERE idem_key <> '';\"",
+   "\"CREATE INDEX IF NOT EXISTS sagas_idem ON sagas(idem_key) WHERE idem_key <> '';\"",
+   "unit_tests [saga-log]~[postgresql]"),
+  ("sqlite-log-row-not-updated", "saga-log",
+   "the SQLite saga log keeps a saga's first row: a finished saga stays unfinished, its snapshot stale",
+   "storage/src/saga_log.cpp",
+   "ON CONFLICT(saga_id) DO UPDATE SET estado = excluded.estado, \"\n               \"updated_ms = excluded.updated_ms, snapshot = excluded.snapshot\"",
+   "ON CONFLICT(saga_id) DO NOTHING\"",
+   "unit_tests [saga-log]~[postgresql]"),
+  ("pg-log-append-unfenced", "saga-log",
+   "the PostgreSQL saga log lets any orchestrator append to a saga another one holds",
+   "storage/src/pg_saga_log.cpp",
+   "      if (r.empty() || r[0][0].as<std::string>() != owner)",
+   "      if (r.empty())",
+   "postgresql unit_tests [saga-log]"),
+  ("pg-log-claim-steals-live-lease", "saga-log",
+   "a claim takes sagas whose lease is still running (it compares with the end of a new lease)",
+   "storage/src/pg_saga_log.cpp",
+   "\" AND (lease_until_ms < \" NOW_MS\n",
+   "\" AND (lease_until_ms < \" NOW_MS \" + $2\"\n",
+   "postgresql unit_tests [saga-log]"),
+  ("pg-log-renew-all-held", "saga-log",
+   "a renewal extends every lease the owner holds, not only the sagas it drives (a lost claim never lapses)",
+   "storage/src/pg_saga_log.cpp",
+   "\" AND saga_id = ANY(string_to_array($3, ','))\");",
+   "\" AND $3::text IS NOT NULL\");",
+   "postgresql unit_tests [saga-log]"),
+  ("proxy-glob-prefix", "proxy",
+   "a path glob matches any path it is a prefix of (/compras/*/confirmar matches /compras/7)",
+   "proxy/src/proxy_faults.cpp",
+   "  while (p < pat.size() && pat[p] == '*') ++p;\n  return p == pat.size();",
+   "  while (p < pat.size() && pat[p] == '*') ++p;\n  return true;",
+   "unit_tests [proxy-rules]"),
+  ("proxy-header-value-ignored", "proxy",
+   "a rule on a header matches any value of that header",
+   "proxy/src/proxy_faults.cpp",
+   "    if (it == r.headers.end() || it->second != m.header_value) return false;",
+   "    if (it == r.headers.end()) return false;",
+   "unit_tests [proxy-rules]"),
+  ("proxy-skip-off-by-one", "proxy",
+   "a rule with skip N fires on the N-th matching request instead of the one after",
+   "proxy/src/proxy_faults.cpp",
+   "&& rule.seen > rule.skip;",
+   "&& rule.seen >= rule.skip;",
+   "unit_tests [proxy-rules]"),
+  ("check-one-effect-off-by-one", "check",
+   "the one-effect rule lets retries create two effects",
+   "proxy/src/saga_check.cpp",
+   "      if (effect_ids.size() > 1) {",
+   "      if (effect_ids.size() > 2) {",
+   "unit_tests [check]"),
+  ("check-lost-answer-no-effect", "check",
+   "a forward call the upstream never answered is not counted as a possible effect (it need not be compensated)",
+   "proxy/src/saga_check.cpp",
+   "        if (is2xx(c.e->upstream_status) || (c.e->forwarded && !c.e->upstream_status)) effects.push_back(&c);",
+   "        if (is2xx(c.e->upstream_status)) effects.push_back(&c);",
+   "unit_tests [check]"),
+  ("check-order-reversed", "check",
+   "compensation-order compares each step with the earlier steps instead of the later ones",
+   "proxy/src/saga_check.cpp",
+   "        if (j <= i) continue;\n        for (const auto& c : cj.compensation) {",
+   "        if (j >= i) continue;\n        for (const auto& c : cj.compensation) {",
+   "unit_tests [check]"),
+  ("check-pivot-off-by-one", "check",
+   "the pivot rule lets the first step after the pivot be compensated",
+   "proxy/src/saga_check.cpp",
+   "      if (i > pivot) {\n        for (const auto& c : calls.compensation)",
+   "      if (i > pivot + 1) {\n        for (const auto& c : calls.compensation)",
+   "unit_tests [check]"),
 ]
 
 def main():
@@ -201,7 +302,7 @@ def main():
         if f.endswith(".patch"):
             os.remove(os.path.join(out_dir, f))
     bad = 0
-    for i, (name, cls, what, path, old, new) in enumerate(MUTANTS, 1):
+    for i, (name, cls, what, path, old, new, *detector) in enumerate(MUTANTS, 1):
         text = open(os.path.join(root, path)).read()
         if text.count(old) != 1:
             print(f"skip {name}: its text occurs {text.count(old)} times in {path}", file=sys.stderr)
@@ -210,7 +311,10 @@ def main():
         mutated = text.replace(old, new)
         diff = difflib.unified_diff(text.splitlines(True), mutated.splitlines(True), "a/" + path, "b/" + path)
         with open(os.path.join(out_dir, f"{i:02d}-{name}.patch"), "w") as fh:
-            fh.write(f"Mutant: {name}\nClass: {cls}\nBug: {what}\n\n")
+            fh.write(f"Mutant: {name}\nClass: {cls}\nBug: {what}\n")
+            if detector:
+                fh.write(f"Detector: {detector[0]}\n")
+            fh.write("\n")
             fh.writelines(diff)
     print(f"{len(MUTANTS) - bad} mutants written to tests/mutants/")
     return 1 if bad else 0

@@ -77,7 +77,7 @@ Rec failed_right() {
 
 }  // namespace
 
-TEST_CASE("check: a description is read strictly") {
+TEST_CASE("check: a description is read strictly", "[check]") {
   CHECK_NOTHROW(desc());
   auto bad = [](const char* text) { return Json::parse(text); };
   CHECK_THROWS_WITH(parse_description(bad(R"({"saga_id":"header.X","steps":[{"name":"a","upstream":"u","forward":"POST /a"}]})")),
@@ -94,7 +94,7 @@ TEST_CASE("check: a description is read strictly") {
                     Catch::Contains("method and a path"));
 }
 
-TEST_CASE("check: a correct failed saga and a correct completed saga pass") {
+TEST_CASE("check: a correct failed saga and a correct completed saga pass", "[check]") {
   auto r = check_recording(desc(), failed_right().v);
   CHECK(r.violations.empty());
   CHECK(r.failed == 1);
@@ -106,7 +106,7 @@ TEST_CASE("check: a correct failed saga and a correct completed saga pass") {
   CHECK(r2.completed == 1);
 }
 
-TEST_CASE("check compensated: an effect whose answer was lost must still be undone") {
+TEST_CASE("check compensated: an effect whose answer was lost must still be undone", "[check]") {
   Rec r;
   // b committed, but the caller got a 500 (commit-then-error) and never compensated b.
   r.add("sa", "/a", {{"id", "A1"}})
@@ -125,7 +125,31 @@ TEST_CASE("check compensated: an effect whose answer was lost must still be undo
   CHECK(rules_of(check_recording(desc(), wrong.v)) == std::vector<std::string>{"compensated"});
 }
 
-TEST_CASE("check compensation-order: a later step is undone before an earlier one") {
+TEST_CASE("check compensated: a forward call the upstream never answered may have taken effect and must be undone",
+          "[check]") {
+  Rec r;
+  // b was sent on, and the upstream never answered (the caller got a 504): b may have committed.
+  r.add("sa", "/a", {{"id", "A1"}}).add("sb", "/b", nullptr, 504, std::nullopt, Json::object(), "kb");
+  r.v.back().upstream_status.reset();
+  r.v.back().upstream_response = nullptr;
+  r.add("sa", "/a/A1/undo", Json::object()).client("undone", 409);
+  auto rep = check_recording(desc(), r.v);
+  REQUIRE(rules_of(rep) == std::vector<std::string>{"compensated"});
+  CHECK(rep.violations[0].message.find("step b") != std::string::npos);
+  CHECK(rep.violations[0].message.find("never answered") != std::string::npos);
+  // Its compensation, by the forward call's key, makes it right.
+  Rec fixed;
+  fixed.add("sa", "/a", {{"id", "A1"}}).add("sb", "/b", nullptr, 504, std::nullopt, Json::object(), "kb");
+  fixed.v.back().upstream_status.reset();
+  fixed.v.back().upstream_response = nullptr;
+  fixed.add("sb", "/b/undo", Json::object(), 200, std::nullopt, {{"key", "kb"}});
+  fixed.add("sa", "/a/A1/undo", Json::object()).client("undone", 409);
+  auto ok = check_recording(desc(), fixed.v);
+  CHECK(ok.violations.empty());
+  CHECK(ok.failed == 1);
+}
+
+TEST_CASE("check compensation-order: a later step is undone before an earlier one", "[check]") {
   Rec r;
   r.add("sa", "/a", {{"id", "A1"}})
       .add("sb", "/b", {{"id", "B1"}}, 200, std::nullopt, Json::object(), "kb")
@@ -141,7 +165,7 @@ TEST_CASE("check compensation-order: a later step is undone before an earlier on
   CHECK(canonical_rule("colour").empty());
 }
 
-TEST_CASE("check forward-after-compensation: a late forward call succeeds after its undo") {
+TEST_CASE("check forward-after-compensation: a late forward call succeeds after its undo", "[check]") {
   Rec r = failed_right();
   // A first attempt of b, held by the proxy (received before the compensation), is served after b's undo.
   r.add("sb", "/b", {{"id", "B1"}}, std::nullopt, 200, Json::object(), "kb", "hang");
@@ -154,7 +178,7 @@ TEST_CASE("check forward-after-compensation: a late forward call succeeds after 
   CHECK(check_recording(desc(), ok.v).violations.empty());
 }
 
-TEST_CASE("check forward-after-compensation: no step's forward call starts once the saga compensates") {
+TEST_CASE("check forward-after-compensation: no step's forward call starts once the saga compensates", "[check]") {
   // a happened, p refused, a undone; then the orchestrator still calls c: refused or not, it is a violation.
   Rec r;
   r.add("sa", "/a", {{"id", "A1"}})
@@ -167,7 +191,7 @@ TEST_CASE("check forward-after-compensation: no step's forward call starts once 
   CHECK(rep.violations[0].exchanges == std::vector<std::int64_t>{3, 4});
 }
 
-TEST_CASE("check one-effect: a retry that creates a second effect") {
+TEST_CASE("check one-effect: a retry that creates a second effect", "[check]") {
   Rec r;
   r.add("sa", "/a", {{"id", "A1"}})
       .add("sb", "/b", {{"id", "B1"}}, 500, 200, Json::object(), "kb", "commit-then-error")
@@ -178,12 +202,17 @@ TEST_CASE("check one-effect: a retry that creates a second effect") {
   CHECK(rules_of(check_recording(desc(), r.v)) == std::vector<std::string>{"one-effect"});
 }
 
-TEST_CASE("check pivot: nothing after the pivot, nothing once it succeeded, nothing in a completed saga") {
+TEST_CASE("check pivot: nothing after the pivot, nothing once it succeeded, nothing in a completed saga", "[check]") {
   Rec after;
   after.add("sa", "/a", {{"id", "A1"}}).add("sp", "/p", {{"id", "P"}}, 200, std::nullopt, {}, "kp");
   after.add("sc", "/c", Json::object()).add("sc", "/c/undo", Json::object()).client("done");
-  auto rules = rules_of(check_recording(desc(), after.v));
+  auto after_report = check_recording(desc(), after.v);
+  auto rules = rules_of(after_report);
   CHECK(std::count(rules.begin(), rules.end(), "pivot") >= 1);
+  // c, the step right after the pivot, is named as such (not only as undone after the caller saw p).
+  CHECK(std::any_of(after_report.violations.begin(), after_report.violations.end(), [](const check::Violation& v) {
+    return v.rule == "pivot" && v.message.find("step c comes after the pivot") != std::string::npos;
+  }));
   Rec undone;
   undone.add("sa", "/a", {{"id", "A1"}}).add("sp", "/p", {{"id", "P"}}, 200, std::nullopt, {}, "kp");
   undone.add("sa", "/a/A1/undo", Json::object()).client("undone", 409);
@@ -197,7 +226,7 @@ TEST_CASE("check pivot: nothing after the pivot, nothing once it succeeded, noth
   CHECK(rules_of(check_recording(desc(), lied.v)) == std::vector<std::string>{"client-truthful", "pivot"});
 }
 
-TEST_CASE("check client-answered: no answer or an unnamed outcome, unless the proxy cut it or it is pending") {
+TEST_CASE("check client-answered: no answer or an unnamed outcome, unless the proxy cut it or it is pending", "[check]") {
   Rec r = failed_right();
   r.v.back().response = {{"saga", "S"}, {"state", "boom"}};
   r.v.back().status = 500;
@@ -214,7 +243,7 @@ TEST_CASE("check client-answered: no answer or an unnamed outcome, unless the pr
   CHECK(check_recording(desc(), cut.v).violations.empty());
 }
 
-TEST_CASE("check: a recorded exchange is read strictly") {
+TEST_CASE("check: a recorded exchange is read strictly", "[check]") {
   CHECK_THROWS_WITH(recorded_from_json(Json::parse(R"({"seq":1})")), Catch::Contains("t_us"));
   auto r = recorded_from_json(Json::parse(R"({"seq":3,"t_us":1,"done_us":2,"upstream":"u","method":"POST",
       "path":"/x","headers":{"X-Saga-Id":"s"},"status":500,"response":{"e":1},"upstream_status":201,
@@ -295,7 +324,7 @@ struct Lx {
 
 }  // namespace
 
-TEST_CASE("check links: sagas without ids are joined by value flow and id chains, nothing dropped") {
+TEST_CASE("check links: sagas without ids are joined by value flow and id chains, nothing dropped", "[check]") {
   // Two purchases in flight at once, told apart by the user: one completes, one is undone.
   Lx x;
   x.client(0, 100, "ana", "i1", true, 200).client(10, 110, "bob", "i2", "undone", 409);
@@ -315,7 +344,7 @@ TEST_CASE("check links: sagas without ids are joined by value flow and id chains
   CHECK(expect == std::map<std::string, bool>{{"/a/A1", false}, {"/a/A2", true}});
 }
 
-TEST_CASE("check links: a saga that compensates another saga's record is found without any saga id") {
+TEST_CASE("check links: a saga that compensates another saga's record is found without any saga id", "[check]") {
   // bob's saga fails and undoes ana's A1 (state shared between requests): ana completed with her
   // record undone, bob's A2 is never undone.
   Lx x;
@@ -334,7 +363,7 @@ TEST_CASE("check links: a saga that compensates another saga's record is found w
   }
 }
 
-TEST_CASE("check links: an ambiguous or missing join is reported as uncorrelated, never dropped") {
+TEST_CASE("check links: an ambiguous or missing join is reported as uncorrelated, never dropped", "[check]") {
   // Two clients in flight with the same values: their calls cannot be told apart.
   Lx x;
   x.client(0, 100, "ana", "i1", true, 200).client(1, 101, "ana", "i1", true, 200);
@@ -356,7 +385,7 @@ TEST_CASE("check links: an ambiguous or missing join is reported as uncorrelated
   CHECK(check_recording(linked(), z.v).matched == 0);
 }
 
-TEST_CASE("check client-truthful: the client is told 'undone' while a compensation failed") {
+TEST_CASE("check client-truthful: the client is told 'undone' while a compensation failed", "[check]") {
   Lx x;
   x.client(0, 100, "ana", "i1", "undone", 409);
   x.add(1, 2, "cat", "GET", "/items/i1", nullptr, 200, {{"item", "i1"}});
@@ -367,7 +396,7 @@ TEST_CASE("check client-truthful: the client is told 'undone' while a compensati
   CHECK(rules == std::vector<std::string>{"client-truthful", "compensated"});
 }
 
-TEST_CASE("check probes: an effect read back in the wrong state, or not at all, is a violation") {
+TEST_CASE("check probes: an effect read back in the wrong state, or not at all, is a violation", "[check]") {
   Lx x;
   x.client(0, 100, "ana", "i1", true, 200).client(10, 110, "bob", "i2", "undone", 409);
   x.purchase(20, "ana", "i1", "A1", false).purchase(30, "bob", "i2", "A2", true);
@@ -394,7 +423,7 @@ TEST_CASE("check probes: an effect read back in the wrong state, or not at all, 
         std::vector<std::string>{"state-unreadable", "state-unreadable"});
 }
 
-TEST_CASE("check: descriptions are strict about links, compensations and probes") {
+TEST_CASE("check: descriptions are strict about links, compensations and probes", "[check]") {
   auto parse = [](const char* text) { return parse_description(Json::parse(text)); };
   // path.x names a route's segment: never a saga id.
   CHECK_THROWS_WITH(parse(R"({"saga_id":"path.x","steps":[{"name":"a","upstream":"u","forward":"POST /a/{x}",
@@ -421,7 +450,7 @@ TEST_CASE("check: descriptions are strict about links, compensations and probes"
                     Catch::Contains("effect"));
 }
 
-TEST_CASE("check: a locator that never yields a value is a warning that names it") {
+TEST_CASE("check: a locator that never yields a value is a warning that names it", "[check]") {
   auto d = parse_description(Json::parse(R"({"saga_id":["header.X-Missing","response.saga"],
       "client":{"upstream":"front","request":"POST /go","outcome":"response.state","success":"done","failure":"undone"},
       "steps":[{"name":"a","upstream":"sa","forward":"POST /a","compensation":"POST /a/{id}/undo",
@@ -441,7 +470,7 @@ TEST_CASE("check: a locator that never yields a value is a warning that names it
   CHECK_FALSE(has("response.saga"));
 }
 
-TEST_CASE("check: saga_id trace reads the trace id of a W3C traceparent") {
+TEST_CASE("check: saga_id trace reads the trace id of a W3C traceparent", "[check]") {
   CHECK(trace_id("00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01") == "0af7651916cd43dd8448eb211c80319c");
   CHECK(trace_id("00-00000000000000000000000000000000-b7ad6b7169203331-01").empty());
   CHECK(trace_id("not a traceparent").empty());

@@ -23,7 +23,7 @@ RequestView view(const std::string& upstream, const std::string& method, const s
 
 }  // namespace
 
-TEST_CASE("proxy rules match by upstream, method, path glob, header and body field") {
+TEST_CASE("proxy rules match by upstream, method, path glob, header and body field", "[proxy-rules]") {
   Faults f(1, {"hotels", "flights"});
   f.add(Json::parse(R"({"action":"reset","upstream":"hotels","method":"post","path":"/bookings/*/cancel",
                         "header_name":"X-Trip","header_value":"T-2"})"));
@@ -45,7 +45,7 @@ TEST_CASE("proxy rules match by upstream, method, path glob, header and body fie
   CHECK(h2->fired.status == 503);
 }
 
-TEST_CASE("proxy rules keep the services' saga_id, attempts and times") {
+TEST_CASE("proxy rules keep the services' saga_id, attempts and times", "[proxy-rules]") {
   Faults f(1, {"pagos"});
   f.add(Json::parse(R"({"action":"commit-then-error","saga_id":"s1","attempts":[2],"times":1})"));
   auto v = view("pagos", "POST", "/transaccion", {{"x-saga-id", "s1"}});
@@ -58,7 +58,19 @@ TEST_CASE("proxy rules keep the services' saga_id, attempts and times") {
   CHECK(f.attempt_of("other") == 1);
 }
 
-TEST_CASE("a partition cuts its upstream for its duration, from when it fires") {
+TEST_CASE("a rule with skip lets exactly that many matching requests through and counts only those that match",
+          "[proxy-rules]") {
+  Faults f(1, {"pagos"});
+  f.add(Json::parse(R"({"action":"reset","path":"/transaccion","skip":2})"));
+  CHECK_FALSE(f.match(view("pagos", "POST", "/other")));  // not matching: not counted
+  CHECK_FALSE(f.match(view("pagos", "POST", "/transaccion")));
+  CHECK_FALSE(f.match(view("pagos", "POST", "/transaccion")));
+  auto third = f.match(view("pagos", "POST", "/transaccion"));
+  REQUIRE(third);
+  CHECK(third->action == Action::Reset);
+}
+
+TEST_CASE("a partition cuts its upstream for its duration, from when it fires", "[proxy-rules]") {
   Faults f(1, {"pagos", "compras"});
   f.add(Json::parse(R"({"action":"partition","upstream":"pagos","duration_ms":100,"times":1})"));
   auto v = view("pagos", "POST", "/transaccion");
@@ -72,14 +84,14 @@ TEST_CASE("a partition cuts its upstream for its duration, from when it fires") 
   CHECK_FALSE(f.partitioned("pagos", 1100));
 }
 
-TEST_CASE("proxy rules refuse what the proxy cannot do, all or none") {
+TEST_CASE("proxy rules refuse what the proxy cannot do, all or none", "[proxy-rules]") {
   Faults f(1, {"pagos"});
   CHECK_THROWS_AS(f.add(Json::parse(R"({"action":"crash-after"})")), ClientError);
   CHECK_THROWS_AS(f.add(Json::parse(R"([{"action":"error"},{"action":"error","upstream":"x"}])")), ClientError);
   CHECK(f.rules_json().empty());
 }
 
-TEST_CASE("an upstream spec is name=host:port->http URL") {
+TEST_CASE("an upstream spec is name=host:port->http URL", "[proxy-rules]") {
   auto u = parse_upstream("pagos=127.0.0.1:7003->http://10.0.0.2:5003/ms_pagos");
   CHECK(u.name == "pagos");
   CHECK(u.listen_host == "127.0.0.1");
