@@ -36,19 +36,6 @@ SagaDefinition SagaDefinition::default_purchase() {
   return d;
 }
 
-void SagaDefinition::apply(const RetryOverrides& o) {
-  for (auto& s : steps) {
-    if (o.max_attempts) s.retry.max_attempts = *o.max_attempts;
-    if (o.timeout_ms) s.retry.timeout_ms = *o.timeout_ms;
-    if (o.backoff_base_ms) s.retry.backoff_base_ms = *o.backoff_base_ms;
-    if (o.backoff_max_ms) s.retry.backoff_max_ms = *o.backoff_max_ms;
-  }
-  if (o.timeout_ms) compensation.timeout_ms = *o.timeout_ms;
-  if (o.backoff_base_ms) compensation.backoff_base_ms = *o.backoff_base_ms;
-  if (o.backoff_max_ms) compensation.backoff_max_ms = *o.backoff_max_ms;
-  if (o.stuck_after) stuck_after = *o.stuck_after;
-}
-
 void SagaContext::merge(const StepOutput& o) {
   if (o.producto) producto = o.producto;
   if (o.monto) monto = o.monto;
@@ -150,6 +137,15 @@ bool SagaEngine::compensable(int step) const {
   return k == StepKind::Compensatable || k == StepKind::Pivot;
 }
 
+namespace {
+// One command, moved in (`return {c}` copies it twice: into the list, then out of it).
+std::vector<Command> one(Command&& c) {
+  std::vector<Command> out;
+  out.push_back(std::move(c));
+  return out;
+}
+}  // namespace
+
 std::vector<Command> SagaEngine::apply(SagaState& s, const Event& e, Rng& rng) const {
   const Estado before = s.estado;
   std::vector<Command> out;
@@ -222,7 +218,7 @@ std::vector<Command> SagaEngine::call(SagaState& s, int step, bool comp, std::in
   c.forward_key = forward_key(s, step);
   c.idempotency_key = comp ? c.forward_key + ":compensacion" : c.forward_key;
   c.timeout_ms = comp ? def_.compensation.timeout_ms : def_.steps[static_cast<std::size_t>(step)].retry.timeout_ms;
-  return {c};
+  return one(std::move(c));
 }
 
 std::vector<Command> SagaEngine::retry_later(SagaState& s, const RetryPolicy& p, int attempt,
@@ -236,7 +232,7 @@ std::vector<Command> SagaEngine::retry_later(SagaState& s, const RetryPolicy& p,
   c.compensation = s.compensating;
   c.attempt = attempt + 1;
   c.at_ms = s.timer_at_ms;
-  return {c};
+  return one(std::move(c));
 }
 
 std::vector<Command> SagaEngine::finish(SagaState& s, Estado e, std::int64_t now) const {
@@ -245,7 +241,7 @@ std::vector<Command> SagaEngine::finish(SagaState& s, Estado e, std::int64_t now
   s.awaiting_call = s.awaiting_timer = false;
   Command c;
   c.type = Command::Type::Finish;
-  return {c};
+  return one(std::move(c));
 }
 
 std::vector<Command> SagaEngine::begin_compensation(SagaState& s, std::int64_t now) const {

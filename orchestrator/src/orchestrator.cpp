@@ -118,7 +118,7 @@ bool Orchestrator::adopt(const std::string& id) {
   Event e;
   e.type = Event::Type::Recovered;
   e.now_ms = env_.runtime.now_ms();
-  run->strand->post([this, run, e] { deliver(run, e); });
+  run->strand->post([this, run, e = std::move(e)]() mutable { deliver(run, std::move(e)); });
   return true;
 }
 
@@ -279,7 +279,7 @@ void Orchestrator::create(SagaContext ctx, const std::string& idem_key, Started 
   // The id goes to the client only once the start is durable.
   run->on_start = std::move(done);
   run->strand->post([this, run, e = std::move(e)]() mutable {
-    deliver(run, e, [run] {
+    deliver(run, std::move(e), [run] {
       if (auto started = std::exchange(run->on_start, {})) started(run->id, false, nullptr);
       for (auto& repeat : std::exchange(run->repeats, {})) repeat(run->id, true, nullptr);
     });
@@ -359,22 +359,28 @@ bool Orchestrator::crash_point(CrashSpot spot, const char* when) {
 // On the run's strand: applies the event to the run's state, and appends it
 // to the log; the rest happens in logged(), once it is durable (advance_saga
 // keeps that order). Until then reads of the state wait.
-void Orchestrator::deliver(const std::shared_ptr<Run>& run, const Event& e, std::function<void()> after_log) {
+void Orchestrator::deliver(const std::shared_ptr<Run>& run, Event event, std::function<void()> after_log) {
   {
     std::lock_guard lock(mutex_);
     if (stopped_ || run->dropped) return;
   }
+  // The event goes to the log as it is (moved, not copied): `e` reads it until the append.
+  std::vector<Event> batch;
+  batch.push_back(std::move(event));
+  const Event& e = batch.front();
   // The crash points of this event's write, read from the state before it.
   const CrashSpot spot = spot_of(*run, e);
   const Estado before = run->state.estado;
   const bool start = e.type == Event::Type::Start;
   const std::int64_t now = e.now_ms;
-  auto append = [this, run, spot](const Event& ev, Estado was, const SagaState& next, auto durable) {
+  auto append = [this, run, spot, &batch](const Event& ev, Estado was, const SagaState& next, auto durable) {
     if (crash_point(spot, "before")) return;
     observer_.log_appended();
     run->durable = std::move(durable);
-    env_.log.append(run->id, run->seq + 1, {ev}, env_.log.row_of(engine_.definition(), ev, was, next, run->idem),
-                    ev.now_ms, [run](std::exception_ptr error) { run->owner.appended(run, error); });
+    auto row = env_.log.row_of(engine_.definition(), ev, was, next, run->idem);
+    const auto at = ev.now_ms;
+    env_.log.append(run->id, run->seq + 1, std::move(batch), std::move(row), at,
+                    [run](std::exception_ptr error) { run->owner.appended(run, error); });
   };
   run->writing = true;
   advance_saga(engine_, run->state, e, run->rng, append,
@@ -441,14 +447,15 @@ void Orchestrator::execute(const std::shared_ptr<Run>& run, const Command& c) {
       return;
     case Command::Type::Schedule: {
       auto delay = std::max<std::int64_t>(0, c.at_ms - env_.runtime.now_ms());
-      run->timer = env_.runtime.start_timer(*run->strand, delay, [this, run, c] {
+      run->timer = env_.runtime.start_timer(*run->strand, delay,
+                                            [this, run, step = c.step, attempt = c.attempt, comp = c.compensation] {
         Event e;
         e.type = Event::Type::Timer;
         e.now_ms = env_.runtime.now_ms();
-        e.step = c.step;
-        e.attempt = c.attempt;
-        e.compensation = c.compensation;
-        deliver(run, e);
+        e.step = step;
+        e.attempt = attempt;
+        e.compensation = comp;
+        deliver(run, std::move(e));
       });
       return;
     }
@@ -486,7 +493,7 @@ void Orchestrator::answered(const std::shared_ptr<Run>& run) {
   auto ev = interpret_answer(engine_.definition(), run->state, c, r.answer, r.error, env_.runtime.now_ms());
   observer_.call_answered(engine_.definition().steps[static_cast<std::size_t>(c.step)].name, c.compensation,
                           ev.outcome, env_.runtime.monotonic_s() - run->call_sent);
-  deliver(run, ev);
+  deliver(run, std::move(ev));
 }
 
 }  // namespace sagalab

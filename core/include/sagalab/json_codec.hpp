@@ -68,8 +68,6 @@ Json to_json(const StepOutput& o);
 Json to_json(const Event& e);
 Event event_from_json(const Json& j);  // throws std::invalid_argument
 Json to_json(const SagaState& s, const SagaDefinition& def);
-// {"max_attempts":3,"timeout_ms":500,...}; throws std::invalid_argument.
-RetryOverrides parse_retry_overrides(const Json& j);
 
 // ---- fault rules -------------------------------------------------------------
 // Parses and checks one rule; throws ClientError(400) naming the field.

@@ -37,13 +37,6 @@ struct StepDef {
   RetryPolicy retry;
 };
 
-// Retry settings from a configuration (parsed and range-checked at the edge).
-struct RetryOverrides {
-  std::optional<int> max_attempts;
-  std::optional<std::int64_t> timeout_ms, backoff_base_ms, backoff_max_ms;
-  std::optional<int> stuck_after;
-};
-
 struct SagaDefinition {
   std::vector<StepDef> steps;
   RetryPolicy compensation{0, 2000, 50, 2000};  // max_attempts unused: compensations never give up
@@ -52,8 +45,6 @@ struct SagaDefinition {
   int pivot() const;  // index of the pivot step
   int index_of(const std::string& step) const;  // -1 when unknown
   static SagaDefinition default_purchase();
-  // Applies retry settings to every step and to the compensations.
-  void apply(const RetryOverrides& o);
 };
 
 enum class Estado { EnCurso, Completada, Compensando, Compensada, Atascada };

@@ -171,28 +171,4 @@ Json to_json(const SagaState& s, const SagaDefinition& def) {
           {"fin_ms", s.finished_ms}};
 }
 
-RetryOverrides parse_retry_overrides(const Json& j) {
-  if (!j.is_object()) throw std::invalid_argument("retry settings must be a JSON object");
-  static const std::vector<std::string> known = {"max_attempts", "timeout_ms", "backoff_base_ms", "backoff_max_ms",
-                                                 "stuck_after"};
-  for (const auto& [k, v] : j.items()) {
-    if (std::find(known.begin(), known.end(), k) == known.end())
-      throw std::invalid_argument("unknown retry setting '" + k + "'");
-  }
-  auto num = [&](const char* k, std::int64_t lo, std::int64_t hi) -> std::optional<std::int64_t> {
-    if (!j.contains(k)) return std::nullopt;
-    if (!j[k].is_number_integer() || j[k].get<std::int64_t>() < lo || j[k].get<std::int64_t>() > hi)
-      throw std::invalid_argument(std::string("retry.") + k + " must be an integer in [" + std::to_string(lo) + ", " +
-                                  std::to_string(hi) + "]");
-    return j[k].get<std::int64_t>();
-  };
-  RetryOverrides o;
-  if (auto v = num("max_attempts", 1, 100)) o.max_attempts = static_cast<int>(*v);
-  o.timeout_ms = num("timeout_ms", 1, 600000);
-  o.backoff_base_ms = num("backoff_base_ms", 0, 600000);
-  o.backoff_max_ms = num("backoff_max_ms", 0, 600000);
-  if (auto v = num("stuck_after", 1, 1000)) o.stuck_after = static_cast<int>(*v);
-  return o;
-}
-
 }  // namespace sagalab
