@@ -20,6 +20,8 @@
 #include <map>
 #include <thread>
 
+#include "sagalab/process.hpp"
+
 namespace sagactl {
 
 namespace fs = std::filesystem;
@@ -292,48 +294,25 @@ class Supervisor {
     fs::create_directories(dir_ + "/run");
     auto port_file = dir_ + "/run/" + c.name + ".port";
     fs::remove(port_file);
-    auto args = args_for(c);
-    pid_t pid = fork();
-    if (pid < 0) return false;
-    if (pid == 0) {
-      sigset_t none;
-      sigemptyset(&none);
-      sigprocmask(SIG_SETMASK, &none, nullptr);
-      int fd = ::open((dir_ + "/logs/" + c.name + ".log").c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
-      if (fd >= 0) {
-        dup2(fd, 1);
-        dup2(fd, 2);
-        close(fd);
-      }
-      if ((c.program == "postgres" || c.program == "initdb") && pg_uid_ != 0) {
-        if (setgid(pg_gid_) != 0 || setuid(pg_uid_) != 0) _exit(126);
-      }
-      std::vector<char*> argv;
-      for (auto& s : args) argv.push_back(s.data());
-      argv.push_back(nullptr);
-      if (c.program == "traefik") {
-        execvp(argv[0], argv.data());
-      } else {
-        execv(argv[0], argv.data());
-      }
-      _exit(127);
+    sagalab::process::Spec spec;
+    spec.argv = args_for(c);
+    spec.log = dir_ + "/logs/" + c.name + ".log";
+    spec.reset_signal_mask = true;  // the supervisor blocks its stop signals; its programs must not
+    spec.search_path = c.program == "traefik";
+    if ((c.program == "postgres" || c.program == "initdb") && pg_uid_ != 0) spec.as_user = {pg_uid_, pg_gid_};
+    pid_t pid;
+    try {
+      pid = sagalab::process::spawn(spec);
+    } catch (const std::exception&) {
+      return false;
     }
     c.pid = pid;
     c.started_ms = now_ms();
     if (c.port == 0 && c.program != "traefik" && c.program != "initdb") {
       // Learn the port it picked; later restarts reuse it, so URLs stay valid.
-      for (int i = 0; i < 200; ++i) {
-        std::ifstream in(port_file);
-        int p = 0;
-        if (in >> p && p > 0) {
-          c.port = p;
-          break;
-        }
-        int st = 0;
-        if (waitpid(pid, &st, WNOHANG) == pid) return false;
-        std::this_thread::sleep_for(std::chrono::milliseconds(10));
-      }
-      if (c.port == 0) return false;
+      auto w = sagalab::process::wait_port_file(pid, port_file);
+      if (w.port <= 0) return false;
+      c.port = w.port;
     }
     return true;
   }

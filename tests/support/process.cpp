@@ -1,5 +1,8 @@
-// Test support implementation: fork/exec, port files, health polling.
+// Test support implementation: the programs under test (started through
+// sagalab/process.hpp, the CLI's helper), free ports, health polling.
 #include "process.hpp"
+
+#include "sagalab/process.hpp"
 
 #include <ctime>
 #include <random>
@@ -9,7 +12,6 @@
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <signal.h>
-#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -66,44 +68,27 @@ void Proc::start() {
                                      "--data-dir", dir_ + "/data-" + tag, "--port-file", port_file};
   argv.insert(argv.end(), common.begin(), common.end());
   for (const auto& a : args_) argv.push_back(a);
-  pid_t pid = fork();
-  if (pid < 0) throw std::runtime_error("fork failed");
-  if (pid == 0) {
-    // If the test process dies (a crash, a failed REQUIRE in a thread), its servers die with it.
-    ::prctl(PR_SET_PDEATHSIG, SIGKILL);
-    int fd = ::open(log_.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
-    dup2(fd, 1);
-    dup2(fd, 2);
-    std::vector<char*> cargv;
-    for (auto& s : argv) cargv.push_back(s.data());
-    cargv.push_back(nullptr);
-    execv(cargv[0], cargv.data());
-    _exit(127);
+  sagalab::process::Spec spec;
+  spec.argv = argv;
+  spec.log = log_;
+  spec.die_with_parent = true;  // if the test process dies (a crash, a failed REQUIRE in a thread), its servers die with it
+  pid_ = sagalab::process::spawn(spec);
+  auto w = sagalab::process::wait_port_file(pid_, port_file);
+  if (w.port > 0) {
+    port_ = w.port;
+    return;
   }
-  pid_ = pid;
-  // Generous: a sanitizer build on a machine running other tests can take seconds to start.
-  const auto began = std::chrono::steady_clock::now();
-  const auto deadline = began + std::chrono::seconds(30);
-  while (std::chrono::steady_clock::now() < deadline) {
-    std::ifstream in(port_file);
-    int p = 0;
-    if (in >> p && p > 0) {
-      port_ = p;
-      return;
-    }
-    if (!running()) throw std::runtime_error(program_ + " exited at start: " + log());
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  if (w.exit_status) {
+    pid_ = -1;
+    throw std::runtime_error(program_ + " exited at start: " + log());
   }
-  const auto waited =
-      std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - began).count();
-  throw std::runtime_error(program_ + " did not write its port file in " + std::to_string(waited) +
+  throw std::runtime_error(program_ + " did not write its port file in " + std::to_string(w.waited_ms) +
                            " ms; its log: " + log());
 }
 
 bool Proc::running() {
   if (pid_ <= 0) return false;
-  int st = 0;
-  if (waitpid(pid_, &st, WNOHANG) == pid_) {
+  if (sagalab::process::exited(pid_)) {
     pid_ = -1;
     return false;
   }
@@ -122,10 +107,9 @@ bool Proc::wait_healthy(int timeout_ms) {
 int Proc::wait_exit(int timeout_ms) {
   auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
   while (pid_ > 0) {
-    int st = 0;
-    if (waitpid(pid_, &st, WNOHANG) == pid_) {
+    if (auto st = sagalab::process::exited(pid_)) {
       pid_ = -1;
-      return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+      return *st;
     }
     if (std::chrono::steady_clock::now() > deadline) return -1;
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
@@ -135,8 +119,8 @@ int Proc::wait_exit(int timeout_ms) {
 
 void Proc::stop() {
   if (pid_ <= 0) return;
-  ::kill(pid_, SIGTERM);
-  if (wait_exit(10000) < 0) kill9();
+  sagalab::process::stop(pid_, 10000);
+  pid_ = -1;
 }
 
 void Proc::kill9() {
