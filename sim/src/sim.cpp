@@ -121,38 +121,47 @@ class Sim {
   // closures): the queue moves nothing but a few integers, and the messages
   // they refer to live in slots.
   enum class Ev : std::uint8_t {
-    Arrival,         // a: saga
-    StartSaga,       // a: saga (a client's retry while the orchestrator is down)
-    ClientRetry,     // a: saga (never acknowledged)
-    ClientRepeat,    // a: saga (acknowledged; the client sends the same request again)
-    Task,            // msg: a continuation of the orchestrator's (a strand's post, a timer)
-    CallTimeout,     // a: call
-    Receive,         // a: call, b: node, c: node incarnation, d: attempt, msg: request
+    Arrival,         // saga
+    StartSaga,       // saga (a client's retry while the orchestrator is down)
+    ClientRetry,     // saga (never acknowledged)
+    ClientRepeat,    // saga (acknowledged; the client sends the same request again)
+    Task,            // slot: a continuation of the orchestrator's (a strand's post, a timer)
+    CallTimeout,     // call
+    Receive,         // call, node, incarnation (the node's), attempt, slot: the request
     Held,            // the same, after a latency or hang fault
-    Response,        // a: call, msg: reply
+    Response,        // call, slot: the reply
     RestartOrchestrator,
-    NodeUp,          // a: node
+    NodeUp,          // node
     Heal,
-    Retire,          // a: saga
-    LogWrite,        // msg: a saga-log write that becomes durable now
+    Retire,          // saga
+    LogWrite,        // slot: a saga-log write that becomes durable now
     NextInSequence,
-    ScriptDeadline,  // a: saga (scripted mode: its liveness bound)
-    Stray,           // a: saga, b: node, msg: request (no caller waits for it)
+    ScriptDeadline,  // saga (scripted mode: its liveness bound)
+    Stray,           // saga, node, slot: the request (no caller waits for it)
+  };
+  // What an event names; each kind reads the fields its comment above lists.
+  struct Args {
+    int saga = 0;
+    int call = 0;
+    int node = 0;
+    int incarnation = 0;
+    int attempt = 0;
+    std::uint32_t slot = 0;  // into the pool of tasks, requests, replies or log writes the kind names
   };
   struct Item {
     std::int64_t t = 0;
     std::uint64_t seq = 0;
     Ev kind = Ev::Heal;
-    int a = 0, b = 0, c = 0, d = 0;
-    std::uint32_t msg = 0;
+    Args on;
     bool operator>(const Item& o) const { return t != o.t ? t > o.t : seq > o.seq; }
   };
 
   // Items for now (most of them: the orchestrator's continuations) wait in a
   // FIFO, the rest in a heap; taking the smaller of the two fronts keeps the
   // one order (time, then sequence).
-  void at(std::int64_t t, Ev kind, int a = 0, int b = 0, int c = 0, int d = 0, std::uint32_t msg = 0) {
-    Item item{t, seq_++, kind, a, b, c, d, msg};
+  void at(std::int64_t t, Ev kind) { at(t, kind, Args{}); }
+  void at(std::int64_t t, Ev kind, Args on) {
+    Item item{t, seq_++, kind, on};
     if (t == now_) {
       ready_.push_back(item);
     } else {
@@ -172,11 +181,12 @@ class Sim {
   }
 
   void dispatch(const Item& it) {
+    const Args& on = it.on;
     switch (it.kind) {
       case Ev::Arrival: {
-        start_saga(it.a);
-        if (it.a + 1 < cfg_.sagas) {
-          schedule_arrival(it.a + 1, now_);
+        start_saga(on.saga);
+        if (on.saga + 1 < cfg_.sagas) {
+          schedule_arrival(on.saga + 1, now_);
         } else {
           std::int64_t heal_at = now_ + 1000;
           deadline_ = heal_at + cfg_.liveness_bound_ms;
@@ -184,41 +194,41 @@ class Sim {
         }
         return;
       }
-      case Ev::StartSaga: start_saga(it.a); return;
-      case Ev::ClientRepeat: repeat_request(it.a); return;
+      case Ev::StartSaga: start_saga(on.saga); return;
+      case Ev::ClientRepeat: repeat_request(on.saga); return;
       case Ev::ClientRetry:
-        client_retrying_.erase(it.a);
-        start_saga(it.a);
+        client_retrying_.erase(on.saga);
+        start_saga(on.saga);
         return;
-      case Ev::Task: run_task(it.msg); return;
-      case Ev::CallTimeout: resolve(it.a, std::nullopt, "timeout"); return;
-      case Ev::Receive: receive_request(it.a, it.b, it.c, it.d, it.msg); return;
+      case Ev::Task: run_task(on.slot); return;
+      case Ev::CallTimeout: resolve(on.call, std::nullopt, "timeout"); return;
+      case Ev::Receive: receive_request(on.call, on.node, on.incarnation, on.attempt, on.slot); return;
       case Ev::Held: {
-        auto& nd = nodes_[it.b];
-        if (nd.up && nd.inc == it.c) {
-          auto reply = process(nd, it.msg);
-          send_response(it.a, std::move(reply), it.b, it.msg, it.d);
+        auto& nd = nodes_[on.node];
+        if (nd.up && nd.inc == on.incarnation) {
+          auto reply = process(nd, on.slot);
+          send_response(on.call, std::move(reply), on.node, on.slot, on.attempt);
         }
-        release_request(it.msg);
+        release_request(on.slot);
         return;
       }
       case Ev::Response: {
-        std::optional<Reply> r = std::move(replies_[it.msg]);
-        free_replies_.push_back(it.msg);
-        resolve(it.a, std::move(r), "");
+        std::optional<Reply> r = std::move(replies_[on.slot]);
+        free_replies_.push_back(on.slot);
+        resolve(on.call, std::move(r), "");
         return;
       }
       case Ev::RestartOrchestrator: restart_orchestrator(); return;
-      case Ev::NodeUp: nodes_[it.a].up = true; return;
+      case Ev::NodeUp: nodes_[on.node].up = true; return;
       case Ev::Heal: heal(); return;
-      case Ev::Retire: retire(it.a); return;
-      case Ev::LogWrite: finish_write(it.msg); return;
+      case Ev::Retire: retire(on.saga); return;
+      case Ev::LogWrite: finish_write(on.slot); return;
       case Ev::NextInSequence: start_next_in_sequence(); return;
-      case Ev::ScriptDeadline: script_deadline(it.a); return;
+      case Ev::ScriptDeadline: script_deadline(on.saga); return;
       case Ev::Stray: {
-        auto& nd = nodes_[it.b];
-        if (nd.up) process(nd, it.msg);
-        release_request(it.msg);
+        auto& nd = nodes_[on.node];
+        if (nd.up) process(nd, on.slot);
+        release_request(on.slot);
         return;
       }
     }
@@ -259,7 +269,7 @@ class Sim {
   // Arrivals are generated one at a time, so the queue never holds the whole workload.
   void schedule_arrival(int i, std::int64_t prev) {
     std::int64_t t = prev + 1 + work_rng_.uniform(0, 2 * mix_.arrival_gap_ms);
-    at(t, Ev::Arrival, i);
+    at(t, Ev::Arrival, {.saga = i});
   }
 
   void setup_nodes() {
@@ -322,7 +332,7 @@ class Sim {
     start_saga(current_in_sequence_);
     // Nothing heals in a script (each fault fires once): a saga not ended
     // within the liveness bound of its start is stuck, and the run ends there.
-    at(now_ + cfg_.liveness_bound_ms, Ev::ScriptDeadline, current_in_sequence_);
+    at(now_ + cfg_.liveness_bound_ms, Ev::ScriptDeadline, {.saga = current_in_sequence_});
   }
   void script_deadline(int idx) {
     if (idx != current_in_sequence_) return;
@@ -470,7 +480,7 @@ class Sim {
     tasks_[i].fn = std::move(fn);
     tasks_[i].strand = strand;
     tasks_[i].inc = strand->inc;
-    at(std::max(t, now_), Ev::Task, 0, 0, 0, 0, i);
+    at(std::max(t, now_), Ev::Task, {.slot = i});
     return {i, tasks_[i].gen};
   }
   void cancel_task(std::uint32_t i, std::uint32_t gen) {
@@ -526,7 +536,7 @@ class Sim {
   // idempotency key, as a careful client does).
   void start_saga(int idx) {
     if (!orch_up_) {
-      at(now_ + 50, Ev::StartSaga, idx);  // the client retries
+      at(now_ + 50, Ev::StartSaga, {.saga = idx});  // the client retries
       return;
     }
     SagaContext ctx = request_of(idx);
@@ -540,7 +550,7 @@ class Sim {
     pending_start_ = -1;
     // Now and then the client sends its request again at once (a retry after
     // its own timeout): it races the first one's write to the log.
-    if (first && chance(mix_.dup / 2)) at(now_ + net_rng_.uniform(0, 3), Ev::ClientRepeat, idx);
+    if (first && chance(mix_.dup / 2)) at(now_ + net_rng_.uniform(0, 3), Ev::ClientRepeat, {.saga = idx});
   }
 
   // What purchase idx's client asks for: the plan, and now and then an amount
@@ -590,7 +600,7 @@ class Sim {
     if (!awaiting_ack_.erase(idx)) return;
     if (error) {  // refused: the client asks again a little later
       client_retrying_.insert(idx);
-      at(now_ + 50, Ev::ClientRetry, idx);
+      at(now_ + 50, Ev::ClientRetry, {.saga = idx});
       return;
     }
     check_same_saga(idx, id, existed);
@@ -598,7 +608,7 @@ class Sim {
     if (i == idx && attempt != logged_try_[static_cast<std::size_t>(idx)]) acked_unlogged_[idx] = attempt;
     // Now and then the client sends its request again (a retry after a lost
     // answer): it must be told the same saga, while it runs and after it ended.
-    if (!existed && chance(mix_.dup / 2)) at(now_ + 1 + net_rng_.uniform(0, 100), Ev::ClientRepeat, idx);
+    if (!existed && chance(mix_.dup / 2)) at(now_ + 1 + net_rng_.uniform(0, 100), Ev::ClientRepeat, {.saga = idx});
   }
 
   // A saga whose id the client was given must be in the log: checked when the
@@ -783,7 +793,7 @@ class Sim {
         send_stray(idx, next.id, kCompras, std::move(req), 1 + net_rng_.uniform(0, 200));
       }
       if (cfg_.scripted && idx == current_in_sequence_) at(now_ + 1, Ev::NextInSequence);
-      at(now_ + kRetireAfterMs, Ev::Retire, idx);
+      at(now_ + kRetireAfterMs, Ev::Retire, {.saga = idx});
     }
   }
 
@@ -811,7 +821,7 @@ class Sim {
     if (w.row) w.row->state = nullptr;
     w.done = std::move(done);
     w.inc = orch_inc_;
-    at(now_ + net_rng_.uniform(0, mix_.log_delay_ms), Ev::LogWrite, 0, 0, 0, 0, i);
+    at(now_ + net_rng_.uniform(0, mix_.log_delay_ms), Ev::LogWrite, {.slot = i});
   }
   void finish_write(std::uint32_t i) {
     auto w = std::move(writes_[i]);
@@ -880,7 +890,7 @@ class Sim {
     req.saga_id = saga;
     auto slot = hold_request(std::move(req));
     requests_[slot].refs++;
-    at(now_ + after, Ev::Stray, idx, node, 0, 0, slot);
+    at(now_ + after, Ev::Stray, {.saga = idx, .node = node, .slot = slot});
   }
   void send_strays(int idx, const SagaState& s) {
     auto send = [&](int node, Request req, std::int64_t after) { send_stray(idx, s.id, node, std::move(req), after); };
@@ -1021,7 +1031,7 @@ class Sim {
     req.idempotency_key = std::move(m.idempotency_key);
     req.saga_id = std::move(m.saga_id);
     send_request(call_id, node_of(call.service), m.attempt, std::move(req));
-    at(now_ + m.timeout_ms, Ev::CallTimeout, call_id);
+    at(now_ + m.timeout_ms, Ev::CallTimeout, {.call = call_id});
   }
 
   void resolve(int call_id, std::optional<Reply> a, const char* why) {
@@ -1073,7 +1083,7 @@ class Sim {
         }
       }
       client_retrying_.insert(idx);
-      at(now_ + 50, Ev::ClientRetry, idx);
+      at(now_ + 50, Ev::ClientRetry, {.saga = idx});
     }
     // Memory is lost, the log is not: the object goes at the restart (this
     // runs inside one of its calls).
@@ -1127,7 +1137,8 @@ class Sim {
     auto slot = hold_request(std::move(req));
     for (int i = 0; i < copies; ++i) {
       requests_[slot].refs++;
-      at(now_ + delay() + i, Ev::Receive, call_id, node, nodes_[node].inc, attempt, slot);
+      at(now_ + delay() + i, Ev::Receive,
+         {.call = call_id, .node = node, .incarnation = nodes_[node].inc, .attempt = attempt, .slot = slot});
     }
   }
 
@@ -1137,7 +1148,7 @@ class Sim {
       if (a.ok()) record_drop(node, requests_[req].req, attempt, FaultAction::CommitThenDrop);
       return;
     }
-    at(now_ + delay(), Ev::Response, call_id, 0, 0, 0, hold_reply(std::move(a)));
+    at(now_ + delay(), Ev::Response, {.call = call_id, .slot = hold_reply(std::move(a))});
   }
 
   Reply error_reply(const FiredFault& f) {
@@ -1174,7 +1185,8 @@ class Sim {
         break;
       case FaultAction::Latency:
       case FaultAction::Hang:
-        at(now_ + fired->delay_ms, Ev::Held, call_id, n, inc, attempt, slot);
+        at(now_ + fired->delay_ms, Ev::Held,
+           {.call = call_id, .node = n, .incarnation = inc, .attempt = attempt, .slot = slot});
         return;  // the held copy keeps the request
       case FaultAction::CommitThenError:
         process(node, slot);
@@ -1207,7 +1219,7 @@ class Sim {
     auto& node = nodes_[n];
     node.up = false;
     ++node.inc;
-    at(now_ + cfg_.restart_delay_ms, Ev::NodeUp, n);
+    at(now_ + cfg_.restart_delay_ms, Ev::NodeUp, {.node = n});
   }
 
   void heal() {
