@@ -158,10 +158,19 @@ TEST_CASE("check finds every bug planted in the Flask shop, on its raw recording
   Shop shop("buggy");
   // Shared state: concurrent purchases compensate each other's records. The four refused sagas
   // cancel the purchase of the completing saga that wrote the shared state last, and leave their own pending.
-  auto rep = shop.run_case("concurrent", Json::array(), kConcurrent);
-  auto rules = rules_of(rep);
-  CHECK(rep["exit"] == 1);
-  CHECK(rep["uncorrelated"].empty());
+  // How far the sagas overlap is the machine's: on one busy with other tests they may overlap
+  // less, so the case runs again (up to three times) until every effect of the race shows; each
+  // run must fail check.
+  Json rep;
+  std::multiset<std::string> rules;
+  for (int run = 1; run <= 3; ++run) {
+    rep = shop.run_case("concurrent-" + std::to_string(run), Json::array(), kConcurrent);
+    rules = rules_of(rep);
+    CHECK(rep["exit"] == 1);
+    CHECK(rep["uncorrelated"].empty());
+    if (rules.count("compensated") >= 4 && has(rules, "client-truthful") && has(rules, "state-done")) break;
+    WARN("run " << run << " of the concurrent case: the sagas overlapped less than the race needs; again");
+  }
   CHECK(rules.count("compensated") >= 4);
   CHECK(has(rules, "client-truthful"));  // a saga told "completada" whose purchase another saga cancelled...
   CHECK(has(rules, "state-done"));       // ...and read back: cancelled
