@@ -13,6 +13,7 @@ PACKAGES=(
   nlohmann-json3-dev
   catch2
   libsqlite3-dev
+  libjemalloc-dev
   libyaml-cpp-dev
   libssl-dev
   zlib1g-dev
