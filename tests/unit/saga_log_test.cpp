@@ -1,8 +1,8 @@
-// The saga log on both stores (SQLite always; PostgreSQL when
-// SAGALAB_TEST_PG_URL names a server, as tests/integration/postgres_test.sh
-// arranges): what is appended reads back in order, the row follows the saga's
-// state, unfinished sagas are found; on PostgreSQL, the leases and fences that
-// let several orchestrators share one log.
+// The saga log on every store (SQLite and the simulator's shared in-memory log
+// always; PostgreSQL when SAGALAB_TEST_PG_URL names a server, as
+// tests/integration/postgres_test.sh arranges): what is appended reads back in
+// order, the row follows the saga's state, unfinished sagas are found; on the
+// shared logs, the leases and fences that let several orchestrators share one.
 #include <unistd.h>
 
 #include <catch2/catch.hpp>
@@ -11,6 +11,7 @@
 #include <future>
 #include <thread>
 
+#include "sagalab/memory_saga_log.hpp"
 #include "sagalab/pg_saga_log.hpp"
 #include "sagalab/saga_log.hpp"
 
@@ -18,15 +19,32 @@ using namespace sagalab;
 
 namespace {
 
-std::vector<std::string> log_kinds() {
-  std::vector<std::string> k = {"sqlite"};
+// The logs several orchestrators share: the simulator's in-memory one always, PostgreSQL when a server is named.
+std::vector<std::string> shared_kinds() {
+  std::vector<std::string> k = {"memory"};
   if (std::getenv("SAGALAB_TEST_PG_URL")) k.push_back("postgresql");
   return k;
+}
+
+std::vector<std::string> log_kinds() {
+  auto k = shared_kinds();
+  k.insert(k.begin(), "sqlite");
+  return k;
+}
+
+// One in-memory store for the whole run, as one PostgreSQL database is: the writers of a test share it.
+MemoryLogStore& memory_store() {
+  static MemoryLogStore store([] {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now().time_since_epoch())
+        .count();
+  });
+  return store;
 }
 
 std::unique_ptr<SagaLog> open_log(const std::string& kind, const std::string& owner = "a",
                                   std::int64_t lease_ms = 60000) {
   if (kind == "postgresql") return std::make_unique<PgSagaLog>(std::getenv("SAGALAB_TEST_PG_URL"), owner, lease_ms);
+  if (kind == "memory") return std::make_unique<MemorySagaLog>(memory_store(), owner, lease_ms);
   return std::make_unique<SqliteSagaLog>(":memory:", SyncMode::Normal);
 }
 
@@ -135,15 +153,15 @@ TEST_CASE("the saga log refuses a second start with a taken idempotency key, and
           "[saga-log]") {
   for (const auto& kind : log_kinds()) {
     SECTION(kind) {
-      // On PostgreSQL the second start comes from another orchestrator; SQLite has one.
+      // On a shared log the second start comes from another orchestrator; SQLite has one.
       auto a = open_log(kind, "a");
-      auto b = kind == "postgresql" ? open_log(kind, "b") : nullptr;
+      auto b = kind != "sqlite" ? open_log(kind, "b") : nullptr;
       SagaLog& second_writer = b ? *b : *a;
       const auto key = sid("same-key-" + kind), first = sid("idem-1-" + kind), second = sid("idem-2-" + kind);
       REQUIRE(append_async(*a, first, 1, {start_event(first)}, row(first, "en_curso", key)) == nullptr);
       auto e = append_async(second_writer, second, 1, {start_event(second)}, row(second, "en_curso", key));
       REQUIRE(e);
-      if (kind == "postgresql") CHECK(conflict_of(e) == SagaLogConflict::Kind::IdemTaken);
+      if (kind != "sqlite") CHECK(conflict_of(e) == SagaLogConflict::Kind::IdemTaken);
       CHECK(second_writer.events(second).empty());
       CHECK_FALSE(contains(second_writer.unfinished(), second));
       std::promise<std::optional<std::string>> by_key;
@@ -163,7 +181,7 @@ TEST_CASE("the saga log refuses an event at a sequence number already written, a
       // Two writers that both thought they held the saga: the second append of number 2 is refused.
       auto e = append_async(*log, id, 2, {result_event(3, Outcome::Failed)}, row(id, "compensando"));
       REQUIRE(e);
-      if (kind == "postgresql") CHECK(conflict_of(e) == SagaLogConflict::Kind::LeaseLost);
+      if (kind != "sqlite") CHECK(conflict_of(e) == SagaLogConflict::Kind::LeaseLost);
       auto events = log->events(id);
       REQUIRE(events.size() == 2);
       CHECK(events[1].step == 0);
@@ -178,56 +196,62 @@ TEST_CASE("the saga log refuses an event at a sequence number already written, a
   }
 }
 
-TEST_CASE("PostgreSQL saga log: only the lease holder appends; an expired lease passes to a claimer",
-          "[.postgresql][saga-log]") {
-  REQUIRE(std::getenv("SAGALAB_TEST_PG_URL"));
-  auto a = open_log("postgresql", sid("owner-a"), 300), b = open_log("postgresql", sid("owner-b"), 300);
-  const auto id = sid("lease");
-  a->append_now(id, 1, {start_event(id)}, row(id, "en_curso"), 1000);
+TEST_CASE("a shared saga log: only the lease holder appends and an expired lease passes to a claimer",
+          "[saga-log]") {
+  for (const auto& kind : shared_kinds()) {
+    SECTION(kind) {
+      auto a = open_log(kind, sid("owner-a"), 300), b = open_log(kind, sid("owner-b"), 300);
+      const auto id = sid("lease-" + kind);
+      a->append_now(id, 1, {start_event(id)}, row(id, "en_curso"), 1000);
 
-  // b may not write a saga that a holds, nor take it while a renews.
-  CHECK(conflict_of(append_async(*b, id, 2, {result_event(0, Outcome::Ok)}, std::nullopt)) ==
-        SagaLogConflict::Kind::LeaseLost);
-  CHECK(a->renew({id}) == 1);
-  CHECK_FALSE(contains(b->claim(false), id));
-  CHECK(b->events(id).size() == 1);
+      // b may not write a saga that a holds, nor take it while a renews.
+      CHECK(conflict_of(append_async(*b, id, 2, {result_event(0, Outcome::Ok)}, std::nullopt)) ==
+            SagaLogConflict::Kind::LeaseLost);
+      CHECK(a->renew({id}) == 1);
+      CHECK_FALSE(contains(b->claim(false), id));
+      CHECK(b->events(id).size() == 1);
 
-  // a stops renewing: once its lease expires, b takes the saga, and a's writes are refused.
-  std::this_thread::sleep_for(std::chrono::milliseconds(450));
-  auto taken = b->claim(false);
-  CHECK(contains(taken, id));
-  CHECK_FALSE(contains(a->claim(false), id));  // taken once
-  CHECK(conflict_of(append_async(*a, id, 2, {result_event(0, Outcome::Ok)}, std::nullopt)) ==
-        SagaLogConflict::Kind::LeaseLost);
-  REQUIRE(append_async(*b, id, 2, {result_event(0, Outcome::Ok)}, row(id, "compensando")) == nullptr);
-  CHECK(b->events(id).size() == 2);
+      // a stops renewing: once its lease expires, b takes the saga, and a's writes are refused.
+      std::this_thread::sleep_for(std::chrono::milliseconds(450));
+      auto taken = b->claim(false);
+      CHECK(contains(taken, id));
+      CHECK_FALSE(contains(a->claim(false), id));  // taken once
+      CHECK(conflict_of(append_async(*a, id, 2, {result_event(0, Outcome::Ok)}, std::nullopt)) ==
+            SagaLogConflict::Kind::LeaseLost);
+      REQUIRE(append_async(*b, id, 2, {result_event(0, Outcome::Ok)}, row(id, "compensando")) == nullptr);
+      CHECK(b->events(id).size() == 2);
 
-  // A sequence number already written is a conflict too (two writers that both thought they held it).
-  CHECK(conflict_of(append_async(*b, id, 2, {result_event(1, Outcome::Ok)}, std::nullopt)) ==
-        SagaLogConflict::Kind::LeaseLost);
-  CHECK(b->events(id).size() == 2);
+      // A sequence number already written is a conflict too (two writers that both thought they held it).
+      CHECK(conflict_of(append_async(*b, id, 2, {result_event(1, Outcome::Ok)}, std::nullopt)) ==
+            SagaLogConflict::Kind::LeaseLost);
+      CHECK(b->events(id).size() == 2);
 
-  // A released saga is claimable at once; at start-up an owner takes back its own.
-  b->release(id);
-  b->renew({});  // a barrier: the release was queued first, so it is committed when this returns
-  CHECK(contains(a->claim(false), id));
-  auto a_again = open_log("postgresql", sid("owner-a"), 300);
-  CHECK(contains(a_again->claim(true), id));
-  CHECK_FALSE(contains(b->claim(true), id));
+      // A released saga is claimable at once; at start-up an owner takes back its own.
+      b->release(id);
+      b->renew({});  // a barrier: the release was queued first, so it is committed when this returns
+      CHECK(contains(a->claim(false), id));
+      auto a_again = open_log(kind, sid("owner-a"), 300);
+      CHECK(contains(a_again->claim(true), id));
+      CHECK_FALSE(contains(b->claim(true), id));
+    }
+  }
 }
 
-TEST_CASE("PostgreSQL saga log: a lease is renewed only for a saga its holder drives", "[.postgresql][saga-log]") {
-  REQUIRE(std::getenv("SAGALAB_TEST_PG_URL"));
-  auto a = open_log("postgresql", sid("owner-a"), 300), b = open_log("postgresql", sid("owner-b"), 300);
-  const auto driven = sid("driven"), held = sid("held");
-  a->append_now(driven, 1, {start_event(driven)}, row(driven, "en_curso"), 1000);
-  a->append_now(held, 1, {start_event(held)}, row(held, "en_curso"), 1000);
-  // a holds both but drives one (say a claim whose answer it never got): the other lapses.
-  for (int i = 0; i < 5; ++i) {
-    CHECK(a->renew({driven}) == 1);
-    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+TEST_CASE("a shared saga log: a lease is renewed only for a saga its holder drives", "[saga-log]") {
+  for (const auto& kind : shared_kinds()) {
+    SECTION(kind) {
+      auto a = open_log(kind, sid("owner-a"), 300), b = open_log(kind, sid("owner-b"), 300);
+      const auto driven = sid("driven-" + kind), held = sid("held-" + kind);
+      a->append_now(driven, 1, {start_event(driven)}, row(driven, "en_curso"), 1000);
+      a->append_now(held, 1, {start_event(held)}, row(held, "en_curso"), 1000);
+      // a holds both but drives one (say a claim whose answer it never got): the other lapses.
+      for (int i = 0; i < 5; ++i) {
+        CHECK(a->renew({driven}) == 1);
+        std::this_thread::sleep_for(std::chrono::milliseconds(100));
+      }
+      auto taken = b->claim(false);
+      CHECK(contains(taken, held));
+      CHECK_FALSE(contains(taken, driven));
+    }
   }
-  auto taken = b->claim(false);
-  CHECK(contains(taken, held));
-  CHECK_FALSE(contains(taken, driven));
 }
