@@ -108,6 +108,8 @@ class Sim {
     std::vector<ServiceFault> refusals;
     std::vector<CallRecord> calls;   // the calls it issued, for the history checker
     std::vector<std::uint8_t> call_tries;  // which try of the saga issued each
+    // What a client waiting on its purchase (POST /compra's wait) was told of a finished saga.
+    std::string waited_id, waited_estado;
   };
   // A call of the orchestrator's, until its answer or its timeout.
   struct Call {
@@ -609,6 +611,40 @@ class Sim {
     // Now and then the client sends its request again (a retry after a lost
     // answer): it must be told the same saga, while it runs and after it ended.
     if (!existed && chance(mix_.dup / 2)) at(now_ + 1 + net_rng_.uniform(0, 100), Ev::ClientRepeat, {.saga = idx});
+    // A quarter of the clients wait for their saga's end, as POST /compra does (the program's
+    // default response timeout): answered once it settles, or with its state at the timeout.
+    if (!existed && chance(0.25)) {
+      orch_->wait(id, kClientWaitMs, [this, idx, id, inc = orch_inc_, since = now_](std::optional<Json> snap) {
+        waited(idx, id, inc, since, snap);
+      });
+    }
+  }
+
+  static constexpr std::int64_t kClientWaitMs = 30000;
+  // A waiting client's answer: a settled saga's state, or any state once its wait ran out.
+  void waited(int idx, const std::string& id, int inc, std::int64_t since, const std::optional<Json>& snap) {
+    if (inc != orch_inc_) return;  // its orchestrator crashed: the connection is gone
+    auto slot = slots_.find(idx);
+    if (slot == slots_.end()) return;
+    const std::string estado = snap && snap->is_object() ? snap->value("estado", "") : "";
+    const bool settled = estado == "completada" || estado == "compensada" || estado == "atascada";
+    if (!settled && now_ - since < kClientWaitMs) {
+      Violation v;
+      v.invariant = 7;
+      v.rule = "waiter-settled";
+      v.saga_id = id;
+      v.message = "the client waiting for saga " + id + " was answered " +
+                  (estado.empty() ? std::string("with nothing") : "'" + estado + "'") + " after " +
+                  std::to_string(now_ - since) + " ms, before the saga settled and before its wait of " +
+                  std::to_string(kClientWaitMs) + " ms ran out";
+      v.faults = slot->second.hits;
+      checker_.add(std::move(v));
+      return;
+    }
+    if (estado == "completada" || estado == "compensada") {
+      slot->second.waited_id = id;
+      slot->second.waited_estado = estado;
+    }
   }
 
   // A saga whose id the client was given must be in the log: checked when the
@@ -1257,6 +1293,7 @@ class Sim {
     const auto& hits = it == slots_.end() ? none : it->second.hits;
     checker_.saga(summary, effects.cs, effects.ps, effects.rs, hits);
     check_request(idx, summary, effects, hits);
+    if (it != slots_.end()) check_waiter(summary, it->second);
     if (it != slots_.end()) check_protocol(idx, summary, it->second);
     if (checker_.violations() > before && it != slots_.end()) keep_evidence(idx, it->second);
     if (it != slots_.end()) slots_.erase(it);
@@ -1327,6 +1364,19 @@ class Sim {
   }
 
   // The history checker over the saga's log and the calls its logged try issued.
+  // A waiting client told that its saga finished was told how it finished.
+  void check_waiter(const SagaSummary& summary, const Slot& slot) {
+    if (slot.waited_id != summary.saga_id || slot.waited_estado == to_string(summary.estado)) return;
+    Violation v;
+    v.invariant = 7;
+    v.rule = "waiter-truthful";
+    v.saga_id = summary.saga_id;
+    v.message = "the client waiting for saga " + summary.saga_id + " was told '" + slot.waited_estado +
+                "', but the saga ended " + to_string(summary.estado);
+    v.faults = slot.hits;
+    checker_.add(std::move(v));
+  }
+
   void check_protocol(int idx, const SagaSummary& summary, Slot& slot) {
     SagaHistory h;
     h.saga_id = summary.saga_id;

@@ -311,6 +311,21 @@ MUTANTS = [
    "  if (seq <= static_cast<int>(have))",
    "  if (seq < static_cast<int>(have))",
    "unit_tests [saga-log]~[postgresql]"),
+  ("orchestrator-wait-sign-slip", "orchestrator",
+   "a client's wait with a timeout is answered at once with the saga's current state (the timeout's sign read backwards)",
+   "orchestrator/src/orchestrator.cpp",
+   "    if (run->settled || timeout_ms <= 0) return read(*run, std::move(done));",
+   "    if (run->settled || timeout_ms >= 0) return read(*run, std::move(done));"),
+  ("orchestrator-wait-timeout-in-seconds", "orchestrator",
+   "a waiting client's timeout is handed to the timer as seconds taken for milliseconds (a thousand times too short)",
+   "orchestrator/src/orchestrator.cpp",
+   "    w->timer = env_.runtime.start_timer(*run->strand, timeout_ms, [this, run, w, done] {",
+   "    w->timer = env_.runtime.start_timer(*run->strand, timeout_ms / 1000, [this, run, w, done] {"),
+  ("orchestrator-settled-when-compensating", "orchestrator",
+   "a saga is taken as settled once it starts compensating: its waiting clients are answered 'compensando'",
+   "orchestrator/src/orchestrator.cpp",
+   "  run->settled = terminal || after == Estado::Atascada;",
+   "  run->settled = terminal || after == Estado::Atascada || after == Estado::Compensando;"),
 ]
 
 def main():
