@@ -611,9 +611,9 @@ class Sim {
     // Now and then the client sends its request again (a retry after a lost
     // answer): it must be told the same saga, while it runs and after it ended.
     if (!existed && chance(mix_.dup / 2)) at(now_ + 1 + net_rng_.uniform(0, 100), Ev::ClientRepeat, {.saga = idx});
-    // A quarter of the clients wait for their saga's end, as POST /compra does (the program's
+    // One client in twenty waits for its saga's end, as POST /compra does (the program's
     // default response timeout): answered once it settles, or with its state at the timeout.
-    if (!existed && chance(0.25)) {
+    if (!existed && chance(0.05)) {  // a waiter costs a snapshot (to_json), a fifth of a saga
       orch_->wait(id, kClientWaitMs, [this, idx, id, inc = orch_inc_, since = now_](std::optional<Json> snap) {
         waited(idx, id, inc, since, snap);
       });

@@ -135,40 +135,45 @@ Event event_from_json(const Json& j) {
 }
 
 Json to_json(const SagaState& s, const SagaDefinition& def) {
-  Json pasos = Json::array();
+  // Built in place: an initializer list copies every value it holds (and a named array twice).
+  Json out = Json::object();
+  Json& pasos = out["pasos"] = Json::array();
   for (std::size_t i = 0; i < s.steps.size() && i < def.steps.size(); ++i) {
-    pasos.push_back({{"paso", def.steps[i].name},
-                     {"servicio", def.steps[i].service},
-                     {"tipo", to_string(def.steps[i].kind)},
-                     {"estado", to_string(s.steps[i].status)},
-                     {"intentos", s.steps[i].attempts},
-                     {"intentos_compensacion", s.steps[i].comp_attempts}});
+    Json p = Json::object();
+    p["paso"] = def.steps[i].name;
+    p["servicio"] = def.steps[i].service;
+    p["tipo"] = to_string(def.steps[i].kind);
+    p["estado"] = to_string(s.steps[i].status);
+    p["intentos"] = s.steps[i].attempts;
+    p["intentos_compensacion"] = s.steps[i].comp_attempts;
+    pasos.push_back(std::move(p));
   }
-  Json intentos = Json::array();
+  Json& intentos = out["intentos"] = Json::array();
   int total = 0;
   for (const auto& a : s.attempts) {
     if (!a.compensation) ++total;
-    intentos.push_back({{"paso", def.steps[static_cast<std::size_t>(a.step)].name},
-                        {"intento", a.n},
-                        {"compensacion", a.compensation},
-                        {"inicio_ms", a.started_ms},
-                        {"fin_ms", a.ended_ms},
-                        {"resultado", a.outcome},
-                        {"status", a.status},
-                        {"detalle", a.detail}});
+    Json x = Json::object();
+    x["paso"] = def.steps[static_cast<std::size_t>(a.step)].name;
+    x["intento"] = a.n;
+    x["compensacion"] = a.compensation;
+    x["inicio_ms"] = a.started_ms;
+    x["fin_ms"] = a.ended_ms;
+    x["resultado"] = a.outcome;
+    x["status"] = a.status;
+    x["detalle"] = a.detail;
+    intentos.push_back(std::move(x));
   }
-  return {{"saga_id", s.id},
-          {"estado", to_string(s.estado)},
-          {"contexto", to_json(s.ctx)},
-          {"pasos", pasos},
-          {"intentos", intentos},
-          {"intentos_realizados", total},
-          {"paso_fallido", s.paso_fallido.empty() ? Json(nullptr) : Json(s.paso_fallido)},
-          {"error", s.error.empty() ? Json(nullptr) : Json(s.error)},
-          {"error_status", s.error_status},
-          {"compensaciones", s.compensaciones},
-          {"inicio_ms", s.started_ms},
-          {"fin_ms", s.finished_ms}};
+  out["saga_id"] = s.id;
+  out["estado"] = to_string(s.estado);
+  out["contexto"] = to_json(s.ctx);
+  out["intentos_realizados"] = total;
+  out["paso_fallido"] = s.paso_fallido.empty() ? Json(nullptr) : Json(s.paso_fallido);
+  out["error"] = s.error.empty() ? Json(nullptr) : Json(s.error);
+  out["error_status"] = s.error_status;
+  out["compensaciones"] = s.compensaciones;
+  out["inicio_ms"] = s.started_ms;
+  out["fin_ms"] = s.finished_ms;
+  return out;
 }
 
 }  // namespace sagalab
