@@ -359,7 +359,7 @@ bool Orchestrator::crash_point(CrashSpot spot, const char* when) {
 // On the run's strand: applies the event to the run's state, and appends it
 // to the log; the rest happens in logged(), once it is durable (advance_saga
 // keeps that order). Until then reads of the state wait.
-void Orchestrator::deliver(const std::shared_ptr<Run>& run, Event event, std::function<void()> after_log) {
+void Orchestrator::deliver(const std::shared_ptr<Run>& run, Event&& event, std::function<void()> after_log) {
   {
     std::lock_guard lock(mutex_);
     if (stopped_ || run->dropped) return;

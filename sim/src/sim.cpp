@@ -257,7 +257,7 @@ class Sim {
   void release_request(std::uint32_t i) {
     if (--requests_[i].refs == 0) free_requests_.push_back(i);
   }
-  std::uint32_t hold_reply(Reply r) {
+  std::uint32_t hold_reply(Reply&& r) {
     if (!free_replies_.empty()) {
       auto i = free_replies_.back();
       free_replies_.pop_back();
@@ -1070,7 +1070,7 @@ class Sim {
     at(now_ + m.timeout_ms, Ev::CallTimeout, {.call = call_id});
   }
 
-  void resolve(int call_id, std::optional<Reply> a, const char* why) {
+  void resolve(int call_id, std::optional<Reply>&& a, const char* why) {
     auto it = calls_.find(call_id);
     if (it == calls_.end()) return;  // answered already (or timed out)
     Call call = std::move(it->second);
@@ -1178,7 +1178,7 @@ class Sim {
     }
   }
 
-  void send_response(int call_id, Reply a, int node, std::uint32_t req, int attempt) {
+  void send_response(int call_id, Reply&& a, int node, std::uint32_t req, int attempt) {
     if (network_faults() && chance(mix_.drop)) {
       res_.faults_by_kind[kDrop]++;
       if (a.ok()) record_drop(node, requests_[req].req, attempt, FaultAction::CommitThenDrop);

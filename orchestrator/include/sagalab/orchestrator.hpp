@@ -83,7 +83,7 @@ class Orchestrator {
   void answer_waiters(Run& run);
   void create(SagaContext ctx, const std::string& idem_key, Started done);
   void repeat_of(const std::shared_ptr<Run>& run, Started done);
-  void deliver(const std::shared_ptr<Run>& run, Event e, std::function<void()> after_log = {});
+  void deliver(const std::shared_ptr<Run>& run, Event&& e, std::function<void()> after_log = {});
   void logged(const std::shared_ptr<Run>& run, const CrashSpot& spot, Estado before, bool start, std::int64_t now_ms,
               std::vector<Command> commands);
   void execute(const std::shared_ptr<Run>& run, const Command& c);
