@@ -7,6 +7,16 @@ namespace sagalab {
 
 namespace {
 bool finished(const std::string& estado) { return estado == "completada" || estado == "compensada"; }
+
+// Saga ids keyed by when they started (created_ms, then creation order): oldest first.
+using ByAge = std::vector<std::pair<std::pair<std::int64_t, std::uint64_t>, std::string>>;
+std::vector<std::string> oldest_first(ByAge found) {
+  std::sort(found.begin(), found.end());
+  std::vector<std::string> out;
+  out.reserve(found.size());
+  for (auto& [age, id] : found) out.push_back(std::move(id));
+  return out;
+}
 }  // namespace
 
 void MemorySagaLog::write(const std::string& saga_id, int seq, std::vector<Event> events,
@@ -87,13 +97,10 @@ void MemorySagaLog::find_by_idem(const std::string& key,
 
 std::vector<std::string> MemorySagaLog::unfinished() {
   std::lock_guard lock(store_.mutex_);
-  std::vector<std::pair<std::pair<std::int64_t, std::uint64_t>, std::string>> found;
+  ByAge found;
   for (const auto& [id, s] : store_.sagas_)
     if (!finished(s.estado)) found.push_back({{s.created_ms, s.order}, id});
-  std::sort(found.begin(), found.end());
-  std::vector<std::string> out;
-  for (auto& [k, id] : found) out.push_back(std::move(id));
-  return out;
+  return oldest_first(std::move(found));
 }
 
 std::vector<Event> MemorySagaLog::events(const std::string& saga_id) {
@@ -125,7 +132,7 @@ void MemorySagaLog::reset() {
 std::vector<std::string> MemorySagaLog::claim(bool startup) {
   std::lock_guard lock(store_.mutex_);
   const auto now = store_.now_ms_();
-  std::vector<std::pair<std::pair<std::int64_t, std::uint64_t>, std::string>> got;
+  ByAge got;
   for (auto& [id, s] : store_.sagas_) {
     if (finished(s.estado)) continue;
     if (s.lease_until_ms < now || (startup && s.owner == owner_)) {
@@ -134,10 +141,7 @@ std::vector<std::string> MemorySagaLog::claim(bool startup) {
       got.push_back({{s.created_ms, s.order}, id});
     }
   }
-  std::sort(got.begin(), got.end());
-  std::vector<std::string> out;
-  for (auto& [k, id] : got) out.push_back(std::move(id));
-  return out;
+  return oldest_first(std::move(got));
 }
 
 std::size_t MemorySagaLog::renew(const std::vector<std::string>& driving) {

@@ -138,10 +138,7 @@ std::string Proc::full_log() const {
   return ss.str();
 }
 
-std::string Proc::log() const {
-  auto s = full_log();
-  return s.size() > 4000 ? s.substr(s.size() - 4000) : s;
-}
+std::string Proc::log() const { return sagalab::process::log_tail(log_, 4000); }
 
 sagalab::HttpResult get(const std::string& url, const std::string& path) {
   return sagalab::http_call(url, "GET", path, nullptr, {}, 5000);
