@@ -87,16 +87,17 @@ std::string reproduce_command(const SimulateOptions& o, const sagalab::SimConfig
 constexpr std::int64_t kReplayHangMs = 1500;
 
 Scenario shrunk_scenario(const SimulateOptions& o, const sagalab::SimConfig& cfg, const sagalab::SimResult& r,
-                         const std::vector<sagalab::ScriptedFault>& script) {
+                         const sagalab::ShrinkOutcome& out) {
+  const auto& script = *out.script;
   Scenario s;
   s.name = "sim-seed-" + std::to_string(r.seed);
-  s.description = "Shrunk by `" + reproduce_command(o, cfg) + "`: the smallest set of faults (" +
-                  std::to_string(script.size()) + ") that still breaks an invariant, replayed one purchase at a time.";
+  s.description = "Shrunk by `" + reproduce_command(o, cfg) + "`: " +
+                  (script.empty() ? std::string("no fault is needed; the purchase alone still breaks an invariant.")
+                                  : "the smallest set of faults (" + std::to_string(script.size()) +
+                                        ") that still breaks an invariant, replayed one purchase at a time.");
   s.seed = r.seed;
   s.stock = r.stock;
-  std::set<int> sagas;
-  for (const auto& f : script) sagas.insert(f.saga);
-  for (int idx : sagas) {
+  for (int idx : out.sagas) {
     std::int64_t held_ms = 0;  // how long a request of this saga may still be held after it settles
     for (const auto& f : script) {
       if (f.saga != idx) continue;
@@ -261,12 +262,14 @@ int report_failure(const GlobalOptions& g, const SimulateOptions& o, const sagal
       for (const auto& f : script)
         js.push_back({{"saga", f.saga}, {"service", f.service}, {"rule", sagalab::scenario_rule_json(f.rule)}});
       failure["minimal_faults"] = js;
+      failure["minimal_sagas"] = out.sagas;
       std::string out_file =
           o.scenario_out.empty() ? "sim-failure-seed-" + std::to_string(r.seed) + ".yaml" : o.scenario_out;
-      std::ofstream(out_file) << emit_scenario(shrunk_scenario(o, cfg, r, script));
+      std::ofstream(out_file) << emit_scenario(shrunk_scenario(o, cfg, r, out));
       failure["scenario"] = out_file;
       if (!g.json) {
-        std::cout << "  shrunk in " << out.runs << " simulations to " << script.size() << " fault(s):\n";
+        std::cout << "  shrunk in " << out.runs << " simulations to " << script.size() << " fault(s)"
+                  << (script.empty() ? ": saga #" + std::to_string(out.sagas.front()) + " alone fails\n" : ":\n");
         for (const auto& f : script)
           std::cout << "    saga #" << f.saga << " " << f.service << " " << sagalab::scenario_rule_json(f.rule).dump()
                     << "\n";

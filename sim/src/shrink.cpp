@@ -92,18 +92,21 @@ ShrinkOutcome shrink(const SimConfig& cfg, const SimResult& failed, int max_runs
   };
   if (too_many(faults_only, out.why_not)) return out;
   if (start.empty()) {
-    // No fault hit a violating saga: the failure may still replay with its sagas alone.
-    std::set<int> sagas;
+    // No fault hit a violating saga: the failure may still replay with its saga alone.
     for (const auto& v : failed.violations) {
       auto [idx, attempt] = parse_saga_id(v.saga_id);
       (void)attempt;
-      if (idx >= 0) sagas.insert(idx);
+      if (idx >= 0 && (first < 0 || idx < first)) first = idx;
     }
-    if (sagas.empty()) {
+    if (first < 0) {
       out.why_not = "the violation names no saga and no fault hit one";
       return out;
     }
   }
+  // The violating saga runs in every candidate, so a failure that needs no
+  // fault at all shrinks to its purchase alone.
+  SimConfig base = cfg;
+  base.script_sagas = {first};
   // Then with the first refusal of each endpoint (what made the saga
   // compensate: stock another saga held), then with all of them.
   std::vector<ScriptedFault> first_refusals = faults_only;
@@ -111,7 +114,7 @@ ShrinkOutcome shrink(const SimConfig& cfg, const SimResult& failed, int max_runs
   for (const auto& f : start) {
     if (f.evidence && seen.insert({f.service, f.rule.endpoint}).second) first_refusals.push_back(f);
   }
-  out.script = shrink_failure(cfg, faults_only, out.runs, max_runs);
+  out.script = shrink_failure(base, faults_only, out.runs, max_runs);
   for (const auto* more : {&first_refusals, &start}) {
     if (out.script || more->size() == faults_only.size()) continue;
     std::string why;
@@ -120,12 +123,17 @@ ShrinkOutcome shrink(const SimConfig& cfg, const SimResult& failed, int max_runs
       return out;
     }
     int runs = 0;
-    out.script = shrink_failure(cfg, *more, runs, max_runs);
+    out.script = shrink_failure(base, *more, runs, max_runs);
     out.runs += runs;
   }
-  if (!out.script)
+  if (out.script) {
+    std::set<int> sagas{first};
+    for (const auto& f : *out.script) sagas.insert(f.saga);
+    out.sagas.assign(sagas.begin(), sagas.end());
+  } else {
     out.why_not = "with its sagas run one at a time the failure does not happen; it needs the seed's concurrency or "
                   "message timing";
+  }
   return out;
 }
 

@@ -67,7 +67,7 @@ class Sim {
     setup_nodes();
     boot_orchestrator();
     if (cfg_.scripted) {
-      std::set<int> named;
+      std::set<int> named(cfg_.script_sagas.begin(), cfg_.script_sagas.end());
       for (const auto& f : cfg_.script) named.insert(f.saga);
       sequence_.assign(named.begin(), named.end());
       if (!sequence_.empty()) at(1, Ev::NextInSequence);

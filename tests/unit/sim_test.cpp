@@ -192,3 +192,29 @@ TEST_CASE("a failure is shrunk without the services' own refusals first, and a s
   replay.rewrite_request = nullptr;
   CHECK(run_simulation(replay).ok());
 }
+
+TEST_CASE("a failure that needs no fault shrinks to its purchase alone, with zero faults", "[sim][shrink]") {
+  // The test's bug, in front of ms-compras: a purchase of several units is
+  // recorded at the price of one. No fault is needed to see it.
+  auto cfg = config(1, 300);
+  cfg.rewrite_request = [](const std::string& service, Request& req) {
+    if (service != "ms-compras" || req.endpoint != "transaccion") return;
+    if (auto* c = std::get_if<CrearCompra>(&req.body); c && c->cantidad >= 2) c->monto /= static_cast<double>(c->cantidad);
+  };
+  auto r = first_failing(cfg);
+  REQUIRE_FALSE(r.ok());
+  auto shrunk = shrink(cfg, r);
+  INFO(shrunk.why_not);
+  REQUIRE(shrunk.script);
+  CHECK(shrunk.script->empty());
+  REQUIRE(shrunk.sagas.size() == 1);
+  CHECK(plan_of(cfg, shrunk.sagas[0]).cantidad >= 2);
+  auto replay = cfg;
+  replay.scripted = true;
+  replay.script_sagas = shrunk.sagas;
+  auto failed = run_simulation(replay);
+  CHECK_FALSE(failed.ok());
+  CHECK(failed.by_state["completada"] + failed.by_state["compensada"] == 1);  // that purchase, and only it
+  replay.rewrite_request = nullptr;
+  CHECK(run_simulation(replay).ok());
+}

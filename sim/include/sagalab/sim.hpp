@@ -98,6 +98,9 @@ struct SimConfig {
   // only the sagas the script names, one at a time (as a scenario replays them).
   bool scripted = false;
   std::vector<ScriptedFault> script;
+  // Scripted mode: sagas run even if no fault of the script names them (a
+  // failure that needs no fault at all replays with its purchase alone).
+  std::vector<int> script_sagas;
 
   FaultMix mix() const;
   FaultMix fixed_mix() const;  // the mix the rates above pin
@@ -137,6 +140,9 @@ SimResult run_simulation(const SimConfig& cfg);
 // Why shrinking did not produce a script, when it did not.
 struct ShrinkOutcome {
   std::optional<std::vector<ScriptedFault>> script;
+  // The sagas the script runs, in order: the first violating saga, and any
+  // other its faults name. A script with no fault still names its saga here.
+  std::vector<int> sagas;
   int runs = 0;
   std::string why_not;
 };
