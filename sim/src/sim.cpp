@@ -74,6 +74,8 @@ class Sim {
       deadline_ = 1'000'000'000 + cfg_.liveness_bound_ms;  // scripted faults fire once each; nothing to heal
     } else if (cfg_.sagas > 0) {
       schedule_arrival(0, 0);
+      quiet_bound_ = quiet_bound();
+      at(liveness_period(), Ev::LivenessCheck);
     }
     Item item;
     while (next_item(item)) {
@@ -110,6 +112,7 @@ class Sim {
     std::vector<std::uint8_t> call_tries;  // which try of the saga issued each
     // What a client waiting on its purchase (POST /compra's wait) was told of a finished saga.
     std::string waited_id, waited_estado;
+    std::int64_t disturbed_at = 0;  // its start, or the last fault that hit it
   };
   // A call of the orchestrator's, until its answer or its timeout.
   struct Call {
@@ -139,6 +142,7 @@ class Sim {
     LogWrite,        // slot: a saga-log write that becomes durable now
     NextInSequence,
     ScriptDeadline,  // saga (scripted mode: its liveness bound)
+    LivenessCheck,   // every open saga left alone by faults for the liveness bound must have ended
     Stray,           // saga, node, slot: the request (no caller waits for it)
   };
   // What an event names; each kind reads the fields its comment above lists.
@@ -221,12 +225,16 @@ class Sim {
         return;
       }
       case Ev::RestartOrchestrator: restart_orchestrator(); return;
-      case Ev::NodeUp: nodes_[on.node].up = true; return;
+      case Ev::NodeUp:
+        nodes_[on.node].up = true;
+        outage_at_ = now_;
+        return;
       case Ev::Heal: heal(); return;
       case Ev::Retire: retire(on.saga); return;
       case Ev::LogWrite: finish_write(on.slot); return;
       case Ev::NextInSequence: start_next_in_sequence(); return;
       case Ev::ScriptDeadline: script_deadline(on.saga); return;
+      case Ev::LivenessCheck: check_liveness(); return;
       case Ev::Stray: {
         auto& nd = nodes_[on.node];
         if (nd.up) process(nd, on.slot);
@@ -341,6 +349,37 @@ class Sim {
     auto it = slots_.find(idx);
     if (it != slots_.end() && it->second.terminal) return;
     deadline_ = now_;  // finish() reports it as not ended within the bound
+  }
+
+  // Liveness, decided as early as it can be: a saga that no fault has hit, and
+  // that no crash has touched, for long enough to run every step and every
+  // compensation once more (each its timeout, its longest backoff, the network
+  // and the log both ways: four times over) has had every chance to end. One
+  // that has not is stuck, and the run ends there: its retries would otherwise
+  // run on until the faults heal and the liveness bound has passed after that.
+  std::int64_t quiet_bound() const {
+    const auto& def = engine_.definition();
+    const std::int64_t trip = 2 * (mix_.net_delay_ms + mix_.log_delay_ms);
+    std::int64_t all = cfg_.restart_delay_ms + mix_.min_uptime_ms;
+    for (const auto& st : def.steps) {
+      all += st.retry.timeout_ms + st.retry.backoff_max_ms + trip;
+      if (st.kind == StepKind::Compensatable)
+        all += def.compensation.timeout_ms + def.compensation.backoff_max_ms + trip;
+    }
+    return std::min(cfg_.liveness_bound_ms, 4 * all);
+  }
+  std::int64_t liveness_period() const { return std::max<std::int64_t>(1, quiet_bound_ / 4); }
+  void check_liveness() {
+    for (const auto& [idx, slot] : slots_) {
+      if (slot.terminal || slot.log.empty()) continue;
+      if (now_ - std::max(slot.disturbed_at, outage_at_) > quiet_bound_) stuck_.push_back(idx);
+    }
+    if (!stuck_.empty()) {
+      std::sort(stuck_.begin(), stuck_.end());
+      deadline_ = now_;
+      return;
+    }
+    if (!queue_.empty() || !ready_.empty()) at(now_ + liveness_period(), Ev::LivenessCheck);
   }
 
   bool chance(double p) { return p > 0 && net_rng_.unit() < p; }
@@ -720,6 +759,7 @@ class Sim {
     Slot* s = slot_of(id);
     if (!s) s = &slots_[idx];  // not logged yet: kept with the saga's slot all the same
     s->hits.push_back({svc, std::move(f)});
+    s->disturbed_at = now_;
   }
 
   // A fault that fired, as the rule that replays it in a script or a scenario.
@@ -790,6 +830,7 @@ class Sim {
         }
         slot.log.clear();
         slot.log.reserve(16);
+        slot.disturbed_at = now_;
         logged_try_[i] = static_cast<std::uint8_t>(attempt);
         if (auto a = acked_unlogged_.find(idx); a != acked_unlogged_.end() && a->second == attempt) acked_unlogged_.erase(a);
       } else if (logged_try_[i] != attempt) {
@@ -1093,6 +1134,7 @@ class Sim {
 
   void crash_orchestrator() {
     orch_up_ = false;
+    outage_at_ = now_;
     ++orch_inc_;
     check_acknowledged();
     // A request the orchestrator never acknowledged: its client asks again.
@@ -1131,6 +1173,7 @@ class Sim {
     boot_orchestrator();
     orch_up_ = true;
     orch_up_since_ = now_;
+    outage_at_ = now_;
     orch_->recover();
     // Scripted mode: a saga lost with the crash (never logged, and not asked
     // for again) will not end; move on.
@@ -1255,6 +1298,7 @@ class Sim {
     auto& node = nodes_[n];
     node.up = false;
     ++node.inc;
+    outage_at_ = now_;
     at(now_ + cfg_.restart_delay_ms, Ev::NodeUp, {.node = n});
   }
 
@@ -1451,6 +1495,28 @@ class Sim {
       res_.live = false;
       return;
     }
+    if (!stuck_.empty()) {
+      // The run ended at a stuck saga: the sagas still running are not judged.
+      auto report = checker_.finish({});
+      res_.by_state = report.by_state;
+      for (auto& v : report.violations) {
+        if (v.invariant != 5) res_.violations.push_back(std::move(v));
+      }
+      for (int idx : stuck_) {
+        auto& slot = slots_[idx];
+        Violation v;
+        v.invariant = 1;
+        v.saga_id = slot.log.front().saga_id;
+        v.message = "saga did not end within the liveness bound (" + std::to_string(quiet_bound_) +
+                    " ms with no fault or crash touching it: time for every step and compensation to run once more, "
+                    "four times over)";
+        v.faults = slot.hits;
+        res_.violations.push_back(std::move(v));
+        keep_evidence(idx, slot);
+      }
+      res_.live = false;
+      return;
+    }
     // Settled sagas not yet retired, then those that never settled.
     std::vector<int> left;
     for (const auto& [idx, slot] : slots_) {
@@ -1531,8 +1597,11 @@ class Sim {
   std::vector<std::uint8_t> logged_try_;  // per saga: which try reached the log (0: none)
   std::vector<PendingWrite> writes_;
   std::vector<std::uint32_t> free_writes_;
-  std::set<std::string> extra_sagas_;
-  bool aborted_ = false;  // a fatal error of the orchestrator's ended the run  // second sagas of one key (a violation): not kept in the slots
+  std::set<std::string> extra_sagas_;  // second sagas of one key (a violation): not kept in the slots
+  bool aborted_ = false;               // a fatal error of the orchestrator's ended the run
+  std::int64_t outage_at_ = 0;         // the last crash or restart of a program
+  std::vector<int> stuck_;             // open sagas the liveness check found stuck (the run ended there)
+  std::int64_t quiet_bound_ = 0;       // how long a saga no fault touches may stay open
   std::map<int, int> acked_unlogged_;  // purchases told a saga id whose start was not yet in the log: the try
   std::set<int> client_retrying_;
   std::vector<int> sequence_;  // scripted mode: the sagas to run, in order

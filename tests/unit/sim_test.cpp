@@ -218,3 +218,28 @@ TEST_CASE("a failure that needs no fault shrinks to its purchase alone, with zer
   replay.rewrite_request = nullptr;
   CHECK(run_simulation(replay).ok());
 }
+
+TEST_CASE("a stuck saga is reported once the liveness bound has passed with no fault on it, not when the run ends",
+          "[sim][liveness]") {
+  // The test's bug, in front of ms-inventario: every release names a
+  // reservation and a key it does not have, so a compensating saga never ends.
+  auto cfg = config(1, 3000);
+  auto clean = run_simulation(cfg);
+  REQUIRE(clean.ok());
+  cfg.rewrite_request = [](const std::string& service, Request& req) {
+    if (service != "ms-inventario" || req.endpoint != "compensacion") return;
+    if (auto* c = std::get_if<Compensar>(&req.body)) {
+      c->id = "reserva_desconocida";
+      c->forward_key = "clave-desconocida";
+    }
+  };
+  auto r = run_simulation(cfg);
+  WARN("clean " << clean.virtual_ms << " ms, " << clean.events << " events; stuck " << r.virtual_ms << " ms, " << r.events);
+  CHECK_FALSE(r.live);
+  // The sagas arrive within seconds; the faults heal a second after the last.
+  // Waiting for that and the liveness bound after it would end past the bound.
+  CHECK(r.virtual_ms < cfg.liveness_bound_ms / 4);
+  int stuck = 0;
+  for (const auto& v : r.violations) stuck += v.message.find("liveness bound") != std::string::npos;
+  CHECK(stuck >= 1);
+}
