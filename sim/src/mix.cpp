@@ -7,6 +7,7 @@
 
 #include "sagalab/domain.hpp"
 #include "sagalab/sim.hpp"
+#include "fault_kinds.hpp"
 
 namespace sagalab {
 
@@ -32,39 +33,37 @@ Json scenario_rule_json(const FaultRule& r) {
 // Fault mixes
 
 std::string FaultMix::describe() const {
-  char buf[600];
-  std::snprintf(buf, sizeof buf,
-                "error %.3f, latency %.3f, hang %.3f, commit-then-error %.3f, commit-then-drop %.3f, crash %.4f, "
-                "drop %.3f, duplicate %.3f, delay 1-%lld ms, arrivals every ~%lld ms, %d product(s), stock %s, "
-                "orchestrator crashes x%g while compensating, up at least %lld ms, refusal %.3f, stray %.2f, "
-                "client amounts %.2f, log writes 0-%lld ms, saga log %s",
-                error, latency, hang, commit_then_error, commit_then_drop, crash, drop, dup,
-                static_cast<long long>(net_delay_ms), static_cast<long long>(arrival_gap_ms), products,
-                stock > 0 ? std::to_string(stock).c_str() : "plenty", crash_compensating,
-                static_cast<long long>(min_uptime_ms), refusal, stray, client_amount, static_cast<long long>(log_delay_ms), sqlite_log ? "sqlite" : "memory");
-  return buf;
+  std::string out;
+  char buf[120];
+  for (const auto& k : sim_world::fault_kinds()) {
+    std::snprintf(buf, sizeof buf, "%s %.*f, ", k.name, k.digits, this->*k.rate);
+    out += buf;
+  }
+  std::snprintf(buf, sizeof buf, "delay 1-%lld ms, arrivals every ~%lld ms, %d product(s), stock ",
+                static_cast<long long>(net_delay_ms), static_cast<long long>(arrival_gap_ms), products);
+  out += buf;
+  out += stock > 0 ? std::to_string(stock) : "plenty";
+  std::snprintf(buf, sizeof buf, ", orchestrator crashes x%g while compensating, up at least %lld ms, stray %.2f, ",
+                crash_compensating, static_cast<long long>(min_uptime_ms), stray);
+  out += buf;
+  std::snprintf(buf, sizeof buf, "client amounts %.2f, log writes 0-%lld ms, saga log %s", client_amount,
+                static_cast<long long>(log_delay_ms), sqlite_log ? "sqlite" : "memory");
+  return out + buf;
 }
 
 Json to_json(const FaultMix& m) {
-  return {{"error", m.error},
-          {"latency", m.latency},
-          {"hang", m.hang},
-          {"commit-then-error", m.commit_then_error},
-          {"commit-then-drop", m.commit_then_drop},
-          {"crash", m.crash},
-          {"drop", m.drop},
-          {"duplicate", m.dup},
-          {"net_delay_ms", m.net_delay_ms},
-          {"arrival_gap_ms", m.arrival_gap_ms},
-          {"products", m.products},
-          {"stock", m.stock == 0 ? Json("plenty") : Json(m.stock)},
-          {"crash_compensating", m.crash_compensating},
-          {"min_uptime_ms", m.min_uptime_ms},
-          {"refusal", m.refusal},
-          {"stray", m.stray},
-          {"client_amount", m.client_amount},
-          {"log_delay_ms", m.log_delay_ms},
-          {"saga_log", m.sqlite_log ? "sqlite" : "memory"}};
+  Json j{{"net_delay_ms", m.net_delay_ms},
+         {"arrival_gap_ms", m.arrival_gap_ms},
+         {"products", m.products},
+         {"stock", m.stock == 0 ? Json("plenty") : Json(m.stock)},
+         {"crash_compensating", m.crash_compensating},
+         {"min_uptime_ms", m.min_uptime_ms},
+         {"stray", m.stray},
+         {"client_amount", m.client_amount},
+         {"log_delay_ms", m.log_delay_ms},
+         {"saga_log", m.sqlite_log ? "sqlite" : "memory"}};
+  for (const auto& k : sim_world::fault_kinds()) j[k.name] = m.*k.rate;
+  return j;
 }
 
 FaultMix swarm_mix(std::uint64_t seed) {
@@ -72,22 +71,19 @@ FaultMix swarm_mix(std::uint64_t seed) {
   auto on = [&](double p) { return r.unit() < p; };
   auto rate = [&](double lo, double hi) { return lo + (hi - lo) * r.unit(); };
   FaultMix m;
-  m.error = on(0.5) ? rate(0.005, 0.08) : 0;
-  m.latency = on(0.5) ? rate(0.005, 0.08) : 0;
-  m.hang = on(0.5) ? rate(0.005, 0.05) : 0;
-  m.commit_then_error = on(0.5) ? rate(0.005, 0.08) : 0;
-  m.commit_then_drop = on(0.5) ? rate(0.005, 0.08) : 0;
-  m.crash = on(0.5) ? rate(0.0005, 0.01) : 0;
-  m.drop = on(0.5) ? rate(0.001, 0.05) : 0;
-  m.dup = on(0.5) ? rate(0.001, 0.05) : 0;
+  auto draw = [&](bool late) {
+    for (const auto& k : sim_world::fault_kinds()) {
+      if (k.drawn_late == late) m.*k.rate = on(k.swarm_on) ? rate(k.swarm_lo, k.swarm_hi) : 0;
+    }
+  };
+  draw(false);
   m.net_delay_ms = r.uniform(1, 20);
   m.arrival_gap_ms = r.uniform(1, 6);
   m.products = on(0.5) ? 5 : static_cast<int>(r.uniform(1, 4));
   m.stock = on(0.4) ? r.uniform(1, 12) : 0;
   m.crash_compensating = on(0.5) ? static_cast<double>(r.uniform(4, 20)) : 1;
   m.min_uptime_ms = on(0.3) ? r.uniform(20, 100) : 300;
-  // Drawn last, so that the draws above give the same mix as before.
-  m.refusal = on(0.4) ? rate(0.005, 0.05) : 0;
+  draw(true);
   m.stray = on(0.4) ? rate(0.2, 1.0) : 0;
   m.client_amount = on(0.4) ? rate(0.1, 0.6) : 0;
   m.log_delay_ms = on(0.5) ? r.uniform(1, 3) : 0;

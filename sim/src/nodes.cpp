@@ -1,5 +1,6 @@
 // The four services: the real service logic over an in-memory store, their
 // fault rules (random or scripted), crashes and restarts.
+#include "fault_kinds.hpp"
 #include "world.hpp"
 
 namespace sagalab::sim_world {
@@ -20,28 +21,11 @@ void Sim::setup_nodes() {
     for (const auto& e : node.logic->endpoints()) node.endpoints.push_back(e.name);
     node.faults = std::make_unique<FaultSet>(cfg_.seed * 1000 + k++);
     if (cfg_.scripted) continue;
-    std::int64_t hang = 3 * engine_.definition().steps[0].retry.timeout_ms;
+    const std::int64_t hang = 3 * engine_.definition().steps[0].retry.timeout_ms;
     std::vector<FaultRule> rules;
-    auto add = [&](FaultAction a, double p, int status = 503) {
-      FaultRule r;
-      r.action = a;
-      r.probability = p;
-      if (a == FaultAction::Error) r.status = status;
-      if (a == FaultAction::Latency) {
-        r.latency_ms = 5;
-        r.jitter_ms = 40;
-      }
-      if (a == FaultAction::Hang) r.duration_ms = hang;
-      rules.push_back(r);
-    };
-    add(FaultAction::Error, mix_.error);
-    if (mix_.refusal > 0) add(FaultAction::Error, mix_.refusal, 409);  // a refusal: nothing done
-    add(FaultAction::Latency, mix_.latency);
-    add(FaultAction::Hang, mix_.hang);
-    add(FaultAction::CommitThenError, mix_.commit_then_error);
-    add(FaultAction::CommitThenDrop, mix_.commit_then_drop);
-    add(FaultAction::CrashBefore, mix_.crash / 2);
-    add(FaultAction::CrashAfter, mix_.crash / 2);
+    for (const auto& kind : fault_kinds()) {
+      for (auto& r : kind.rules(mix_.*kind.rate, hang)) rules.push_back(std::move(r));
+    }
     node.faults->add(std::move(rules));
   }
   for (const auto& f : cfg_.script) {

@@ -13,6 +13,8 @@
 //                          waits) and the probes (stray requests by id alone)
 //   verdict.cpp            the checker adapter: what each settled saga left in
 //                          the services, its history, the run's verdict
+//   fault_kinds.cpp        each fault kind in one place: its name, its rate in a
+//                          mix, its swarm draw, the service rules it becomes
 //   mix.cpp                fault mixes (fixed and swarm), the workload
 //   shrink.cpp             delta debugging of a failure into a script
 #pragma once
