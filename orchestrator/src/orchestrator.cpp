@@ -40,7 +40,16 @@ struct Orchestrator::Run {
   std::vector<Started> repeats;  // requests repeated with its key before the start was durable: told then too
   // Waiters of POST /compra: called once, with the snapshot, when the saga settles.
   std::vector<std::function<void(const Json&)>> waiters;
+  std::int64_t wait_until = 0;  // when the last of them times out (runtime ms)
 };
+
+namespace {
+bool settled_snapshot(const std::optional<Json>& snap) {
+  if (!snap || !snap->is_object()) return false;
+  const auto estado = snap->value("estado", "");
+  return estado == "completada" || estado == "compensada" || estado == "atascada";
+}
+}  // namespace
 
 Orchestrator::Orchestrator(SagaDefinition def, OrchestratorEnv env, OrchestratorOptions opts)
     : engine_(std::move(def)),
@@ -59,6 +68,10 @@ Orchestrator::~Orchestrator() {
     run->on_start = nullptr;
     run->waiters.clear();
     run->reads.clear();
+  }
+  for (auto& [id, run] : followed_) {
+    run->timer.reset();
+    run->waiters.clear();
   }
 }
 
@@ -203,15 +216,38 @@ void Orchestrator::drop(const std::shared_ptr<Run>& run, SagaLogConflict::Kind k
     return;
   }
   env_.log.release(run->id);  // the next claim, here or elsewhere, replays it from the log
-  answer_waiters(*run);
+  // Its waiters are not answered with what this orchestrator last knew (the
+  // saga runs on elsewhere): they follow the log until it settles there.
+  if (!run->waiters.empty()) follow(run);
 }
 
-void Orchestrator::answer_waiters(Run& run) {
-  if (run.waiters.empty()) return;
-  auto snap = to_json(run.state, engine_.definition());
-  auto waiters = std::move(run.waiters);
-  run.waiters.clear();
-  for (auto& w : waiters) w(snap);
+void Orchestrator::follow(const std::shared_ptr<Run>& dropped) {
+  {
+    std::lock_guard lock(mutex_);
+    if (stopped_) return;
+    followed_[dropped->id] = dropped;
+  }
+  std::weak_ptr<Run> weak = dropped;
+  dropped->timer = env_.runtime.start_timer(*dropped->strand, opts_.claim_every_ms, [this, weak] {
+    auto due = weak.lock();
+    if (!due) return;
+    env_.log.snapshot(due->id, [this, weak](std::optional<Json> snap) {
+      auto read_back = weak.lock();
+      if (!read_back) return;
+      read_back->strand->post([this, weak, snap = std::move(snap)] {
+        auto run = weak.lock();
+        if (!run) return;
+        const bool done = settled_snapshot(snap) || env_.runtime.now_ms() >= run->wait_until;
+        if (!done) return follow(run);
+        if (snap) {
+          for (auto& w : std::exchange(run->waiters, {})) w(*snap);
+        }
+        run->waiters.clear();  // timed out: each waiter's own timer answers it from the log
+        std::lock_guard lock(mutex_);
+        if (auto it = followed_.find(run->id); it != followed_.end() && it->second == run) followed_.erase(it);
+      });
+    });
+  });
 }
 
 // A request repeated with the key of a saga starting here: answered with its
@@ -301,6 +337,7 @@ void Orchestrator::wait(const std::string& id, std::int64_t timeout_ms, Snapshot
       std::unique_ptr<Timer> timer;
     };
     auto w = std::make_shared<Waiting>();
+    run->wait_until = std::max(run->wait_until, env_.runtime.now_ms() + timeout_ms);
     run->waiters.push_back([w, done](const Json& snap) {
       if (std::exchange(w->answered, true)) return;
       w->timer.reset();
@@ -308,6 +345,7 @@ void Orchestrator::wait(const std::string& id, std::int64_t timeout_ms, Snapshot
     });
     w->timer = env_.runtime.start_timer(*run->strand, timeout_ms, [this, run, w, done] {
       if (std::exchange(w->answered, true)) return;
+      if (run->dropped) return env_.log.snapshot(run->id, done);  // driven elsewhere: the log knows
       read(*run, done);
     });
   });

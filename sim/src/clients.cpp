@@ -14,18 +14,19 @@ std::string Sim::idem_key_of(int idx) {
 // A client asks for purchase `idx` (again, after a crash: with the same
 // idempotency key, as a careful client does).
 void Sim::start_saga(int idx) {
-  if (!orch_up_) {
+  const int k = pick_orchestrator();
+  if (k < 0) {
     at(now_ + 50, Ev::StartSaga, {.saga = idx});  // the client retries
     return;
   }
   SagaContext ctx = request_of(idx);
   const bool first = !awaiting_ack_.count(idx) && tries_[static_cast<std::size_t>(idx)] == 0;
-  awaiting_ack_.insert(idx);
+  awaiting_ack_[idx] = k;
   pending_start_ = idx;
-  orch_->start(std::move(ctx), idem_key_of(idx),
-               [this, idx](const std::string& id, bool existed, std::exception_ptr error) {
-                 acknowledged(idx, id, existed, error);
-               });
+  program(k).obj->start(std::move(ctx), idem_key_of(idx),
+                        [this, idx, k](const std::string& id, bool existed, std::exception_ptr error) {
+                          acknowledged(idx, k, id, existed, error);
+                        });
   pending_start_ = -1;
   // Now and then the client sends its request again at once (a retry after
   // its own timeout): it races the first one's write to the log.
@@ -71,7 +72,7 @@ std::string Sim::next_saga_id() {
 }
 
 // The orchestrator's answer to a client's request for purchase idx.
-void Sim::acknowledged(int idx, const std::string& id, bool existed, std::exception_ptr error) {
+void Sim::acknowledged(int idx, int k, const std::string& id, bool existed, std::exception_ptr error) {
   if (!awaiting_ack_.erase(idx)) return;
   if (error) {  // refused: the client asks again a little later
     client_retrying_.insert(idx);
@@ -87,15 +88,17 @@ void Sim::acknowledged(int idx, const std::string& id, bool existed, std::except
   // One client in twenty waits for its saga's end, as POST /compra does (the program's
   // default response timeout): answered once it settles, or with its state at the timeout.
   if (!existed && chance(0.05)) {  // a waiter costs a snapshot (to_json), a fifth of a saga
-    orch_->wait(id, kClientWaitMs, [this, idx, id, inc = orch_inc_, since = now_](std::optional<Json> snap) {
-      waited(idx, id, inc, since, snap);
-    });
+    program(k).obj->wait(id, kClientWaitMs,
+                         [this, idx, id, k, inc = program(k).inc, since = now_](std::optional<Json> snap) {
+                           waited(idx, id, k, inc, since, snap);
+                         });
   }
 }
 
 // A waiting client's answer: a settled saga's state, or any state once its wait ran out.
-void Sim::waited(int idx, const std::string& id, int inc, std::int64_t since, const std::optional<Json>& snap) {
-  if (inc != orch_inc_) return;  // its orchestrator crashed: the connection is gone
+void Sim::waited(int idx, const std::string& id, int k, int inc, std::int64_t since,
+                 const std::optional<Json>& snap) {
+  if (!alive(k, inc)) return;  // its orchestrator crashed: the connection is gone
   auto slot = slots_.find(idx);
   if (slot == slots_.end()) return;
   const std::string estado = snap && snap->is_object() ? snap->value("estado", "") : "";
@@ -138,11 +141,12 @@ void Sim::check_acknowledged() {
 
 void Sim::repeat_request(int idx) {
   const bool retired = logged_try_[static_cast<std::size_t>(idx)] != 0 && !slots_.count(idx);
-  if (!orch_up_ || retired) return;  // retired: the key's saga is forgotten
+  const int k = pick_orchestrator();
+  if (k < 0 || retired) return;  // retired: the key's saga is forgotten
   res_.faults_by_kind[kRepeat]++;
   SagaContext ctx = request_of(idx);
   pending_start_ = idx;
-  orch_->start(std::move(ctx), idem_key_of(idx),
+  program(k).obj->start(std::move(ctx), idem_key_of(idx),
                [this, idx](const std::string& id, bool existed, std::exception_ptr error) {
                  if (!error) check_same_saga(idx, id, existed);
                });

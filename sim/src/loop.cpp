@@ -7,7 +7,10 @@ namespace sagalab::sim_world {
 SimResult Sim::run() {
   if (mix_.sqlite_log) sqlite_log_ = std::make_unique<SqliteSagaLog>(":memory:", SyncMode::Normal);
   setup_nodes();
-  boot_orchestrator();
+  for (int k = 0; k < std::max(1, mix_.orchestrators); ++k) boot_orchestrator(k);
+  // Over a shared log each starts its lease keeper (and finds nothing to recover).
+  if (orchs_.size() > 1)
+    for (auto& p : orchs_) p.obj->recover();
   if (cfg_.scripted) {
     std::set<int> named(cfg_.script_sagas.begin(), cfg_.script_sagas.end());
     for (const auto& f : cfg_.script) named.insert(f.saga);
@@ -70,7 +73,7 @@ void Sim::dispatch(const Item& it) {
       resolve(on.call, std::move(r), "");
       return;
     }
-    case Ev::RestartOrchestrator: restart_orchestrator(); return;
+    case Ev::RestartOrchestrator: restart_orchestrator(on.orch); return;
     case Ev::NodeUp:
       nodes_[on.node].up = true;
       outage_at_ = now_;
@@ -123,6 +126,7 @@ std::int64_t Sim::quiet_bound() const {
   const auto& def = engine_.definition();
   const std::int64_t trip = 2 * (mix_.net_delay_ms + mix_.log_delay_ms);
   std::int64_t all = cfg_.restart_delay_ms + mix_.min_uptime_ms;
+  if (orchs_.size() > 1) all += 2 * kLeaseMs;  // a crashed owner's lease runs out before another claims
   for (const auto& st : def.steps) {
     all += st.retry.timeout_ms + st.retry.backoff_max_ms + trip;
     if (st.kind == StepKind::Compensatable)
@@ -151,7 +155,7 @@ void Sim::teardown() {
   tasks_.clear();
   calls_.clear();
   writes_.clear();
-  orch_.reset();
+  for (auto& p : orchs_) p.obj.reset();
 }
 
 }  // namespace sagalab::sim_world

@@ -47,8 +47,13 @@ std::string FaultMix::describe() const {
                 crash_compensating, static_cast<long long>(min_uptime_ms), stray);
   out += buf;
   std::snprintf(buf, sizeof buf, "client amounts %.2f, log writes 0-%lld ms, saga log %s", client_amount,
-                static_cast<long long>(log_delay_ms), sqlite_log ? "sqlite" : "memory");
-  return out + buf;
+                static_cast<long long>(log_delay_ms), orchestrators > 1 ? "shared" : sqlite_log ? "sqlite" : "memory");
+  out += buf;
+  if (orchestrators > 1) {
+    std::snprintf(buf, sizeof buf, ", %d orchestrators, freeze %.4f", orchestrators, freeze);
+    out += buf;
+  }
+  return out;
 }
 
 Json to_json(const FaultMix& m) {
@@ -61,7 +66,9 @@ Json to_json(const FaultMix& m) {
          {"stray", m.stray},
          {"client_amount", m.client_amount},
          {"log_delay_ms", m.log_delay_ms},
-         {"saga_log", m.sqlite_log ? "sqlite" : "memory"}};
+         {"saga_log", m.orchestrators > 1 ? "shared" : m.sqlite_log ? "sqlite" : "memory"},
+         {"orchestrators", m.orchestrators},
+         {"freeze", m.freeze}};
   for (const auto& k : sim_world::fault_kinds()) j[k.name] = m.*k.rate;
   return j;
 }
@@ -87,17 +94,30 @@ FaultMix swarm_mix(std::uint64_t seed) {
   m.stray = on(0.4) ? rate(0.2, 1.0) : 0;
   m.client_amount = on(0.4) ? rate(0.1, 0.6) : 0;
   m.log_delay_ms = on(0.5) ? r.uniform(1, 3) : 0;
+  m.orchestrators = on(0.3) ? 2 : 1;
+  m.freeze = on(0.6) ? rate(0.0005, 0.005) : 0;
   return m;
 }
 
 FaultMix SimConfig::mix() const {
   FaultMix m = swarm ? swarm_mix(seed) : fixed_mix();
-  if (saga_log == "sqlite") {
+  if (saga_log != "sqlite" && saga_log != "mix" && saga_log != "memory")
+    throw std::invalid_argument("saga log must be 'memory', 'sqlite' or 'mix', not '" + saga_log + "'");
+  if (orchestrators < 0 || orchestrators > 8)
+    throw std::invalid_argument("orchestrators must be 0 (the mix decides) to 8, not " + std::to_string(orchestrators));
+  if (orchestrators > 1 && saga_log == "sqlite")
+    throw std::invalid_argument("several orchestrators share the in-memory log with leases, not SQLite's");
+  if (orchestrators > 0) {
+    m.orchestrators = orchestrators;
+  } else if (saga_log == "sqlite" || sagas > 200000) {
+    m.orchestrators = 1;  // the shared log keeps every saga: runs of at most 200,000
+  }
+  if (m.orchestrators > 1) {
+    m.sqlite_log = false;
+  } else if (saga_log == "sqlite") {
     m.sqlite_log = true;
   } else if (saga_log == "mix") {
     m.sqlite_log = seed % 4 == 0 && sagas <= 200000;
-  } else if (saga_log != "memory") {
-    throw std::invalid_argument("saga log must be 'memory', 'sqlite' or 'mix', not '" + saga_log + "'");
   }
   return m;
 }
@@ -109,6 +129,7 @@ FaultMix SimConfig::fixed_mix() const {
   m.drop = drop_rate;
   m.dup = dup_rate;
   m.net_delay_ms = net_delay_ms;
+  m.freeze = crash_rate;  // with several orchestrators
   return m;
 }
 

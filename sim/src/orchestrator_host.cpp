@@ -10,6 +10,7 @@ std::pair<std::uint32_t, std::uint32_t> Sim::add_task(std::int64_t t, const SimS
   const std::uint32_t i = take_slot(tasks_, free_tasks_);
   tasks_[i].fn = std::move(fn);
   tasks_[i].strand = strand;
+  tasks_[i].orch = strand->orch;
   tasks_[i].inc = strand->inc;
   at(std::max(t, now_), Ev::Task, {.slot = i});
   return {i, tasks_[i].gen};
@@ -21,32 +22,55 @@ void Sim::run_inline(const SimStrand* strand, const std::function<void()>& fn) {
   try {
     fn();
   } catch (const OrchestratorExit&) {
-    crash_orchestrator();
+    crash_orchestrator(strand->orch);
   }
   running_ = nullptr;
 }
 
 void Sim::run_task(std::uint32_t i) {
+  const SimStrand* strand = tasks_[i].strand;
+  const auto& p = program(tasks_[i].orch);
+  if (p.frozen_until > now_ && p.inc == tasks_[i].inc && tasks_[i].fn) {
+    // Its program is frozen: the task waits (a timer fires late, a reply is read late).
+    at(p.frozen_until, Ev::Task, {.slot = i});
+    return;
+  }
   auto fn = std::move(tasks_[i].fn);
   tasks_[i].fn = nullptr;
-  const bool live = tasks_[i].inc == orch_inc_ && orch_up_;
-  const SimStrand* strand = tasks_[i].strand;
+  const bool live = alive(tasks_[i].orch, tasks_[i].inc);
   ++tasks_[i].gen;
   free_tasks_.push_back(i);
   if (live && fn) run_inline(strand, fn);
 }
 
-void Sim::boot_orchestrator() {
+// A new incarnation of orchestrator program k (its world is built once).
+void Sim::boot_orchestrator(int k) {
+  if (orchs_.empty()) {
+    const int n = std::max(1, mix_.orchestrators);
+    orchs_.resize(static_cast<std::size_t>(n));
+    if (n > 1) shared_store_ = std::make_unique<MemoryLogStore>([this] { return now_; });
+    for (int j = 0; j < n; ++j) {
+      auto& p = program(j);
+      if (shared_store_) p.shared_log = std::make_unique<MemorySagaLog>(*shared_store_, "orq-" + std::to_string(j), kLeaseMs);
+      p.runtime = std::make_unique<SimRuntime>(*this, j);
+      p.transport = std::make_unique<SimTransport>(*this, j);
+      p.crashes = std::make_unique<SimCrashPoints>(*this, j);
+      p.log = std::make_unique<SimLog>(*this, j, p.shared_log.get());
+    }
+  }
+  auto& p = program(k);
+  p.inc = next_inc_++;
   OrchestratorOptions opts;
   opts.seed = cfg_.seed;
   opts.max_in_flight = SIZE_MAX;  // a real client would be told 503; the workload here never backs off
-  orch_ = std::make_unique<Orchestrator>(engine_.definition(),
-                                         OrchestratorEnv{runtime_, transport_, log_, &crashes_, nullptr}, opts);
+  opts.claim_every_ms = kLeaseMs / 4;  // as the program sets it from --lease-ms
+  p.obj = std::make_unique<Orchestrator>(
+      engine_.definition(), OrchestratorEnv{*p.runtime, *p.transport, *p.log, p.crashes.get(), nullptr}, opts);
 }
 
 // True when the orchestrator crashes at this log boundary (a script's rule,
 // or the mix's chance); it is then down until the restart.
-bool Sim::crash_point(const CrashSpot& spot) {
+bool Sim::crash_point(int k, const CrashSpot& spot) {
   const auto& id = *spot.saga_id;
   auto point_name = [&] { return crash_point_name(engine_.definition(), spot); };
   bool crash = false;
@@ -54,8 +78,17 @@ bool Sim::crash_point(const CrashSpot& spot) {
     crash = orch_faults_.match({point_name(), id, spot.attempt, now_}).has_value();
   } else if (!healed_ && mix_.crash > 0 &&
              crash_rng_.unit() < mix_.crash / 2 * (spot.compensating ? mix_.crash_compensating : 1.0) &&
-             now_ - orch_up_since_ >= mix_.min_uptime_ms) {
+             now_ - program(k).up_since >= mix_.min_uptime_ms) {
     crash = true;
+  }
+  // With several orchestrators, now and then one freezes (a long GC pause, a
+  // stopped container) for longer than its leases: another takes its sagas
+  // over, and what it writes when it wakes must be refused (fencing).
+  if (!crash && orchs_.size() > 1 && !healed_ && !cfg_.scripted && crash_rng_.unit() < mix_.freeze) {
+    auto& p = program(k);
+    p.frozen_until = now_ + crash_rng_.uniform(kLeaseMs, 4 * kLeaseMs);
+    outage_at_ = p.frozen_until;
+    res_.faults_by_kind[kFreezeOrchestrator]++;
   }
   if (crash) {
     res_.faults_by_kind[kCrashOrchestrator]++;
@@ -66,14 +99,15 @@ bool Sim::crash_point(const CrashSpot& spot) {
     f.attempt = spot.attempt;
     f.at_ms = now_;
     note_fault(id, kOrchestrator, std::move(f));
-    crash_orchestrator();
+    crash_orchestrator(k);
   }
   return crash;
 }
 
 // What the orchestrator appends: kept in the saga's slot (the durable log
 // the checker reads), and in the real SQLite log when the mix has one.
-void Sim::log_append(const std::string& id, int seq, std::vector<Event> events, const std::optional<SagaLog::Row>& row) {
+void Sim::log_append(int k, const std::string& id, int seq, std::vector<Event> events,
+                     const std::optional<SagaLog::Row>& row) {
   auto [idx, attempt] = parse_saga_id(id);
   if (idx < 0 || idx >= cfg_.sagas) throw std::logic_error("the orchestrator appended to a saga it never started: " + id);
   // The real log, written as the orchestrator writes it; a crash after
@@ -83,6 +117,8 @@ void Sim::log_append(const std::string& id, int seq, std::vector<Event> events, 
   auto& slot = slots_[idx];
   auto i = static_cast<std::size_t>(idx);
   if (extra_sagas_.count(id)) return;
+  if (slot.writer >= 0 && slot.writer != k && logged_try_[i] == attempt) res_.takeovers++;
+  slot.writer = k;
   for (auto& e : events) {
     if (e.type == Event::Type::Start) {
       if (logged_try_[i] != 0 && logged_try_[i] != attempt) {
@@ -144,8 +180,8 @@ void Sim::log_append(const std::string& id, int seq, std::vector<Event> events, 
   }
 }
 
-void Sim::start_write(const std::string& id, int seq, std::vector<Event> events, std::optional<SagaLog::Row> row,
-                 SagaLog::Done done) {
+void Sim::start_write(int k, const std::string& id, int seq, std::vector<Event> events,
+                      std::optional<SagaLog::Row> row, SagaLog::Done done) {
   const std::uint32_t i = take_slot(writes_, free_writes_);
   auto& w = writes_[i];
   w.saga_id = id;
@@ -156,7 +192,8 @@ void Sim::start_write(const std::string& id, int seq, std::vector<Event> events,
   w.row = std::move(row);
   if (w.row) w.row->state = nullptr;
   w.done = std::move(done);
-  w.inc = orch_inc_;
+  w.orch = k;
+  w.inc = program(k).inc;
   at(now_ + net_rng_.uniform(0, mix_.log_delay_ms), Ev::LogWrite, {.slot = i});
 }
 
@@ -164,23 +201,31 @@ void Sim::finish_write(std::uint32_t i) {
   auto w = std::move(writes_[i]);
   writes_[i] = PendingWrite{};
   free_writes_.push_back(i);
-  if (w.inc != orch_inc_ || !orch_up_) return;  // its orchestrator crashed first: never written
+  if (!alive(w.orch, w.inc)) return;  // its orchestrator crashed first: never written
   if (w.row && w.state) w.row->state = &*w.state;
-  auto error = write(w.saga_id, w.seq, std::move(w.events), w.row);
+  auto error = write(w.orch, w.saga_id, w.seq, std::move(w.events), w.row);
   try {
     w.done(error);
   } catch (const OrchestratorExit&) {
-    crash_orchestrator();
+    crash_orchestrator(w.orch);
   }
 }
 
 // An append, as the log reports it: a write the real SQLite log refuses
 // (its sequence numbers and idempotency keys are unique) is the
 // orchestrator's error, reported to it, and a violation.
-std::exception_ptr Sim::write(const std::string& id, int seq, std::vector<Event> events,
-                         const std::optional<SagaLog::Row>& row) {
+std::exception_ptr Sim::write(int k, const std::string& id, int seq, std::vector<Event> events,
+                              const std::optional<SagaLog::Row>& row) {
   try {
-    log_append(id, seq, std::move(events), row);
+    // The shared log refuses a writer whose lease has passed on (fencing),
+    // or a sequence number or idempotency key another writer took first:
+    // the orchestrator's conflict, expected with several, and no violation.
+    if (auto* shared = program(k).shared_log.get()) shared->append_now(id, seq, events, row, now_);
+  } catch (const SagaLogConflict&) {
+    return std::current_exception();
+  }
+  try {
+    log_append(k, id, seq, std::move(events), row);
     return nullptr;
   } catch (const SqliteError& e) {
     Violation v;
@@ -218,12 +263,16 @@ std::vector<std::string> Sim::unfinished() {
 
 // A call of the orchestrator's goes out on the simulated network; its
 // answer, or its timeout, goes back through done().
-void Sim::send_call(StepCall sc, CallMeta m, std::function<void(CallOutcome)> done) {
+void Sim::send_call(int k, StepCall sc, CallMeta m, std::function<void(CallOutcome)> done) {
   auto [idx, try_no] = parse_saga_id(m.saga_id);
   if (idx < 0 || idx >= cfg_.sagas) throw std::logic_error("a call for a saga the simulator never started: " + m.saga_id);
   auto i = static_cast<std::size_t>(idx);
-  {
-    auto& slot = slots_[idx];
+  // With several orchestrators: a call of one whose saga another has written
+  // to since (it froze, and its lease passed on) is a zombie's, which its next,
+  // fenced write drops. It carries the logged attempt's key, so the service
+  // answers it again without a second effect (the invariants check that); the
+  // history rules judge the calls of the saga's current writer.
+  if (auto& slot = slots_[idx]; slot.writer < 0 || slot.writer == k) {
     CallRecord rec;
     rec.step = m.step;
     rec.compensation = m.compensation;
@@ -252,7 +301,8 @@ void Sim::send_call(StepCall sc, CallMeta m, std::function<void(CallOutcome)> do
   int call_id = next_call_++;
   Call& call = calls_[call_id];
   call.saga = idx;
-  call.orch_inc = orch_inc_;
+  call.orch = k;
+  call.orch_inc = program(k).inc;
   call.service = std::move(sc.service);
   call.endpoint = sc.endpoint;
   call.attempt = m.attempt;
@@ -271,7 +321,7 @@ void Sim::resolve(int call_id, std::optional<Reply>&& a, const char* why) {
   if (it == calls_.end()) return;  // answered already (or timed out)
   Call call = std::move(it->second);
   calls_.erase(it);
-  if (call.orch_inc != orch_inc_ || !orch_up_) return;  // its orchestrator crashed
+  if (!alive(call.orch, call.orch_inc)) return;  // its orchestrator crashed
   if (a && a->status >= 400 && a->status < 500) note_refusal(call, a->status);
   call.done(CallOutcome{std::move(a), why});
 }
@@ -287,15 +337,17 @@ void Sim::note_refusal(const Call& call, int status) {
   slot->second.refusals.push_back({call.service, std::move(f)});
 }
 
-void Sim::crash_orchestrator() {
-  orch_up_ = false;
+void Sim::crash_orchestrator(int k) {
+  auto& p = program(k);
+  p.up = false;
+  p.frozen_until = 0;
   outage_at_ = now_;
-  ++orch_inc_;
+  p.inc = next_inc_++;
   check_acknowledged();
   // A request the orchestrator never acknowledged: its client asks again.
   std::vector<int> unacknowledged;
-  for (int idx : awaiting_ack_) {
-    if (!client_retrying_.count(idx)) unacknowledged.push_back(idx);
+  for (const auto& [idx, by] : awaiting_ack_) {
+    if (by == k && !client_retrying_.count(idx)) unacknowledged.push_back(idx);
   }
   for (int idx : unacknowledged) {
     const auto i = static_cast<std::size_t>(idx);
@@ -320,22 +372,37 @@ void Sim::crash_orchestrator() {
   }
   // Memory is lost, the log is not: the object goes at the restart (this
   // runs inside one of its calls).
-  at(now_ + cfg_.restart_delay_ms, Ev::RestartOrchestrator);
+  at(now_ + cfg_.restart_delay_ms, Ev::RestartOrchestrator, {.orch = k});
 }
 
-void Sim::restart_orchestrator() {
-  orch_.reset();
-  boot_orchestrator();
-  orch_up_ = true;
-  orch_up_since_ = now_;
+void Sim::restart_orchestrator(int k) {
+  auto& p = program(k);
+  p.obj.reset();
+  boot_orchestrator(k);
+  p.up = true;
+  p.up_since = now_;
   outage_at_ = now_;
-  orch_->recover();
+  p.obj->recover();
   // Scripted mode: a saga lost with the crash (never logged, and not asked
   // for again) will not end; move on.
   int cur = current_in_sequence_;
   if (cfg_.scripted && cur >= 0 && logged_try_[static_cast<std::size_t>(cur)] == 0 && !client_retrying_.count(cur) &&
       !awaiting_ack_.count(cur))
     at(now_ + 1, Ev::NextInSequence);
+}
+
+}  // namespace sagalab::sim_world
+
+namespace sagalab::sim_world {
+
+int Sim::pick_orchestrator() {
+  if (orchs_.size() == 1) return orchs_[0].up ? 0 : -1;
+  std::vector<int> answering;
+  for (int k = 0; k < static_cast<int>(orchs_.size()); ++k) {
+    if (program(k).up && program(k).frozen_until <= now_) answering.push_back(k);
+  }
+  if (answering.empty()) return -1;
+  return answering[static_cast<std::size_t>(net_rng_.uniform(0, static_cast<std::int64_t>(answering.size()) - 1))];
 }
 
 }  // namespace sagalab::sim_world

@@ -11,6 +11,7 @@ Json to_json(const SimResult& r, bool with_details) {
          {"faults", r.faults_by_kind},
          {"virtual_ms", r.virtual_ms},
          {"events", r.events},
+         {"takeovers", r.takeovers},
          {"live", r.live},
          {"ok", r.ok()}};
   Json vs = Json::array();

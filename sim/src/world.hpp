@@ -36,6 +36,7 @@
 #include "sagalab/history.hpp"
 #include "sagalab/orchestrator.hpp"
 #include "sagalab/purchase.hpp"
+#include "sagalab/memory_saga_log.hpp"
 #include "sagalab/saga_log.hpp"
 #include "sagalab/sim.hpp"
 #include "saga_ids.hpp"
@@ -104,11 +105,12 @@ class Sim {
     // What a client waiting on its purchase (POST /compra's wait) was told of a finished saga.
     std::string waited_id, waited_estado;
     std::int64_t disturbed_at = 0;  // its start, or the last fault that hit it
+    int writer = -1;                // the orchestrator that last appended to its log
   };
   // A call of the orchestrator's, until its answer or its timeout.
   struct Call {
     int saga = 0;
-    int orch_inc = 0;
+    int orch = 0, orch_inc = 0;  // whose call: the orchestrator program and its incarnation
     std::string service, endpoint;
     int attempt = 1;
     std::function<void(CallOutcome)> done;
@@ -126,7 +128,7 @@ class Sim {
     Receive,         // call, node, incarnation (the node's), attempt, slot: the request
     Held,            // the same, after a latency or hang fault
     Response,        // call, slot: the reply
-    RestartOrchestrator,
+    RestartOrchestrator,  // orch
     NodeUp,          // node
     Heal,
     Retire,          // saga
@@ -143,6 +145,7 @@ class Sim {
     int node = 0;
     int incarnation = 0;
     int attempt = 0;
+    int orch = 0;  // an orchestrator program
     std::uint32_t slot = 0;  // into the pool of tasks, requests, replies or log writes the kind names
   };
   struct Item {
@@ -212,18 +215,21 @@ class Sim {
   // transport is the simulated network, its saga log the slots below (and
   // the real SQLite log, in part of the runs), and a crash destroys the
   // object: a new one is built over the same log after the restart delay.
+  // With several orchestrators (FaultMix::orchestrators) each is a program
+  // of its own over one shared log with leases and fencing (MemorySagaLog):
+  // the others take over the sagas of one that crashed or froze.
 
   struct OrchestratorExit : std::runtime_error {
     using std::runtime_error::runtime_error;
   };
   struct SimStrand final : Strand {
-    SimStrand(Sim& s, int i) : sim(s), inc(i) {}
+    SimStrand(Sim& s, int o, int i) : sim(s), orch(o), inc(i) {}
     // Posted from outside every strand (a network or client event of the
     // simulator's), the work runs at once: nothing else of the orchestrator's
     // runs then, and virtual time does not move. From a strand's work, it waits
     // in the queue for its turn.
     void post(std::function<void()> f) override {
-      if (sim.running_ || inc != sim.orch_inc_ || !sim.orch_up_) return (void)sim.add_task(sim.now_, this, std::move(f));
+      if (sim.running_ || !sim.runs_now(orch, inc)) return (void)sim.add_task(sim.now_, this, std::move(f));
       sim.run_inline(this, f);
     }
     // The log's completion comes at once, inside this strand's task: it runs there.
@@ -232,7 +238,8 @@ class Sim {
       post(std::move(f));
     }
     Sim& sim;
-    int inc;  // the orchestrator that made it: its tasks die with it
+    int orch;  // the orchestrator program that made it ...
+    int inc;   // ... and its incarnation: its tasks die with it
   };
   struct SimTimer final : Timer {
     SimTimer(Sim& s, std::uint32_t t, std::uint32_t g) : sim(s), task(t), gen(g) {}
@@ -241,52 +248,84 @@ class Sim {
     Sim& sim;
     std::uint32_t task, gen;
   };
+  // The lease keeper of an orchestrator over a shared log: a task of its own
+  // strand every `every` ms, until it is destroyed.
+  struct SimTicker final : Ticker {
+    SimTicker(Sim& s, int o, std::int64_t ms, std::function<void()> f)
+        : sim(s), strand(s, o, s.orchs_[static_cast<std::size_t>(o)].inc), every(ms), tick(std::move(f)) {
+      arm();
+    }
+    ~SimTicker() override { sim.cancel_task(task, gen); }
+    void arm() {
+      std::tie(task, gen) = sim.add_task(sim.now_ + every, &strand, [this] {
+        tick();
+        arm();
+      });
+    }
+    Sim& sim;
+    SimStrand strand;
+    std::int64_t every;
+    std::function<void()> tick;
+    std::uint32_t task = 0, gen = 0;
+  };
   struct SimRuntime final : Runtime {
-    explicit SimRuntime(Sim& s) : sim(s) {}
+    SimRuntime(Sim& s, int o) : sim(s), orch(o) {}
     std::int64_t now_ms() override { return sim.now_; }
     double monotonic_s() override { return static_cast<double>(sim.now_) / 1000.0; }
-    std::unique_ptr<Strand> make_strand() override { return std::make_unique<SimStrand>(sim, sim.orch_inc_); }
+    std::unique_ptr<Strand> make_strand() override {
+      return std::make_unique<SimStrand>(sim, orch, sim.orchs_[static_cast<std::size_t>(orch)].inc);
+    }
     std::unique_ptr<Timer> start_timer(Strand& on, std::int64_t delay_ms, std::function<void()> fire) override {
       auto [task, gen] = sim.add_task(sim.now_ + delay_ms, &static_cast<SimStrand&>(on), std::move(fire));
       return std::make_unique<SimTimer>(sim, task, gen);
     }
-    std::unique_ptr<Ticker> every(std::int64_t, std::function<void()>) override {
-      throw std::logic_error("the simulator's saga log is not shared: there are no leases to keep");
+    std::unique_ptr<Ticker> every(std::int64_t ms, std::function<void()> tick) override {
+      if (sim.orchs_.size() < 2) throw std::logic_error("the simulator's saga log is not shared: there are no leases to keep");
+      return std::make_unique<SimTicker>(sim, orch, ms, std::move(tick));
     }
     std::string new_saga_id() override { return sim.next_saga_id(); }
     // The program would exit: here the orchestrator crashes (run_task and
     // finish_write catch this, outside the orchestrator's frames).
     [[noreturn]] void fatal(const std::string& why) override { throw OrchestratorExit(why); }
     Sim& sim;
+    int orch;
   };
   struct SimTransport final : Transport {
-    explicit SimTransport(Sim& s) : sim(s) {}
+    SimTransport(Sim& s, int o) : sim(s), orch(o) {}
     void call(StepCall call, CallMeta meta, std::function<void(CallOutcome)> done) override {
-      sim.send_call(std::move(call), std::move(meta), std::move(done));
+      sim.send_call(orch, std::move(call), std::move(meta), std::move(done));
     }
     Sim& sim;
+    int orch;
   };
   struct SimCrashPoints final : CrashPoints {
-    explicit SimCrashPoints(Sim& s) : sim(s) {}
-    bool crash(const SagaDefinition&, const CrashSpot& spot) override { return sim.crash_point(spot); }
+    SimCrashPoints(Sim& s, int o) : sim(s), orch(o) {}
+    bool crash(const SagaDefinition&, const CrashSpot& spot) override { return sim.crash_point(orch, spot); }
     Sim& sim;
+    int orch;
   };
   // The orchestrator's durable log: each logged saga's events in its slot
   // (and, when the mix asks for it, in the real SQLite log, whose query for
   // unfinished sagas and decoding of events recovery then uses). Writes are
-  // durable at once; nothing is lost by a crash.
+  // durable at once; nothing is lost by a crash. With several orchestrators
+  // the log is the shared in-memory one (`shared`, this orchestrator's handle:
+  // its leases, its fencing), and what it accepts is kept in the slots too,
+  // for the checker.
   struct SimLog final : SagaLog {
-    explicit SimLog(Sim& s) : sim(s) {}
+    SimLog(Sim& s, int o, MemorySagaLog* sh) : sim(s), orch(o), shared_log(sh) {}
     void append(const std::string& saga_id, int seq, std::vector<Event> events, std::optional<Row> row,
                 std::int64_t, Done done) override {
-      if (sim.mix_.log_delay_ms > 0) return sim.start_write(saga_id, seq, std::move(events), std::move(row), std::move(done));
-      done(sim.write(saga_id, seq, std::move(events), row));
+      if (sim.mix_.log_delay_ms > 0)
+        return sim.start_write(orch, saga_id, seq, std::move(events), std::move(row), std::move(done));
+      done(sim.write(orch, saga_id, seq, std::move(events), row));
     }
     void append_now(const std::string& saga_id, int seq, const std::vector<Event>& events,
                     const std::optional<Row>& row, std::int64_t) override {
-      sim.log_append(saga_id, seq, events, row);
+      if (shared_log) shared_log->append_now(saga_id, seq, events, row, sim.now_);
+      sim.log_append(orch, saga_id, seq, events, row);
     }
     void snapshot(const std::string& saga_id, std::function<void(std::optional<Json>)> done) override {
+      if (shared_log) return shared_log->snapshot(saga_id, std::move(done));
       auto events = this->events(saga_id);
       if (events.empty()) return done(std::nullopt);
       SplitMix64 rng(0);
@@ -294,17 +333,21 @@ class Sim {
     }
     void find_by_idem(const std::string& key,
                       std::function<void(std::optional<std::string>, std::exception_ptr)> done) override {
+      if (shared_log) return shared_log->find_by_idem(key, std::move(done));
       auto it = sim.idem_.find(key);
       done(it == sim.idem_.end() ? std::nullopt : std::optional<std::string>(it->second), nullptr);
     }
-    std::vector<std::string> unfinished() override { return sim.unfinished(); }
+    std::vector<std::string> unfinished() override {
+      return shared_log ? shared_log->unfinished() : sim.unfinished();
+    }
     std::vector<Event> events(const std::string& saga_id) override {
+      if (shared_log) return shared_log->events(saga_id);
       if (sim.sqlite_log_) return sim.sqlite_log_->events(saga_id);
       Slot* s = sim.slot_of(saga_id);
       return s ? s->log : std::vector<Event>{};
     }
     const std::vector<Event>* events_in_memory(const std::string& saga_id) override {
-      if (sim.sqlite_log_) return nullptr;  // recovery reads and decodes the real log's rows
+      if (sim.sqlite_log_ || shared_log) return nullptr;  // recovery reads the real log's rows, or the shared log's
       Slot* s = sim.slot_of(saga_id);
       return s ? &s->log : nullptr;
     }
@@ -312,16 +355,57 @@ class Sim {
     void reset() override { throw std::logic_error("the simulator's saga log is never reset"); }
     void close() override {}
     void observe_batches(std::function<void(std::size_t)>) override {}
-    bool stores_snapshots() const override { return sim.sqlite_log_ != nullptr; }
+    bool stores_snapshots() const override { return sim.sqlite_log_ != nullptr || shared_log != nullptr; }
+    bool shared() const override { return shared_log != nullptr; }
+    std::vector<std::string> claim(bool startup) override {
+      return shared_log ? shared_log->claim(startup) : SagaLog::claim(startup);
+    }
+    std::size_t renew(const std::vector<std::string>& driving) override {
+      return shared_log ? shared_log->renew(driving) : 0;
+    }
+    void release(const std::string& saga_id) override {
+      if (shared_log) shared_log->release(saga_id);
+    }
     Sim& sim;
+    int orch;
+    MemorySagaLog* shared_log;
   };
+
+  // One orchestrator program: its world (runtime, transport, crash points,
+  // log handle), the object while it is up, and its incarnation (a global
+  // number: the tasks, calls and writes of an earlier one die with it).
+  struct OrchProgram {
+    std::unique_ptr<MemorySagaLog> shared_log;  // with several orchestrators
+    std::unique_ptr<SimRuntime> runtime;
+    std::unique_ptr<SimTransport> transport;
+    std::unique_ptr<SimCrashPoints> crashes;
+    std::unique_ptr<SimLog> log;
+    bool up = true;
+    int inc = 0;
+    std::int64_t up_since = -1'000'000;
+    std::int64_t frozen_until = 0;  // a frozen program (a long pause) runs nothing before then
+    std::unique_ptr<Orchestrator> obj;  // last: goes first
+  };
+  OrchProgram& program(int k) { return orchs_[static_cast<std::size_t>(k)]; }
+  // Whether work of orchestrator k's incarnation inc may run now.
+  bool runs_now(int k, int inc) {
+    const auto& p = orchs_[static_cast<std::size_t>(k)];
+    return p.inc == inc && p.up && p.frozen_until <= now_;
+  }
+  bool alive(int k, int inc) {
+    const auto& p = orchs_[static_cast<std::size_t>(k)];
+    return p.inc == inc && p.up;
+  }
+  // The orchestrator a client's request reaches (a load balancer's pick
+  // among those that answer), or -1 when none does.
+  int pick_orchestrator();
 
   // Continuations of the orchestrator's, in the event queue. A task of a
   // crashed orchestrator never runs.
   struct TaskSlot {
     std::function<void()> fn;
     const SimStrand* strand = nullptr;
-    int inc = 0;
+    int orch = 0, inc = 0;
     std::uint32_t gen = 0;  // bumped when the slot is reused: a timer cancels only its own task
   };
   // A free slot of a pool (a vector and its free list), reused before the vector grows.
@@ -342,7 +426,7 @@ class Sim {
   void run_inline(const SimStrand* strand, const std::function<void()>& fn);
   void run_task(std::uint32_t i);
 
-  void boot_orchestrator();
+  void boot_orchestrator(int k);
 
   void teardown();
 
@@ -364,10 +448,10 @@ class Sim {
 
   std::string next_saga_id();
 
-  void acknowledged(int idx, const std::string& id, bool existed, std::exception_ptr error);
+  void acknowledged(int idx, int k, const std::string& id, bool existed, std::exception_ptr error);
 
   static constexpr std::int64_t kClientWaitMs = 30000;
-  void waited(int idx, const std::string& id, int inc, std::int64_t since, const std::optional<Json>& snap);
+  void waited(int idx, const std::string& id, int k, int inc, std::int64_t since, const std::optional<Json>& snap);
 
   void check_acknowledged();
 
@@ -386,9 +470,10 @@ class Sim {
 
   static FaultRule replay_rule(const FiredFault& f);
 
-  bool crash_point(const CrashSpot& spot);
+  bool crash_point(int k, const CrashSpot& spot);
 
-  void log_append(const std::string& id, int seq, std::vector<Event> events, const std::optional<SagaLog::Row>& row);
+  void log_append(int k, const std::string& id, int seq, std::vector<Event> events,
+                  const std::optional<SagaLog::Row>& row);
 
   // A write in flight (log_delay_ms): durable when its LogWrite comes, lost
   // if the orchestrator that made it crashes first.
@@ -399,13 +484,13 @@ class Sim {
     std::optional<SagaLog::Row> row;
     std::optional<SagaState> state;  // the row's (its pointer is the orchestrator's, valid only during append)
     SagaLog::Done done;
-    int inc = 0;
+    int orch = 0, inc = 0;
   };
-  void start_write(const std::string& id, int seq, std::vector<Event> events, std::optional<SagaLog::Row> row,
-                   SagaLog::Done done);
+  void start_write(int k, const std::string& id, int seq, std::vector<Event> events,
+                   std::optional<SagaLog::Row> row, SagaLog::Done done);
   void finish_write(std::uint32_t i);
 
-  std::exception_ptr write(const std::string& id, int seq, std::vector<Event> events,
+  std::exception_ptr write(int k, const std::string& id, int seq, std::vector<Event> events,
                            const std::optional<SagaLog::Row>& row);
 
   std::vector<std::string> unfinished();
@@ -415,15 +500,15 @@ class Sim {
 
   void probe_tombstones(const SagaState& s);
 
-  void send_call(StepCall sc, CallMeta m, std::function<void(CallOutcome)> done);
+  void send_call(int k, StepCall sc, CallMeta m, std::function<void(CallOutcome)> done);
 
   void resolve(int call_id, std::optional<Reply>&& a, const char* why);
 
   void note_refusal(const Call& call, int status);
 
-  void crash_orchestrator();
+  void crash_orchestrator(int k);
 
-  void restart_orchestrator();
+  void restart_orchestrator(int k);
 
   // ---- network and services -----------------------------------------------
 
@@ -484,9 +569,6 @@ class Sim {
   std::priority_queue<Item, std::vector<Item>, std::greater<Item>> queue_;
   std::deque<Item> ready_;
   Node nodes_[kNodes];
-  bool orch_up_ = true;
-  std::int64_t orch_up_since_ = -1'000'000;
-  int orch_inc_ = 0;
   std::unordered_map<int, Slot> slots_;  // durable: the saga log, until a saga is retired
   std::map<std::string, Slot> stale_;     // faults that hit tries the orchestrator lost before logging them
   std::vector<std::uint8_t> tries_;      // per saga: how often the client asked
@@ -511,23 +593,24 @@ class Sim {
   const std::string kOrchestrator = "orquestador";
   const std::vector<std::string> node_names_{kNodeNames, kNodeNames + kNodes};
   const std::string kDrop = "drop", kDuplicate = "duplicate", kCrashOrchestrator = "crash-orquestador",
-                    kStray = "stray-request", kRepeat = "client-repeat";
+                    kStray = "stray-request", kRepeat = "client-repeat", kFreezeOrchestrator = "freeze-orquestador";
+  // With several orchestrators: how long a lease lasts (the program's
+  // --lease-ms; it renews every quarter of it).
+  static constexpr std::int64_t kLeaseMs = 600;
   const std::vector<std::string> fault_names_ = fault_action_names();
   int next_call_ = 0;
   InvariantChecker checker_;
   SimResult res_;
-  // The orchestrator and its world.
-  SimRuntime runtime_{*this};
-  SimTransport transport_{*this};
-  SimCrashPoints crashes_{*this};
-  SimLog log_{*this};
+  // The orchestrators and their world.
+  std::unique_ptr<MemoryLogStore> shared_store_;  // with several orchestrators: the log they share
+  std::vector<OrchProgram> orchs_;
+  int next_inc_ = 0;
   std::vector<TaskSlot> tasks_;
   std::vector<std::uint32_t> free_tasks_;
-  std::set<int> awaiting_ack_;  // purchases whose client waits for the orchestrator's acknowledgement
+  std::map<int, int> awaiting_ack_;  // purchases whose client waits for an acknowledgement: from which orchestrator
   int pending_start_ = -1;      // the purchase whose request the orchestrator is taking
   const SimStrand* running_ = nullptr;  // whose task is running
   std::unordered_map<std::string, std::string> idem_;  // idempotency key -> saga id, until retired
-  std::unique_ptr<Orchestrator> orch_;
 };
 
 }  // namespace sagalab::sim_world

@@ -49,6 +49,7 @@ void MemorySagaLog::write(const std::string& saga_id, int seq, std::vector<Event
     s.owner = owner_;
     s.lease_until_ms = st.now_ms_() + lease_ms_;
     if (!s.idem_key.empty()) st.by_idem_[s.idem_key] = saga_id;
+    st.open_.insert(saga_id);
     it = st.sagas_.find(saga_id);
   }
   auto& s = it->second;
@@ -56,6 +57,7 @@ void MemorySagaLog::write(const std::string& saga_id, int seq, std::vector<Event
   if (row) {
     s.estado = row->estado;
     s.snapshot = row->snapshot;
+    if (finished(s.estado)) st.open_.erase(saga_id);
   }
 }
 
@@ -98,8 +100,10 @@ void MemorySagaLog::find_by_idem(const std::string& key,
 std::vector<std::string> MemorySagaLog::unfinished() {
   std::lock_guard lock(store_.mutex_);
   ByAge found;
-  for (const auto& [id, s] : store_.sagas_)
-    if (!finished(s.estado)) found.push_back({{s.created_ms, s.order}, id});
+  for (const auto& id : store_.open_) {
+    const auto& s = store_.sagas_.at(id);
+    found.push_back({{s.created_ms, s.order}, id});
+  }
   return oldest_first(std::move(found));
 }
 
@@ -127,14 +131,15 @@ void MemorySagaLog::reset() {
   std::lock_guard lock(store_.mutex_);
   store_.sagas_.clear();
   store_.by_idem_.clear();
+  store_.open_.clear();
 }
 
 std::vector<std::string> MemorySagaLog::claim(bool startup) {
   std::lock_guard lock(store_.mutex_);
   const auto now = store_.now_ms_();
   ByAge got;
-  for (auto& [id, s] : store_.sagas_) {
-    if (finished(s.estado)) continue;
+  for (const auto& id : store_.open_) {
+    auto& s = store_.sagas_.at(id);
     if (s.lease_until_ms < now || (startup && s.owner == owner_)) {
       s.owner = owner_;
       s.lease_until_ms = now + lease_ms_;

@@ -326,6 +326,16 @@ MUTANTS = [
    "orchestrator/src/orchestrator.cpp",
    "  run->settled = terminal || after == Estado::Atascada;",
    "  run->settled = terminal || after == Estado::Atascada || after == Estado::Compensando;"),
+  ("orchestrator-dropped-waiters-answered-stale", "orchestrator",
+   "a saga taken over by another orchestrator answers its waiting clients at once with what this one last knew",
+   "orchestrator/src/orchestrator.cpp",
+   "  if (!run->waiters.empty()) follow(run);",
+   "  for (auto& w : std::exchange(run->waiters, {})) w(to_json(run->state, engine_.definition()));"),
+  ("orchestrator-takeover-without-adopting", "orchestrator",
+   "an orchestrator's lease keeper claims the sagas of one that stopped renewing, and never drives them",
+   "orchestrator/src/orchestrator.cpp",
+   "    auto n = adopt_all(env_.log.claim(false));",
+   "    auto n = env_.log.claim(false).size();"),
 ]
 
 def main():

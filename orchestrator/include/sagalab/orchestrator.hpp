@@ -79,8 +79,10 @@ class Orchestrator {
   void keep_leases();
   // Another writer owns the saga now (or its idempotency key): forget it without acting.
   void drop(const std::shared_ptr<Run>& run, SagaLogConflict::Kind kind, const std::string& why);
-  // On the run's strand: calls every waiter of POST /compra with the saga's snapshot, once.
-  void answer_waiters(Run& run);
+  // On the run's strand, for a saga dropped with waiters (another orchestrator
+  // drives it now): reads its snapshot from the log every claim period, and
+  // answers them once it has settled (or their last timeout has passed).
+  void follow(const std::shared_ptr<Run>& run);
   void create(SagaContext ctx, const std::string& idem_key, Started done);
   void repeat_of(const std::shared_ptr<Run>& run, Started done);
   void deliver(const std::shared_ptr<Run>& run, Event&& e, std::function<void()> after_log = {});
@@ -106,6 +108,7 @@ class Orchestrator {
 
   mutable std::mutex mutex_;
   std::unordered_map<std::string, std::shared_ptr<Run>> runs_;  // unfinished sagas
+  std::unordered_map<std::string, std::shared_ptr<Run>> followed_;  // dropped, with waiters: follow()
   std::unordered_map<std::string, std::string> idem_;           // idempotency key -> saga id (unfinished)
   SplitMix64 rng_;
   bool stopped_ = false;

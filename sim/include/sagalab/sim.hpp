@@ -66,6 +66,12 @@ struct FaultMix {
   // database (its SQL, its encoding of events, its query for unfinished
   // sagas run at every restart), instead of a vector of events.
   bool sqlite_log = false;
+  // How many orchestrator programs share the saga log (the in-memory one
+  // with PostgreSQL's leases and fencing when more than one), and the chance
+  // per saga-log write that the writing one freezes for longer than its
+  // leases (another takes its sagas over; its late writes must be refused).
+  int orchestrators = 1;
+  double freeze = 0;
   std::string describe() const;
 };
 Json to_json(const FaultMix& m);
@@ -88,6 +94,10 @@ struct SimConfig {
   // Which saga log the orchestrator keeps: "memory", "sqlite", or "mix" (the
   // real SQLite log in every fourth seed, runs of at most 200,000 sagas).
   std::string saga_log = "mix";
+  // Orchestrator programs over one shared log: 0 lets the mix decide (a
+  // swarm seed runs two in about a third of its seeds, runs of at most
+  // 200,000 sagas; the fixed mix one).
+  int orchestrators = 0;
   // Sees each request as a service receives it, and may change it (the
   // network or a proxy in front of the service). The production programs
   // never set it; tests use it to put a known bug in front of a service and
@@ -126,6 +136,7 @@ struct SimResult {
   std::map<std::string, int> faults_by_kind;  // actions, plus "crash-orquestador", "drop", "duplicate"
   std::int64_t virtual_ms = 0;
   std::int64_t events = 0;
+  int takeovers = 0;  // appends to a saga by another orchestrator than the one before (several orchestrators)
   bool live = true;  // every saga terminal within the bound after healing
   std::vector<Violation> violations;
   std::vector<ScriptedFault> fired;                    // the faults that hit the violating sagas, as a script

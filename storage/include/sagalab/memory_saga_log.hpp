@@ -14,6 +14,7 @@
 #include <mutex>
 #include <string>
 #include <unordered_map>
+#include <unordered_set>
 #include <vector>
 
 #include "sagalab/saga_log.hpp"
@@ -39,6 +40,7 @@ class MemoryLogStore {
   std::mutex mutex_;
   std::unordered_map<std::string, Saga> sagas_;
   std::unordered_map<std::string, std::string> by_idem_;
+  std::unordered_set<std::string> open_;  // the unfinished sagas: what claim() and unfinished() look at
   std::uint64_t created_ = 0;
 };
 
