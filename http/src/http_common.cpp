@@ -1,11 +1,8 @@
 // Shared server plumbing for the four services and the orchestrator.
 #include "sagalab/http_common.hpp"
 
-#include "sagalab/pg_store.hpp"
 
 #include <signal.h>
-#include <netdb.h>
-#include <sys/socket.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -14,10 +11,10 @@
 #include <random>
 #include <cstdio>
 #include <cstdlib>
-#include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <thread>
+#include <utility>
 
 #include "sagalab/errors.hpp"
 #include "sagalab/http_server.hpp"
@@ -57,14 +54,10 @@ std::string random_hex(int digits) {
 std::string new_trace_id() { return random_hex(32); }
 std::string new_span_id() { return random_hex(16); }
 
-void add_store_option(CLI::App& app, std::string& store_url, const std::string& what) {
+void add_store_option(CLI::App& app, std::string& store_url, const std::string& what,
+                      std::function<std::string(const std::string&)> check) {
   store_url = "sqlite";
-  app.add_option("--store", store_url, what)
-      ->envname("SAGA_STORE")
-      ->check([](const std::string& v) {
-        return v == "sqlite" || is_postgres_url(v) ? std::string() : "must be sqlite or a postgresql:// URL";
-      })
-      ->capture_default_str();
+  app.add_option("--store", store_url, what)->envname("SAGA_STORE")->check(std::move(check))->capture_default_str();
 }
 
 void add_server_options(CLI::App& app, ServerConfig& cfg) {
@@ -138,6 +131,7 @@ bool too_deep(const std::string& s) {
 }
 
 thread_local std::string tl_fault;
+thread_local bool tl_drop = false;
 
 }  // namespace
 
@@ -153,24 +147,9 @@ Json parse_body(const httplib::Request& req, bool allow_empty) {
   return j;
 }
 
-void drop_connection(const httplib::Request& req) {
-  std::error_code ec;
-  for (const auto& entry : std::filesystem::directory_iterator("/proc/self/fd", ec)) {
-    int fd = std::atoi(entry.path().filename().c_str());
-    sockaddr_storage addr{};
-    socklen_t len = sizeof addr;
-    if (::getpeername(fd, reinterpret_cast<sockaddr*>(&addr), &len) != 0) continue;
-    char host[NI_MAXHOST];
-    char serv[NI_MAXSERV];
-    if (::getnameinfo(reinterpret_cast<sockaddr*>(&addr), len, host, sizeof host, serv, sizeof serv,
-                      NI_NUMERICHOST | NI_NUMERICSERV) != 0)
-      continue;
-    if (req.remote_addr == host && req.remote_port == std::atoi(serv)) {
-      ::shutdown(fd, SHUT_RDWR);
-      return;
-    }
-  }
-}
+void request_connection_drop() { tl_drop = true; }
+
+bool take_connection_drop() { return std::exchange(tl_drop, false); }
 
 void note_fault_for_log(const std::string& what) { tl_fault = what; }
 
@@ -285,18 +264,17 @@ bool apply_fault_before(const FiredFault& f, httplib::Response& res) {
   }
 }
 
-void apply_fault_after(const FiredFault& f, const httplib::Request& req, httplib::Response& res) {
+bool apply_fault_after(const FiredFault& f, httplib::Response& res) {
   switch (f.action) {
     case FaultAction::CommitThenError:
       send_error(res, f.status, f.message);
-      break;
+      return false;
     case FaultAction::CommitThenDrop:
-      drop_connection(req);
-      break;
+      return true;
     case FaultAction::CrashAfter:
       crash_now("crash-after fault on " + f.endpoint);
     default:
-      break;
+      return false;
   }
 }
 

@@ -155,6 +155,14 @@ class Session : public std::enable_shared_from_this<Session> {
 
   void write(const ExchangePtr& ex) {
     auto& res = ex->res;
+    if (ex->drop) {
+      // No answer: the caller sees the connection reset after its request was done.
+      srv_.log(*ex);
+      beast::error_code ignored;
+      stream_.socket().shutdown(tcp::socket::shutdown_both, ignored);
+      stream_.socket().close(ignored);
+      return;
+    }
     if (res.status == -1) res.status = 200;
     if (res.status >= 400 && res.body.empty())
       send_error(res, res.status, "request refused (HTTP " + std::to_string(res.status) + ")");
@@ -269,6 +277,7 @@ void HttpServer::Impl::dispatch(const ExchangePtr& ex) {
 void HttpServer::Impl::run_blocking(const ExchangePtr& ex, Handler h) {
   asio::post(workers, [ex, h = std::move(h)] {
     (void)take_fault_note();
+    (void)take_connection_drop();
     try {
       h(ex->req, ex->res);
     } catch (...) {
@@ -276,6 +285,7 @@ void HttpServer::Impl::run_blocking(const ExchangePtr& ex, Handler h) {
       send_exception(ex->res, std::current_exception());
     }
     if (auto note = take_fault_note(); !note.empty()) ex->fault = note;
+    ex->drop = take_connection_drop();
     ex->done();
   });
 }

@@ -48,7 +48,8 @@ int main(int argc, char** argv) {
   std::string store_url;
   add_store_option(app, store_url,
                    "where the saga log lives: sqlite (a file in --data-dir, one orchestrator) or a "
-                   "postgresql://user@host:port/db URL, which several orchestrators can share");
+                   "postgresql://user@host:port/db URL, which several orchestrators can share",
+                   store_url_problem);
   std::string replica_id;
   app.add_option("--replica-id", replica_id,
                  "this orchestrator's name among those sharing a PostgreSQL log (default: host name and port, or pid "

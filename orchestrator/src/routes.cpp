@@ -98,7 +98,7 @@ void start_compra(const ExchangePtr& ex, Orchestrator& orch, const std::optional
   if (!async.empty() && async != "true" && async != "false")
     throw bad_request("query parameter 'async' must be true or false");
   auto finish = [ex, fault] {
-    if (fault) apply_fault_after(*fault, ex->req, ex->res);
+    if (fault && apply_fault_after(*fault, ex->res)) ex->drop = true;
     ex->done();
   };
   orch.start(std::move(ctx), key,

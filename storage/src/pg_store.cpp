@@ -116,6 +116,10 @@ bool is_postgres_url(const std::string& url) {
   return url.rfind("postgresql://", 0) == 0 || url.rfind("postgres://", 0) == 0;
 }
 
+std::string store_url_problem(const std::string& url) {
+  return url == "sqlite" || is_postgres_url(url) ? "" : "must be sqlite or a postgresql:// URL";
+}
+
 struct PgStore::Impl {
   std::string url, service;
   std::mutex mutex;

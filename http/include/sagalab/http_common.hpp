@@ -37,8 +37,11 @@ struct ServerConfig {
 // Adds the flags every server takes, each with its environment variable.
 void add_server_options(CLI::App& app, ServerConfig& cfg);
 // Adds --store (SAGA_STORE): "sqlite" (the default: a file in --data-dir) or a
-// postgresql:// URL; `what` says what lives there and who can share it.
-void add_store_option(CLI::App& app, std::string& store_url, const std::string& what);
+// postgresql:// URL; `what` says what lives there and who can share it, and
+// `check` says what is wrong with a value ("" when nothing: the stores'
+// store_url_problem). The HTTP layer itself knows no store.
+void add_store_option(CLI::App& app, std::string& store_url, const std::string& what,
+                      std::function<std::string(const std::string&)> check);
 // Resolves defaults (data dir) and checks values; throws CLI::ValidationError.
 void finish_config(ServerConfig& cfg);
 
@@ -59,10 +62,12 @@ void send_error(httplib::Response& res, int status, const std::string& message);
 // Parses a request body as JSON; throws ClientError(400) naming the problem.
 Json parse_body(const httplib::Request& req, bool allow_empty = false);
 
-// Shuts down the connection a request came on, so that the caller gets no
-// answer at all (commit-then-drop). Handlers do not hold the socket, so it is
-// found by the peer's address and port.
-void drop_connection(const httplib::Request& req);
+// Asks the server to close the connection of the request this thread is
+// handling instead of answering it, so that the caller gets no answer at all
+// (commit-then-drop); the server's session, which owns the stream, closes it
+// once the handler returns. take_connection_drop() reads and clears the ask.
+void request_connection_drop();
+bool take_connection_drop();
 
 // Sets the fault that the current request's log line names (per thread), and
 // takes it back (clearing it).
@@ -97,7 +102,10 @@ bool token_matches(const std::string& given, const std::string& expected);
 // request is answered (error) and the handler must stop.
 bool apply_fault_before(const FiredFault& f, httplib::Response& res);
 // Carries out a fired fault after the effect (commit-then-*, crash-after).
-void apply_fault_after(const FiredFault& f, const httplib::Request& req, httplib::Response& res);
+// Returns true when the request must get no answer at all (commit-then-drop):
+// a blocking handler then calls request_connection_drop(), an asynchronous
+// one sets its Exchange's `drop`.
+bool apply_fault_after(const FiredFault& f, httplib::Response& res);
 [[noreturn]] void crash_now(const std::string& why);
 
 // Blocks SIGINT/SIGTERM in this thread and those it starts; call first in main.

@@ -39,6 +39,9 @@ class Exchange {
   // (the orchestrator's POST /compra: the saga it started, its trace).
   std::string saga_id, trace_id;
   std::chrono::steady_clock::time_point started;
+  // The handler asked for no answer at all (commit-then-drop): the session
+  // closes the connection instead of writing `res`.
+  bool drop = false;
   void done();
   // Answers with the exception's status (ClientError) or 500, then done().
   void fail(std::exception_ptr error);

@@ -42,5 +42,7 @@ void create_schema(const std::string& url, const std::string& ddl);
 
 // True for a store URL that names PostgreSQL (postgresql:// or postgres://).
 bool is_postgres_url(const std::string& url);
+// What is wrong with a --store value ("" when it is "sqlite" or a PostgreSQL URL).
+std::string store_url_problem(const std::string& url);
 
 }  // namespace sagalab

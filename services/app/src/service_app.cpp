@@ -87,7 +87,7 @@ void register_routes(HttpServer& srv, ServiceLogic& logic, AsyncStore& store, Fa
       auto dreq = to_domain_request(logic, req, ep);
       auto out = logic.handle(store, dreq);
       send_json(res, out.status, reply_to_json(logic.name(), ep.name, out));
-      apply_fault_after(fault, req, res);
+      if (apply_fault_after(fault, res)) request_connection_drop();
     };
     // Without one (nearly always), the domain call runs inside the store's
     // next group commit and the answer leaves once that is durable.
@@ -153,7 +153,8 @@ int run_service(int argc, char** argv, const ServiceSpec& spec) {
   std::string store_url;
   add_store_option(app, store_url,
                    "where the data lives: sqlite (a file in --data-dir) or a postgresql://user@host:port/db URL, "
-                   "which replicas of this service can share");
+                   "which replicas of this service can share",
+                   store_url_problem);
   if (spec.add_options) spec.add_options(app);
   try {
     app.parse(argc, argv);
