@@ -9,6 +9,7 @@
 #include <stdexcept>
 
 #include "sagalab/errors.hpp"
+#include "sagalab/numbered.hpp"
 
 namespace sagalab {
 
@@ -154,11 +155,7 @@ void ServiceLogic::reset(Store& store, const InitialData& data) {
 
 namespace {
 
-std::string padded(const char* prefix, std::int64_t n) {
-  char buf[48];
-  std::snprintf(buf, sizeof buf, "%s%06lld", prefix, static_cast<long long>(n));
-  return buf;
-}
+std::string padded(const char* prefix, std::int64_t n) { return numbered(prefix, n, 6); }
 
 double round_cents(double v) { return std::round(v * 100.0) / 100.0; }
 

@@ -5,11 +5,7 @@
 
 namespace sagalab::sim_world {
 
-std::string Sim::idem_key_of(int idx) {
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "sim-%06d", idx);
-  return buf;
-}
+std::string Sim::idem_key_of(int idx) { return numbered("sim-", idx, 6); }
 
 // A client asks for purchase `idx` (again, after a crash: with the same
 // idempotency key, as a careful client does).

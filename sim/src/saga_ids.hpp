@@ -3,16 +3,18 @@
 // Internal to sim/src: the world, shrinking and the verdict read them.
 #pragma once
 
-#include <cstdio>
 #include <string>
 #include <utility>
+
+#include "sagalab/numbered.hpp"
 
 namespace sagalab::sim_ids {
 
 inline std::string saga_id(int idx, int attempt) {
-  char buf[48];
-  std::snprintf(buf, sizeof buf, "sim-%06d-%d", idx, attempt);
-  return buf;
+  auto id = numbered("sim-", idx, 6);
+  id += '-';
+  append_number(id, attempt);
+  return id;
 }
 
 // "sim-000012-1" -> (12, 1); (-1, 0) for another shape.
