@@ -196,7 +196,7 @@ SagaState SagaEngine::replay(const std::vector<Event>& log, Rng& rng) const {
 std::vector<Command> SagaEngine::start(SagaState& s, const Event& e) const {
   if (!s.id.empty()) return {};  // a saga starts once
   s.id = e.saga_id;
-  s.ctx = e.ctx;
+  s.ctx = e.ctx ? *e.ctx : SagaContext{};
   s.steps.assign(def_.steps.size(), StepState{});
   s.started_ms = e.now_ms;
   s.current = 0;

@@ -311,7 +311,7 @@ void Orchestrator::create(SagaContext ctx, const std::string& idem_key, Started 
   e.type = Event::Type::Start;
   e.now_ms = env_.runtime.now_ms();
   e.saga_id = run->id;
-  e.ctx = std::move(ctx);
+  e.ctx = std::make_shared<const SagaContext>(std::move(ctx));
   // The id goes to the client only once the start is durable.
   run->on_start = std::move(done);
   run->strand->post([this, run, e = std::move(e)]() mutable {

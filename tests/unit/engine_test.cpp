@@ -69,8 +69,10 @@ Run run_saga(const Responder& respond) {
   Event start;
   start.type = Event::Type::Start;
   start.saga_id = "s1";
-  start.ctx.usuario_id = "u";
-  start.ctx.cantidad = 1;
+  SagaContext ctx;
+  ctx.usuario_id = "u";
+  ctx.cantidad = 1;
+  start.ctx = std::make_shared<const SagaContext>(ctx);
   start.now_ms = 1000;
   run.log.push_back(start);
   auto cmds = eng.apply(run.s, start, rng);
@@ -167,7 +169,7 @@ TEST_CASE("a compensation that keeps failing makes the saga atascada, and it hea
   Event start;
   start.type = Event::Type::Start;
   start.saga_id = "s2";
-  start.ctx = {{"cantidad", 1}};
+  start.ctx = std::make_shared<const SagaContext>();
   bool healed = false;
   Responder broken = [&](const std::string& s, bool comp, int) {
     if (s == "reservar_stock" && !comp) return Outcome::Failed;

@@ -56,8 +56,10 @@ Event start_event(const std::string& id) {
   e.type = Event::Type::Start;
   e.saga_id = id;
   e.now_ms = 1000;
-  e.ctx.usuario_id = "ana";
-  e.ctx.producto_solicitado = "MOUSE";
+  SagaContext ctx;
+  ctx.usuario_id = "ana";
+  ctx.producto_solicitado = "MOUSE";
+  e.ctx = std::make_shared<const SagaContext>(ctx);
   return e;
 }
 
@@ -113,7 +115,7 @@ TEST_CASE("the saga log reads back what was appended, in order, with the saga's 
       REQUIRE(events.size() == 3);
       CHECK(events[0].type == Event::Type::Start);
       CHECK(events[0].saga_id == id);
-      CHECK(events[0].ctx.usuario_id == "ana");
+      CHECK(events[0].ctx->usuario_id == "ana");
       CHECK(events[1].step == 0);
       CHECK(events[2].step == 3);
       CHECK(events[2].data.reserva_id == "R-7");  // what a step returned survives the log

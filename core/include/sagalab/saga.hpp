@@ -127,7 +127,10 @@ struct Event {
   std::int64_t now_ms = 0;
   // Start
   std::string saga_id;
-  SagaContext ctx;
+  // The client's request, out of line: every event of a saga is moved into
+  // its log batch and its log, and only the first carries a context (held
+  // inline, its dozen strings were most of the cost of moving any event).
+  std::shared_ptr<const SagaContext> ctx;
   // Result / Timer
   int step = 0;
   int attempt = 0;

@@ -78,7 +78,7 @@ Json to_json(const Event& e) {
     case Event::Type::Start:
       j["type"] = "start";
       j["saga_id"] = e.saga_id;
-      j["ctx"] = to_json(e.ctx);
+      j["ctx"] = to_json(e.ctx ? *e.ctx : SagaContext{});
       break;
     case Event::Type::Result:
       j["type"] = "result";
@@ -111,7 +111,7 @@ Event event_from_json(const Json& j) {
     if (type == "start") {
       e.type = Event::Type::Start;
       e.saga_id = j.at("saga_id").get<std::string>();
-      e.ctx = context_from_json(j.at("ctx"));
+      e.ctx = std::make_shared<const SagaContext>(context_from_json(j.at("ctx")));
     } else if (type == "result" || type == "timer") {
       e.type = type == "result" ? Event::Type::Result : Event::Type::Timer;
       e.step = j.at("step").get<int>();
