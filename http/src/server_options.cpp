@@ -51,4 +51,15 @@ void finish_config(ServerConfig& cfg) {
   if (cfg.data_dir.empty()) cfg.data_dir = "./data/" + cfg.program;
 }
 
+int parse_server_command_line(CLI::App& app, int argc, char** argv, ServerConfig& cfg) {
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e);
+  }
+  if (cfg.health_check) return health_check(cfg.port);
+  finish_config(cfg);
+  return -1;
+}
+
 }  // namespace sagalab

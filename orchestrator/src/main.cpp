@@ -81,13 +81,7 @@ int main(int argc, char** argv) {
   app.add_option("--response-timeout-ms", ropts.response_timeout_ms,
                  "how long POST /compra waits for the saga before answering 202")
       ->envname("SAGA_RESPONSE_TIMEOUT_MS")->check(CLI::Range(1, 3600000))->capture_default_str();
-  try {
-    app.parse(argc, argv);
-  } catch (const CLI::ParseError& e) {
-    return app.exit(e);
-  }
-  if (cfg.health_check) return health_check(cfg.port);
-  finish_config(cfg);
+  if (int code = parse_server_command_line(app, argc, argv, cfg); code >= 0) return code;
   for (auto& s : def.steps) s.retry = r;
   def.compensation.timeout_ms = r.timeout_ms;
   def.compensation.backoff_base_ms = r.backoff_base_ms;

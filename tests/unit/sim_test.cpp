@@ -31,6 +31,20 @@ SimConfig with_non_idempotent_reservations(SimConfig c) {
   return c;
 }
 
+// The test's bug, in front of ms-inventario: every release names a
+// reservation and a key it does not have, so none is ever released (a
+// compensating saga never ends).
+SimConfig with_unreleasable_reservations(SimConfig c) {
+  c.rewrite_request = [](const std::string& service, Request& req) {
+    if (service != "ms-inventario" || req.endpoint != "compensacion") return;
+    if (auto* comp = std::get_if<Compensar>(&req.body)) {
+      comp->id = "reserva_desconocida";
+      comp->forward_key = "clave-desconocida";
+    }
+  };
+  return c;
+}
+
 // The result of the first seed from cfg.seed on (at most seed 20) that fails; cfg.seed is left at it.
 SimResult first_failing(SimConfig& cfg) {
   auto r = run_simulation(cfg);
@@ -161,16 +175,7 @@ TEST_CASE("every simulated saga's history keeps the protocol's rules", "[sim][hi
 
 TEST_CASE("a failure is shrunk without the services' own refusals first, and a stuck replay ends at its liveness bound",
           "[sim][shrink]") {
-  // The test's bug, in front of ms-inventario: every release names a
-  // reservation and a key it does not have, so none is ever released.
-  auto cfg = config(1, 300);
-  cfg.rewrite_request = [](const std::string& service, Request& req) {
-    if (service != "ms-inventario" || req.endpoint != "compensacion") return;
-    if (auto* c = std::get_if<Compensar>(&req.body)) {
-      c->id = "reserva_desconocida";
-      c->forward_key = "clave-desconocida";
-    }
-  };
+  auto cfg = with_unreleasable_reservations(config(1, 300));
   auto r = first_failing(cfg);
   REQUIRE_FALSE(r.ok());
   auto shrunk = shrink(cfg, r);
@@ -221,20 +226,11 @@ TEST_CASE("a failure that needs no fault shrinks to its purchase alone, with zer
 
 TEST_CASE("a stuck saga is reported once the liveness bound has passed with no fault on it, not when the run ends",
           "[sim][liveness]") {
-  // The test's bug, in front of ms-inventario: every release names a
-  // reservation and a key it does not have, so a compensating saga never ends.
   auto cfg = config(1, 3000);
   auto clean = run_simulation(cfg);
   REQUIRE(clean.ok());
-  cfg.rewrite_request = [](const std::string& service, Request& req) {
-    if (service != "ms-inventario" || req.endpoint != "compensacion") return;
-    if (auto* c = std::get_if<Compensar>(&req.body)) {
-      c->id = "reserva_desconocida";
-      c->forward_key = "clave-desconocida";
-    }
-  };
-  auto r = run_simulation(cfg);
-  WARN("clean " << clean.virtual_ms << " ms, " << clean.events << " events; stuck " << r.virtual_ms << " ms, " << r.events);
+  auto r = run_simulation(with_unreleasable_reservations(cfg));
+  INFO("clean " << clean.virtual_ms << " ms, " << clean.events << " events; stuck " << r.virtual_ms << " ms, " << r.events);
   CHECK_FALSE(r.live);
   // The sagas arrive within seconds; the faults heal a second after the last.
   // Waiting for that and the liveness bound after it would end past the bound.

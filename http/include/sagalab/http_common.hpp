@@ -44,6 +44,10 @@ void add_store_option(CLI::App& app, std::string& store_url, const std::string& 
                       std::function<std::string(const std::string&)> check);
 // Resolves defaults (data dir) and checks values; throws CLI::ValidationError.
 void finish_config(ServerConfig& cfg);
+// Parses a server's command line and resolves its defaults: the exit code when
+// the program must stop here (--help, a bad flag, --health-check's answer),
+// or -1 to go on.
+int parse_server_command_line(CLI::App& app, int argc, char** argv, ServerConfig& cfg);
 
 std::int64_t wall_ms();
 

@@ -156,13 +156,7 @@ int run_service(int argc, char** argv, const ServiceSpec& spec) {
                    "which replicas of this service can share",
                    store_url_problem);
   if (spec.add_options) spec.add_options(app);
-  try {
-    app.parse(argc, argv);
-  } catch (const CLI::ParseError& e) {
-    return app.exit(e);
-  }
-  if (cfg.health_check) return health_check(cfg.port);
-  finish_config(cfg);
+  if (int code = parse_server_command_line(app, argc, argv, cfg); code >= 0) return code;
 
   std::unique_ptr<ServiceLogic> logic;
   std::unique_ptr<AsyncStore> store;
