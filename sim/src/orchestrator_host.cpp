@@ -399,7 +399,7 @@ int Sim::pick_orchestrator() {
   if (orchs_.size() == 1) return orchs_[0].up ? 0 : -1;
   std::vector<int> answering;
   for (int k = 0; k < static_cast<int>(orchs_.size()); ++k) {
-    if (program(k).up && program(k).frozen_until <= now_) answering.push_back(k);
+    if (answers(k)) answering.push_back(k);
   }
   if (answering.empty()) return -1;
   return answering[static_cast<std::size_t>(net_rng_.uniform(0, static_cast<std::int64_t>(answering.size()) - 1))];

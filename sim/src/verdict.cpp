@@ -185,23 +185,15 @@ void Sim::finish() {
   res_.sagas = cfg_.sagas;
   res_.mix = mix_;
   res_.virtual_ms = now_;
-  if (aborted_) {  // the run ended at a fatal error: what was left unfinished says nothing more
+  if (aborted_ || !stuck_.empty()) {
+    // The run ended early, at a fatal error or at a stuck saga: the sagas
+    // still running are not judged, and what was left unfinished says nothing more.
     auto report = checker_.finish({});
     res_.by_state = report.by_state;
     for (auto& v : report.violations) {
       if (v.invariant != 5) res_.violations.push_back(std::move(v));
     }
-    res_.live = false;
-    return;
-  }
-  if (!stuck_.empty()) {
-    // The run ended at a stuck saga: the sagas still running are not judged.
-    auto report = checker_.finish({});
-    res_.by_state = report.by_state;
-    for (auto& v : report.violations) {
-      if (v.invariant != 5) res_.violations.push_back(std::move(v));
-    }
-    for (int idx : stuck_) {
+    for (int idx : aborted_ ? std::vector<int>{} : stuck_) {  // a fatal error is the verdict alone
       auto& slot = slots_[idx];
       Violation v;
       v.invariant = 1;

@@ -388,10 +388,9 @@ class Sim {
   };
   OrchProgram& program(int k) { return orchs_[static_cast<std::size_t>(k)]; }
   // Whether work of orchestrator k's incarnation inc may run now.
-  bool runs_now(int k, int inc) {
-    const auto& p = orchs_[static_cast<std::size_t>(k)];
-    return p.inc == inc && p.up && p.frozen_until <= now_;
-  }
+  bool runs_now(int k, int inc) { return program(k).inc == inc && answers(k); }
+  // Up and not frozen: it runs its work and takes requests.
+  bool answers(int k) { return program(k).up && program(k).frozen_until <= now_; }
   bool alive(int k, int inc) {
     const auto& p = orchs_[static_cast<std::size_t>(k)];
     return p.inc == inc && p.up;
