@@ -18,7 +18,7 @@
 #include <boost/beast/http.hpp>
 
 #include "commands.hpp"
-#include "sagalab/invariants.hpp"
+#include "sagalab/checker_json.hpp"
 #include "sagalab/rng.hpp"
 
 namespace sagactl {

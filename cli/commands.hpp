@@ -4,7 +4,7 @@
 #include <yaml-cpp/yaml.h>
 
 #include "common.hpp"
-#include "sagalab/saga_check.hpp"
+#include "sagalab/recording_check.hpp"
 
 namespace sagactl {
 
@@ -62,6 +62,9 @@ void setup_top(CLI::App& app, GlobalOptions& g);
 void setup_proxy(CLI::App& app, GlobalOptions& g);
 void setup_check(CLI::App& app, GlobalOptions& g);
 void setup_explore(CLI::App& app, GlobalOptions& g);
+void setup_rules(CLI::App& app, GlobalOptions& g);
+// The rules these inputs judge, one per line, and how many need other inputs.
+void print_rules(unsigned inputs);
 // `sagactl check` on files: throws CliError(2) on an unreadable recording or description, or a
 // recording that matches nothing; with a proxy's admin URL, also reads the effects back (--probe).
 struct CheckRun {
@@ -76,7 +79,6 @@ std::vector<sagalab::check::Recorded> read_recording(const std::string& path, st
 // A YAML file; throws CliError(2) naming the file and line.
 YAML::Node load_yaml(const std::string& path, const std::string& what);
 std::string check_summary(const CheckRun& run);
-std::string describe(const sagalab::check::Violation& v);  // a few lines, ending in a newline
 int run_reset(const GlobalOptions& g);
 
 }  // namespace sagactl

@@ -693,7 +693,7 @@ int Explorer::run() {
     if (!e.passed) {
       if (!g_.json) {
         std::cout << paint("FAIL", "31;1") << ": a run without faults already violates the protocol\n";
-        for (const auto& v : e.violations) std::cout << "  " << describe(v);
+        for (const auto& v : e.violations) std::cout << "  " << sagalab::describe(v);
         for (const auto& u : e.uncorrelated) std::cout << "  UNCORRELATED #" << u.seq << " " << u.what << ": " << u.reason << "\n";
       } else {
         print_json({{"clean_run_failed", true}, {"experiments", done_.size()}});
@@ -780,7 +780,7 @@ int Explorer::run() {
                       {"fired", e.fired[i]}});
       }
       Json vs = Json::array();
-      for (const auto& v : e.violations) vs.push_back(ck::to_json(v));
+      for (const auto& v : e.violations) vs.push_back(sagalab::to_json(v));
       ex.push_back({{"number", e.number}, {"faults", fs}, {"reached", e.reached}, {"rerun", e.rerun}, {"passed", e.passed},
                     {"violations", vs}, {"uncorrelated", e.uncorrelated.size()}, {"seconds", e.seconds},
                     {"scenario", e.scenario.empty() ? Json(nullptr) : Json(e.scenario)}});
@@ -795,7 +795,7 @@ int Explorer::run() {
       if (e.faults.empty() || !e.reached || e.passed) continue;
       std::cout << paint("VIOLATION", "31;1") << " with " << faults_text(e.faults) << " (experiment " << e.number
                 << ", minimal: no smaller set violated)\n";
-      for (const auto& v : e.violations) std::cout << "  " << describe(v);
+      for (const auto& v : e.violations) std::cout << "  " << sagalab::describe(v);
       for (const auto& u : e.uncorrelated) std::cout << "  UNCORRELATED #" << u.seq << " " << u.what << ": " << u.reason << "\n";
       if (!e.scenario.empty()) std::cout << "  replay: sagactl run " << e.scenario << "\n";
     }
@@ -878,7 +878,7 @@ void Explorer::write_junit(const std::string& path) const {
     if (!e.reached) x << "<skipped message=\"not every fault fired\"/>";
     if (e.reached && !e.passed) {
       std::string msg;
-      for (const auto& v : e.violations) msg += describe(v);
+      for (const auto& v : e.violations) msg += sagalab::describe(v);
       x << "<failure message=\"" << xml_escape(e.violations.empty() ? "uncorrelated exchanges" : e.violations[0].rule)
         << "\">" << xml_escape(msg) << "</failure>";
     }
@@ -923,7 +923,7 @@ void Explorer::write_report(const std::string& path) const {
     if (!e.reached || e.passed) continue;
     h << "<div class='violation'><h3>" << xml_escape(std::to_string(e.number) + ": " + faults_text(e.faults))
       << "</h3><div class='timeline'>" << e.timeline << "</div><pre>";
-    for (const auto& v : e.violations) h << xml_escape(describe(v));
+    for (const auto& v : e.violations) h << xml_escape(sagalab::describe(v));
     for (const auto& u : e.uncorrelated) h << xml_escape("UNCORRELATED #" + std::to_string(u.seq) + " " + u.what + ": " + u.reason + "\n");
     h << "</pre>";
     if (!e.scenario.empty()) h << "<p>replay: <code>sagactl run " << xml_escape(e.scenario) << "</code></p>";

@@ -53,7 +53,7 @@ struct Experiment {
   bool reached = false;  // every fault fired
   bool rerun = false;    // run a second time because a fault did not fire the first time
   bool passed = false;
-  std::vector<ck::Violation> violations;
+  std::vector<sagalab::Violation> violations;
   std::vector<ck::Uncorrelated> uncorrelated;
   std::set<Point> points;  // the exchanges its saga made
   std::string value;       // its unique value ({n}, the idempotency key)

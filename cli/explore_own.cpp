@@ -190,13 +190,7 @@ void OwnStackTarget::run(Experiment& e) {
   e.reached = std::all_of(e.fired.begin(), e.fired.end(), [](bool b) { return b; });
 
   auto report = sagalab::check_invariants(states);
-  for (const auto& v : report.violations) {
-    ck::Violation cv;
-    cv.rule = v.rule.empty() ? "invariant-" + std::to_string(v.invariant) : v.rule;
-    cv.saga = v.saga_id;
-    cv.message = v.message;
-    e.violations.push_back(std::move(cv));
-  }
+  for (auto& v : report.violations) e.violations.push_back(std::move(v));
   const auto& sagas = states["orquestador"]["sagas"];
   if (sagas.empty() && e.faults.empty())
     throw CliError(kExitUnreachable, "the purchase of '" + o_.product + "' started no saga (the client got " +
@@ -208,8 +202,10 @@ void OwnStackTarget::run(Experiment& e) {
     if (estado == "completada") ++e.completed;
     // What the client was told must be what happened.
     if ((told == "completada" && estado != "completada") || (told == "compensada" && estado == "completada"))
-      e.violations.push_back({"client-truthful", s.value("saga_id", ""),
-                              "the client was told '" + told + "' but the saga is " + estado, {}, {}});
+      e.violations.push_back({.rule = "client-truthful",
+                              .invariant = 7,
+                              .saga_id = s.value("saga_id", ""),
+                              .message = "the client was told '" + told + "' but the saga is " + estado});
     for (const auto& a : s["intentos"]) {
       int step = def_.index_of(a.value("paso", ""));
       if (step >= 0)

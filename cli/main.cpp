@@ -51,6 +51,7 @@ int main(int argc, char** argv) {
   setup_proxy(app, g);
   setup_check(app, g);
   setup_explore(app, g);
+  setup_rules(app, g);
   // The first word that is not a global option (or its value) must be a command.
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];

@@ -12,7 +12,7 @@
 #include "sagalab/http_client.hpp"
 #include "sagalab/http_server.hpp"
 #include "sagalab/proxy.hpp"
-#include "sagalab/saga_check.hpp"
+#include "sagalab/recording_check.hpp"
 
 namespace sagactl {
 
@@ -226,14 +226,6 @@ void probe_effects(const std::string& admin_url, CheckRun& run) {
   ck::judge_probes(run.desc, run.report, results);
 }
 
-std::string describe(const sagalab::check::Violation& v) {
-  std::string out = "[" + v.rule + "] saga " + v.saga + ": " + v.message + "\n  exchanges:";
-  for (auto s : v.exchanges) out += " #" + std::to_string(s);
-  out += "\n";
-  for (const auto& f : v.faults) out += "  fault: " + f + "\n";
-  return out;
-}
-
 std::string check_summary(const CheckRun& run) {
   const auto& r = run.report;
   std::string s = std::to_string(r.exchanges) + " exchanges (" + std::to_string(r.matched) + " matched), " +
@@ -259,9 +251,7 @@ struct CheckOptions {
 int run_check(const GlobalOptions& g, const CheckOptions& o) {
   const bool no_value = std::all_of(o.rules.begin(), o.rules.end(), [](const std::string& r) { return r.empty(); });
   if (o.list_rules || (o.rules_given && no_value)) {
-    for (const auto& [name, text] : ck::rules()) std::cout << name << ": " << text << "\n";
-    std::cout << "(older names, accepted by --rules: reverse-order = compensation-order, "
-                 "no-forward-after-compensation = forward-after-compensation)\n";
+    print_rules(sagalab::kRecordingInputs | sagalab::kProbes);
     return kExitOk;
   }
   std::set<std::string> keep;
@@ -273,8 +263,8 @@ int run_check(const GlobalOptions& g, const CheckOptions& o) {
       auto name = list.substr(i, j - i);
       i = j + 1;
       if (name.empty()) continue;
-      auto c = ck::canonical_rule(name);
-      if (c.empty()) throw CliError(kExitUnreachable, "--rules: unknown rule '" + name + "' (sagactl check --list-rules)");
+      auto c = sagalab::canonical_rule(name);
+      if (c.empty()) throw CliError(kExitUnreachable, "--rules: unknown rule '" + name + "' (sagactl check --list-rules lists them)");
       keep.insert(c);
     }
   }
@@ -304,7 +294,7 @@ int run_check(const GlobalOptions& g, const CheckOptions& o) {
     }
     if (rep.uncorrelated.size() > shown)
       std::cout << "  ... and " << rep.uncorrelated.size() - shown << " more uncorrelated (--json lists all)\n";
-    for (const auto& v : rep.violations) std::cout << paint("VIOLATION", "31;1") << " " << describe(v);
+    for (const auto& v : rep.violations) std::cout << paint("VIOLATION", "31;1") << " " << sagalab::describe(v);
     if (passed)
       std::cout << paint("PASS", "32;1") << ": every rule holds on " << rep.sagas << " sagas"
                 << (rep.probed ? " and " + std::to_string(rep.probed) + " probed effects" : "") << "\n";

@@ -19,7 +19,7 @@
 
 #include "commands.hpp"
 #include "proxy_child.hpp"
-#include "sagalab/invariants.hpp"
+#include "sagalab/checker_json.hpp"
 #include "sagalab/rng.hpp"
 #include "scenario.hpp"
 #include "stack.hpp"
@@ -174,7 +174,7 @@ class Runner {
       }
       auto run = check_files(out_.recording, s.expect.check, s.expect.probe ? g.proxy : "");
       const auto& rep = run.report;
-      for (const auto& v : rep.violations) fail("expect: check [" + v.rule + "] saga " + v.saga, describe(v));
+      for (const auto& v : rep.violations) fail("expect: check [" + v.rule + "] saga " + v.saga_id, sagalab::describe(v));
       for (const auto& u : rep.uncorrelated)
         fail("expect: check [uncorrelated] #" + std::to_string(u.seq), u.what + ": " + u.reason);
       if (rep.violations.empty() && rep.uncorrelated.empty()) pass("expect: check " + run.name + " (" + check_summary(run) + ")");
@@ -373,10 +373,7 @@ class Runner {
         pass("expect: invariants");
       } else {
         std::string msg;
-        for (const auto& v : report.violations) {
-          msg += (v.rule.empty() ? "[invariant " + std::to_string(v.invariant) + "] " : "[rule " + v.rule + "] ") + (v.saga_id.empty() ? "" : v.saga_id + ": ") +
-                 v.message + "\n";
-        }
+        for (const auto& v : report.violations) msg += sagalab::describe(v);
         fail("expect: invariants", msg);
       }
     }

@@ -242,8 +242,7 @@ int report_failure(const GlobalOptions& g, const SimulateOptions& o, const sagal
     std::cout << "  fault mix: " << r.mix.describe() << "\n";
     for (std::size_t k = 0; k < r.violations.size() && k < 5; ++k) {
       const auto& v = r.violations[k];
-      std::cout << "  " << (v.rule.empty() ? "[invariant " + std::to_string(v.invariant) + "]" : "[rule " + v.rule + "]") << " " << (v.saga_id.empty() ? "" : v.saga_id + ": ") << v.message
-                << "\n";
+      std::cout << "  " << sagalab::describe(v);
     }
     if (r.violations.size() > 5) std::cout << "  ... and " << r.violations.size() - 5 << " more\n";
     for (const auto& [id, h] : hist.items()) {

@@ -5,7 +5,7 @@
 #include <thread>
 
 #include "commands.hpp"
-#include "sagalab/invariants.hpp"
+#include "sagalab/checker_json.hpp"
 
 namespace sagactl {
 
@@ -57,7 +57,9 @@ int run_verify(const GlobalOptions& g) {
   auto states = collect_states(g);
   auto report = sagalab::check_invariants(states);
   if (g.json) {
-    print_json(sagalab::to_json(report));
+    auto j = sagalab::to_json(report);
+    j["rules"] = sagalab::coverage_json(sagalab::kVerifyInputs);
+    print_json(j);
     return report.ok() ? kExitOk : kExitFailed;
   }
   std::cout << "sagas: " << report.sagas;
@@ -66,19 +68,15 @@ int run_verify(const GlobalOptions& g) {
   for (const auto& s : report.stock) std::cout << "  " << s.key << " " << s.disponible << "+" << s.held << "/" << s.inicial;
   std::printf("\nmoney: approved %.2f, refunded %.2f, completed sagas %.2f\n", report.approved, report.refunded,
               report.completed);
+  std::cout << "rules: " << sagalab::judged_from(sagalab::kVerifyInputs).size() << " judged from the services' state and "
+            << "/sagas/{id}; " << sagalab::not_judged_from(sagalab::kVerifyInputs).size()
+            << " need what only the simulator or a recording shows (sagactl rules)\n";
   if (report.ok()) {
     std::cout << paint("✔ all invariants hold", "32;1") << "\n";
     return kExitOk;
   }
   std::cout << paint("✘ " + std::to_string(report.violations.size()) + " violation(s)", "31;1") << "\n";
-  for (const auto& v : report.violations) {
-    std::cout << "  " << (v.rule.empty() ? "[invariant " + std::to_string(v.invariant) + "]" : "[rule " + v.rule + "]") << " " << (v.saga_id.empty() ? "" : "saga " + v.saga_id + ": ")
-              << v.message << "\n";
-    for (const auto& r : v.records) std::cout << "      record " << sagalab::to_json(r).dump() << "\n";
-    for (const auto& f : v.faults)
-      std::cout << "      fault " << sagalab::to_string(f.fault.action) << " on " << f.service << "/" << f.fault.endpoint
-                << " attempt " << f.fault.attempt << "\n";
-  }
+  for (const auto& v : report.violations) std::cout << "  " << sagalab::describe(v);
   return kExitFailed;
 }
 

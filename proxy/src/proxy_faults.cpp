@@ -4,7 +4,7 @@
 
 #include "sagalab/errors.hpp"
 #include "sagalab/proxy.hpp"
-#include "sagalab/saga_check.hpp"
+#include "sagalab/recording_check.hpp"
 
 namespace sagalab::proxy {
 

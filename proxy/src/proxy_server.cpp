@@ -17,7 +17,7 @@
 #include "sagalab/http_client.hpp"
 #include "sagalab/http_common.hpp"
 #include "sagalab/proxy.hpp"
-#include "sagalab/saga_check.hpp"
+#include "sagalab/recording_check.hpp"
 
 namespace sagalab::proxy {
 

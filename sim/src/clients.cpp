@@ -274,6 +274,7 @@ void Sim::probe_tombstones(const SagaState& s) {
     if (!undone_all) {
       Violation v;
       v.invariant = 3;
+      v.rule = "effects-undone";
       v.saga_id = other.id;
       v.message = "another client's " + def.steps[k].name + ", compensated by id alone, left a record that is not undone";
       for (auto& c : effects.cs) v.records.emplace_back(std::move(c));

@@ -1,4 +1,5 @@
 // A run's result as JSON (sagactl simulate --json; see the README for its shape).
+#include "sagalab/checker_json.hpp"
 #include "sagalab/sim.hpp"
 
 namespace sagalab {

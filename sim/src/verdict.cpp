@@ -197,6 +197,7 @@ void Sim::finish() {
       auto& slot = slots_[idx];
       Violation v;
       v.invariant = 1;
+      v.rule = "saga-settled";
       v.saga_id = slot.log.front().saga_id;
       v.message = "saga did not end within the liveness bound (" + std::to_string(quiet_bound_) +
                   " ms with no fault or crash touching it: time for every step and compensation to run once more, "
@@ -225,6 +226,7 @@ void Sim::finish() {
       res_.live = false;
       Violation v;
       v.invariant = 1;
+      v.rule = "saga-settled";
       v.saga_id = s.id;
       v.message = "saga did not end within the liveness bound after the faults healed";
       v.faults = slot.hits;

@@ -50,7 +50,7 @@ TEST_CASE("sagactl explore finds the trip fixture's planted bug with no fault wr
     if (e["passed"] || !e["reached"]) continue;
     REQUIRE(e["faults"].size() == 1);
     minimal.push_back(e["faults"][0]["step"].get<std::string>() + " " + e["faults"][0]["action"].get<std::string>());
-    CHECK(e["violations"][0]["rule"] == "compensated");
+    CHECK(e["violations"][0]["rule"] == "uncompensated-step");
     if (scenario.empty()) scenario = e["scenario"].get<std::string>();
   }
   std::sort(minimal.begin(), minimal.end());
@@ -64,7 +64,7 @@ TEST_CASE("sagactl explore finds the trip fixture's planted bug with no fault wr
   auto again = run_sagactl({"run", scenario});
   INFO(again.out);
   CHECK(again.code == 1);
-  CHECK(again.out.find("[compensated]") != std::string::npos);
+  CHECK(again.out.find("[uncompensated-step]") != std::string::npos);
   // ...and passes on the fixed one (the same proxy config, the fixed orchestrator behind it).
   buggy.trips->stop();
   Proc fixed("trip_saga",

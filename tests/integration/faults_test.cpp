@@ -5,7 +5,7 @@
 #include <thread>
 
 #include "process.hpp"
-#include "sagalab/invariants.hpp"
+#include "sagalab/checker_json.hpp"
 
 using namespace testsupport;
 

@@ -186,7 +186,7 @@ TEST_CASE("sagactl check reports a foreign saga's compensation bug and passes it
     auto rep = Json::parse(r.out);
     REQUIRE(rep["violations"].size() == 1);
     const auto& v = rep["violations"][0];
-    CHECK(v["rule"] == "compensated");
+    CHECK(v["rule"] == "uncompensated-step");
     CHECK(v["saga"] == "T-1");
     CHECK(v["message"].get<std::string>().find("hotel") != std::string::npos);
     CHECK(v["faults"].dump().find("commit-then-error") != std::string::npos);
@@ -247,7 +247,7 @@ TEST_CASE("sagactl run drives a scenario against a proxied foreign stack, with c
       const auto& checks = out["scenarios"][0]["checks"];
       if (variant == "buggy") {
         CHECK(r.code == 1);
-        CHECK(checks.dump().find("expect: check [compensated] saga T-1") != std::string::npos);
+        CHECK(checks.dump().find("expect: check [uncompensated-step] saga T-1") != std::string::npos);
         // The recording is kept for `sagactl check`.
         auto rec = out["scenarios"][0]["recording"].get<std::string>();
         CHECK(std::ifstream(rec).good());

@@ -168,20 +168,20 @@ TEST_CASE("check finds every bug planted in the Flask shop, on its raw recording
     rules = rules_of(rep);
     CHECK(rep["exit"] == 1);
     CHECK(rep["uncorrelated"].empty());
-    if (rules.count("compensated") >= 4 && has(rules, "client-truthful") && has(rules, "state-done")) break;
+    if (rules.count("uncompensated-step") >= 4 && has(rules, "client-truthful") && has(rules, "effects-done")) break;
     WARN("run " << run << " of the concurrent case: the sagas overlapped less than the race needs; again");
   }
-  CHECK(rules.count("compensated") >= 4);
+  CHECK(rules.count("uncompensated-step") >= 4);
   CHECK(has(rules, "client-truthful"));  // a saga told "completada" whose purchase another saga cancelled...
-  CHECK(has(rules, "state-done"));       // ...and read back: cancelled
-  CHECK(has(rules, "state-undone"));     // a refused saga's own purchase, still pending
+  CHECK(has(rules, "effects-done"));       // ...and read back: cancelled
+  CHECK(has(rules, "effects-undone"));     // a refused saga's own purchase, still pending
   // A lost answer from inventario taken as "nothing reserved": the reservation is never released.
   auto lost = shop.run_case("commit-then-error-inventario",
                             Json::parse(R"([{"action":"commit-then-error","upstream":"inventario","path":"/reservas","times":1}])"),
                             {{10, 1}});
   rules = rules_of(lost);
   CHECK(lost["uncorrelated"].empty());
-  CHECK(rules == std::multiset<std::string>{"compensated", "state-undone"});
+  CHECK(rules == std::multiset<std::string>{"uncompensated-step", "effects-undone"});
   // A lost answer from pagos retried without a key: a double charge.
   auto twice = shop.run_case("commit-then-error-pagos",
                              Json::parse(R"([{"action":"commit-then-error","upstream":"pagos","path":"/pagos","times":1}])"),
@@ -193,7 +193,7 @@ TEST_CASE("check finds every bug planted in the Flask shop, on its raw recording
                               Json::parse(R"([{"action":"error","upstream":"pagos","path":"/pagos/reembolso","status":503,"times":1}])"),
                               {{10, 500}});
   CHECK(refund["uncorrelated"].empty());
-  CHECK(rules_of(refund) == std::multiset<std::string>{"client-truthful", "compensated", "state-undone"});
+  CHECK(rules_of(refund) == std::multiset<std::string>{"client-truthful", "uncompensated-step", "effects-undone"});
   // Without any fault, one purchase at a time, the buggy shop is right: no false alarm.
   auto quiet = shop.run_case("one-at-a-time", Json::array(), {{10, 1}});
   CHECK(quiet["exit"] == 0);
@@ -264,9 +264,9 @@ TEST_CASE("sagactl explore finds the Flask shop's lost-answer bugs with no fault
   std::set<std::string> rules;
   for (const auto& e : out["experiments"])
     for (const auto& v : e["violations"]) rules.insert(v["rule"].get<std::string>());
-  CHECK(rules.count("compensated"));
+  CHECK(rules.count("uncompensated-step"));
   CHECK(rules.count("one-effect"));
-  CHECK(rules.count("state-undone"));
+  CHECK(rules.count("effects-undone"));
   // The catalog lookup changes nothing: no fault on it can leave a record behind.
   CHECK(map_status(out, "buscar_producto", "forward", "error-5xx") == "passed");
 }

@@ -2,7 +2,7 @@
 // names, and a correct history passes.
 #include <catch2/catch.hpp>
 
-#include "sagalab/saga_check.hpp"
+#include "sagalab/recording_check.hpp"
 
 using namespace sagalab;
 using namespace sagalab::check;
@@ -114,15 +114,16 @@ TEST_CASE("check compensated: an effect whose answer was lost must still be undo
       .add("sa", "/a/A1/undo", Json::object())
       .client("undone", 409);
   auto rep = check_recording(desc(), r.v);
-  REQUIRE(rules_of(rep) == std::vector<std::string>{"compensated"});
+  REQUIRE(rules_of(rep) == std::vector<std::string>{"uncompensated-step"});
   CHECK(rep.violations[0].message.find("step b") != std::string::npos);
   CHECK(rep.violations[0].exchanges == std::vector<std::int64_t>{2});
-  REQUIRE(rep.violations[0].faults.size() == 1);
-  CHECK(rep.violations[0].faults[0].find("commit-then-error") != std::string::npos);
+  REQUIRE(rep.violations[0].exchange_faults.size() == 1);
+  CHECK(rep.violations[0].exchange_faults[0].action == "commit-then-error");
+  CHECK(rep.violations[0].exchange_faults[0].exchanges == std::vector<std::int64_t>{2});
   // A compensation that names another effect does not count.
   Rec wrong = failed_right();
   wrong.v[4].path = "/a/A9/undo";
-  CHECK(rules_of(check_recording(desc(), wrong.v)) == std::vector<std::string>{"compensated"});
+  CHECK(rules_of(check_recording(desc(), wrong.v)) == std::vector<std::string>{"uncompensated-step"});
 }
 
 TEST_CASE("check compensated: a forward call the upstream never answered may have taken effect and must be undone",
@@ -134,7 +135,7 @@ TEST_CASE("check compensated: a forward call the upstream never answered may hav
   r.v.back().upstream_response = nullptr;
   r.add("sa", "/a/A1/undo", Json::object()).client("undone", 409);
   auto rep = check_recording(desc(), r.v);
-  REQUIRE(rules_of(rep) == std::vector<std::string>{"compensated"});
+  REQUIRE(rules_of(rep) == std::vector<std::string>{"uncompensated-step"});
   CHECK(rep.violations[0].message.find("step b") != std::string::npos);
   CHECK(rep.violations[0].message.find("never answered") != std::string::npos);
   // Its compensation, by the forward call's key, makes it right.
@@ -162,6 +163,9 @@ TEST_CASE("check compensation-order: a later step is undone before an earlier on
   CHECK(canonical_rule("reverse-order") == "compensation-order");
   CHECK(canonical_rule("no-forward-after-compensation") == "forward-after-compensation");
   CHECK(canonical_rule("client-truthful") == "client-truthful");
+  CHECK(canonical_rule("compensated") == "uncompensated-step");
+  CHECK(canonical_rule("pivot") == "compensation-after-pivot");
+  CHECK(canonical_rule("state-undone") == "effects-undone");
   CHECK(canonical_rule("colour").empty());
 }
 
@@ -173,7 +177,7 @@ TEST_CASE("check forward-after-compensation: a late forward call succeeds after 
   CHECK(rules_of(check_recording(desc(), r.v)) == std::vector<std::string>{"forward-after-compensation"});
   // Refused (a tombstone): fine.
   Rec ok = failed_right();
-  ok.add("sb", "/b", {{"error", "compensated"}}, std::nullopt, 409, Json::object(), "kb", "hang");
+  ok.add("sb", "/b", {{"error", "uncompensated-step"}}, std::nullopt, 409, Json::object(), "kb", "hang");
   ok.v.back().t_us = ok.v[1].t_us + 1;
   CHECK(check_recording(desc(), ok.v).violations.empty());
 }
@@ -208,22 +212,22 @@ TEST_CASE("check pivot: nothing after the pivot, nothing once it succeeded, noth
   after.add("sc", "/c", Json::object()).add("sc", "/c/undo", Json::object()).client("done");
   auto after_report = check_recording(desc(), after.v);
   auto rules = rules_of(after_report);
-  CHECK(std::count(rules.begin(), rules.end(), "pivot") >= 1);
+  CHECK(std::count(rules.begin(), rules.end(), "compensation-after-pivot") >= 1);
   // c, the step right after the pivot, is named as such (not only as undone after the caller saw p).
-  CHECK(std::any_of(after_report.violations.begin(), after_report.violations.end(), [](const check::Violation& v) {
-    return v.rule == "pivot" && v.message.find("step c comes after the pivot") != std::string::npos;
+  CHECK(std::any_of(after_report.violations.begin(), after_report.violations.end(), [](const sagalab::Violation& v) {
+    return v.rule == "compensation-after-pivot" && v.message.find("step c comes after the pivot") != std::string::npos;
   }));
   Rec undone;
   undone.add("sa", "/a", {{"id", "A1"}}).add("sp", "/p", {{"id", "P"}}, 200, std::nullopt, {}, "kp");
   undone.add("sa", "/a/A1/undo", Json::object()).client("undone", 409);
   rules = rules_of(check_recording(desc(), undone.v));
   // a undone after the caller saw p succeed (and p itself, an effect of a saga that answered failure, not undone).
-  CHECK(rules == std::vector<std::string>{"pivot", "compensated"});
+  CHECK(rules == std::vector<std::string>{"compensation-after-pivot", "uncompensated-step"});
   // A completed saga that issued a compensation lied to its client.
   Rec lied;
   lied.add("sa", "/a", {{"id", "A1"}}).add("sp", "/p", {{"id", "P"}}, 200, std::nullopt, {}, "kp");
   lied.add("sc", "/c", Json::object()).add("sa", "/a/A1/undo", Json::object()).client("done");
-  CHECK(rules_of(check_recording(desc(), lied.v)) == std::vector<std::string>{"client-truthful", "pivot"});
+  CHECK(rules_of(check_recording(desc(), lied.v)) == std::vector<std::string>{"client-truthful", "compensation-after-pivot"});
 }
 
 TEST_CASE("check client-answered: no answer or an unnamed outcome, unless the proxy cut it or it is pending", "[check]") {
@@ -356,9 +360,9 @@ TEST_CASE("check links: a saga that compensates another saga's record is found w
   auto rules = rules_of(rep);
   std::sort(rules.begin(), rules.end());
   // (and ana's record was undone after her pivot succeeded)
-  CHECK(rules == std::vector<std::string>{"client-truthful", "compensated", "pivot"});
+  CHECK(rules == std::vector<std::string>{"client-truthful", "compensation-after-pivot", "uncompensated-step"});
   for (const auto& v : rep.violations) {
-    if (v.rule == "compensated") CHECK(v.message.find("A2") != std::string::npos);
+    if (v.rule == "uncompensated-step") CHECK(v.message.find("A2") != std::string::npos);
     if (v.rule == "client-truthful") CHECK(v.message.find("'true'") != std::string::npos);
   }
 }
@@ -393,7 +397,7 @@ TEST_CASE("check client-truthful: the client is told 'undone' while a compensati
   x.add(5, 6, "sp", "POST", "/p", {{"user", "ana"}}, 402, {{"error", "no"}});
   x.add(7, 8, "sa", "POST", "/a/undo", {{"id", "A1"}}, 500, {{"error", "boom"}});
   auto rules = rules_of(check_recording(linked(), x.v));
-  CHECK(rules == std::vector<std::string>{"client-truthful", "compensated"});
+  CHECK(rules == std::vector<std::string>{"client-truthful", "uncompensated-step"});
 }
 
 TEST_CASE("check probes: an effect read back in the wrong state, or not at all, is a violation", "[check]") {
@@ -417,8 +421,8 @@ TEST_CASE("check probes: an effect read back in the wrong state, or not at all, 
     return rules_of(rep);
   };
   CHECK(judged(answer(200, {{"st", "on"}}), answer(200, {{"st", "off"}})).empty());
-  CHECK(judged(answer(200, {{"st", "on"}}), answer(200, {{"st", "on"}})) == std::vector<std::string>{"state-undone"});
-  CHECK(judged(answer(200, {{"st", "off"}}), answer(200, {{"st", "off"}})) == std::vector<std::string>{"state-done"});
+  CHECK(judged(answer(200, {{"st", "on"}}), answer(200, {{"st", "on"}})) == std::vector<std::string>{"effects-undone"});
+  CHECK(judged(answer(200, {{"st", "off"}}), answer(200, {{"st", "off"}})) == std::vector<std::string>{"effects-done"});
   CHECK(judged(answer(404, Json::object()), answer(200, {{"st", "??"}})) ==
         std::vector<std::string>{"state-unreadable", "state-unreadable"});
 }

@@ -3,7 +3,7 @@
 #include <catch2/catch.hpp>
 
 #include "sagalab/history.hpp"
-#include "sagalab/json_codec.hpp"
+#include "sagalab/checker_json.hpp"
 
 using namespace sagalab;
 

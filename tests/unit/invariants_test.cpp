@@ -2,7 +2,7 @@
 #include <catch2/catch.hpp>
 
 #include "sagalab/invariants.hpp"
-#include "sagalab/json_codec.hpp"
+#include "sagalab/checker_json.hpp"
 
 using namespace sagalab;
 

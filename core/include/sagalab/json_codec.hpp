@@ -12,8 +12,6 @@
 
 #include "sagalab/domain.hpp"
 #include "sagalab/faults.hpp"
-#include "sagalab/history.hpp"
-#include "sagalab/invariants.hpp"
 #include "sagalab/records.hpp"
 #include "sagalab/saga.hpp"
 #include "sagalab/store.hpp"
@@ -80,17 +78,5 @@ Json to_json(const FiredFault& f);
 FiredFault fired_from_json(const Json& j);  // tolerant: missing fields stay default
 Json rules_json(const FaultSet& set);
 Json fired_json(const FaultSet& set);
-
-// ---- invariants ----------------------------------------------------------------
-Json to_json(const Violation& v);
-Json to_json(const InvariantReport& r);
-// `states` has one key per program: "orquestador", "ms-compras", "ms-pagos",
-// "ms-inventario" (each the body of its /admin/state); a "fallos" key may map
-// each program to its fired-fault log, to name the faults behind a violation.
-SystemState system_state_from_json(const Json& states);
-// The sagas' histories as their snapshots show them (the attempts, in order).
-std::vector<SagaHistory> histories_from_json(const Json& states, const SagaDefinition& def);
-// The six invariants and the history checker's rules.
-InvariantReport check_invariants(const Json& states);
 
 }  // namespace sagalab

@@ -60,6 +60,14 @@ struct Reserva {
   std::string idempotency_key;
 };
 
+// Any one of the three effect records, as a violation names the records behind it.
+using EffectRecord = std::variant<Compra, Pago, Reserva>;
+
+// A record as its compensation leaves it: what a compensated saga must leave (invariant 3).
+inline bool undone(const Compra& c) { return c.estado == CompraEstado::Cancelada; }
+inline bool undone(const Pago& p) { return p.estado == PagoEstado::Reembolsado; }
+inline bool undone(const Reserva& r) { return r.estado == ReservaEstado::Liberada; }
+
 struct StockLevel {
   std::int64_t inicial = 0;
   std::int64_t stock = 0;      // available

@@ -1,11 +1,14 @@
-// The saga protocol checked from the outside (see saga_check.hpp).
-#include "sagalab/saga_check.hpp"
+// The saga protocol checked from the outside (see recording_check.hpp).
+#include "sagalab/recording_check.hpp"
 
 #include <algorithm>
 #include <map>
 #include <numeric>
 #include <stdexcept>
 #include <unordered_map>
+
+#include "sagalab/contract.hpp"
+#include "sagalab/rules.hpp"
 
 namespace sagalab::check {
 
@@ -159,6 +162,21 @@ StateProbe parse_state(const std::string& upstream, const Json& j, const std::st
   return p;
 }
 
+// A violation of a rule of the catalogue (rules.hpp), with its invariant.
+Violation violation(const std::string& rule, const std::string& saga, std::string msg, std::vector<std::int64_t> exs,
+                    const std::vector<ExchangeFault>& faults) {
+  Violation v;
+  const Rule* r = find_rule(rule);
+  SAGALAB_ASSERT(r && r->name == rule, "a recording's violation names a rule of the catalogue");
+  v.rule = rule;
+  v.invariant = r ? r->invariant : 7;
+  v.saga_id = saga;
+  v.message = std::move(msg);
+  v.exchanges = std::move(exs);
+  v.exchange_faults = faults;
+  return v;
+}
+
 bool is2xx(const std::optional<int>& s) { return s && *s >= 200 && *s < 300; }
 
 // The upstream's own answer when the proxy changed what the caller got.
@@ -256,7 +274,7 @@ struct SagaCalls {
   std::string name;
   std::vector<const Recorded*> client;
   std::map<std::size_t, StepCalls> steps;  // by step index
-  std::vector<std::string> faults;
+  std::vector<ExchangeFault> faults;
 };
 
 
@@ -456,37 +474,6 @@ Recorded recorded_from_json(const Json& j) {
   r.forwarded = j.value("forwarded", false);
   if (j.contains("fault") && j["fault"].is_object()) r.fault = j["fault"].value("action", "");
   return r;
-}
-
-const std::vector<std::pair<std::string, std::string>>& rules() {
-  static const std::vector<std::pair<std::string, std::string>> r = {
-      {"client-answered", "every client request that started a saga got an answer with an outcome the description "
-                          "names (success, failure or pending), unless the proxy itself cut it"},
-      {"client-truthful", "the outcome the client was told agrees with what happened: no success with a "
-                          "compensation issued, no failure while a compensation failed"},
-      {"compensated", "every forward effect of a failed saga, at or before the pivot, is compensated (an effect "
-                      "whose id is unknown needs a compensation of its step)"},
-      {"compensation-order", "a failed saga compensates its steps in the reverse order of the forward steps: no "
-                             "compensation of a later step after an earlier step's compensation began"},
-      {"forward-after-compensation", "once a saga's first compensation started, no forward call of any step "
-                                     "starts, and no forward call of a step succeeds after that step's "
-                                     "compensation succeeded"},
-      {"one-effect", "retries of a step create one effect: its successful forward calls all name the same effect"},
-      {"pivot", "nothing after the pivot is compensated, and nothing once the caller saw the pivot succeed"},
-      {"state-undone", "--probe: every effect of a failed saga, read back once the stack is quiet, is in an "
-                       "undone state"},
-      {"state-done", "--probe: every effect of a completed saga, read back, is in a done state"},
-      {"state-unreadable", "--probe: every effect a probe reads answers 2xx with a state the description names"},
-  };
-  return r;
-}
-
-std::string canonical_rule(const std::string& name) {
-  if (name == "reverse-order") return "compensation-order";
-  if (name == "no-forward-after-compensation") return "forward-after-compensation";
-  for (const auto& [n, text] : rules())
-    if (n == name) return n;
-  return "";
 }
 
 void keep_rules(Report& rep, const std::set<std::string>& keep) {
@@ -790,11 +777,11 @@ Report check_recording(const Description& d, const std::vector<Recorded>& ex) {
     }
     SagaCalls sc;
     // The proxy's faults on the saga, one line per fault and exchange kind (a partition cuts many calls).
-    std::map<std::string, std::vector<std::int64_t>> fault_seqs;
+    std::map<std::pair<std::string, std::string>, std::vector<std::int64_t>> fault_seqs;
     for (auto i : members) {
       const auto& e = ex[i];
       if (sc.name.empty() && !cls[i].saga_id.empty()) sc.name = cls[i].saga_id;
-      if (!e.fault.empty()) fault_seqs[e.fault + " at " + e.upstream + " " + e.method + " " + e.path].push_back(e.seq);
+      if (!e.fault.empty()) fault_seqs[{e.fault, e.upstream + " " + e.method + " " + e.path}].push_back(e.seq);
       if (cls[i].kind == Kind::Client)
         sc.client.push_back(&e);
       else if (cls[i].kind == Kind::Compensation)
@@ -802,11 +789,7 @@ Report check_recording(const Description& d, const std::vector<Recorded>& ex) {
       else
         sc.steps[cls[i].step].forward.push_back({&e, &cls[i]});
     }
-    for (const auto& [what, seqs] : fault_seqs) {
-      std::string list;
-      for (auto q : seqs) list += (list.empty() ? "#" : ", #") + std::to_string(q);
-      sc.faults.push_back(what + " (" + list + ")");
-    }
+    for (auto& [what, seqs] : fault_seqs) sc.faults.push_back({what.first, what.second, std::move(seqs)});
     if (sc.name.empty()) sc.name = "#" + std::to_string(ex[members.front()].seq);
     // A client request refused before any step (a 4xx without an outcome) is no saga.
     if (sc.steps.empty() && !sc.client.empty() &&
@@ -829,7 +812,7 @@ Report check_recording(const Description& d, const std::vector<Recorded>& ex) {
     const auto& saga = sc.name;
     ++rep.sagas;
     auto add = [&](const std::string& rule, const std::string& msg, std::vector<std::int64_t> exs) {
-      rep.violations.push_back({rule, saga, msg, std::move(exs), sc.faults});
+      rep.violations.push_back(violation(rule, saga, msg, std::move(exs), sc.faults));
     };
     auto seq = [](const Recorded* e) { return std::vector<std::int64_t>{e->seq}; };
 
@@ -937,11 +920,11 @@ Report check_recording(const Description& d, const std::vector<Recorded>& ex) {
 
       if (i > pivot) {
         for (const auto& c : calls.compensation)
-          add("pivot", "step " + st.name + " comes after the pivot but was compensated", seq(c.e));
+          add("compensation-after-pivot", "step " + st.name + " comes after the pivot but was compensated", seq(c.e));
       } else if (pivot_seen) {
         for (const auto& c : calls.compensation)
           if (c.e->t_us > *pivot_seen)
-            add("pivot", "step " + st.name + " was compensated after the caller saw the pivot (" +
+            add("compensation-after-pivot", "step " + st.name + " was compensated after the caller saw the pivot (" +
                              d.steps[pivot].name + ") succeed", seq(c.e));
       }
 
@@ -972,7 +955,7 @@ Report check_recording(const Description& d, const std::vector<Recorded>& ex) {
           const auto& id = c->c->id;
           bool ok = st.compensation_id && !id.empty() ? compensated.count(id) > 0 : !done_comps.empty();
           if (!ok)
-            add("compensated",
+            add("uncompensated-step",
                 "step " + st.name + ": the effect" + (c->c->effect.empty() ? "" : " " + c->c->effect) +
                     (e->upstream_status ? " (the upstream answered " + std::to_string(*e->upstream_status) +
                                               (e->status != e->upstream_status
@@ -1048,6 +1031,7 @@ std::string route_glob(const Route& r) {
 }
 
 void judge_probes(const Description& d, Report& rep, const std::vector<ProbeResult>& results) {
+  rep.inputs |= kProbes;
   for (std::size_t k = 0; k < rep.probes.size() && k < results.size(); ++k) {
     const auto& p = rep.probes[k];
     const auto& r = results[k];
@@ -1056,7 +1040,7 @@ void judge_probes(const Description& d, Report& rep, const std::vector<ProbeResu
     ++rep.probed;
     auto exs = p.exchanges;
     auto add = [&](const std::string& rule, const std::string& msg) {
-      rep.violations.push_back({rule, p.saga, msg, exs, p.faults});
+      rep.violations.push_back(violation(rule, p.saga, msg, exs, p.faults));
     };
     auto where = "step " + st.name + ": GET " + p.path + " at " + p.upstream;
     if (!r.status || *r.status < 200 || *r.status >= 300) {
@@ -1070,16 +1054,13 @@ void judge_probes(const Description& d, Report& rep, const std::vector<ProbeResu
       add("state-unreadable", where + ": " + sp.field + " is '" + v + "', neither done (" + list_text(sp.done) +
                                   ") nor undone (" + list_text(sp.undone) + ")");
     } else if (p.expect_undone && !undone) {
-      add("state-undone", where + ": the saga failed but its effect " + p.effect + " is still " + sp.field + " '" + v + "'");
+      add("effects-undone", where + ": the saga failed but its effect " + p.effect + " is still " + sp.field + " '" + v + "'");
     } else if (!p.expect_undone && !done) {
-      add("state-done", where + ": the saga completed but its effect " + p.effect + " is " + sp.field + " '" + v + "'");
+      add("effects-done", where + ": the saga completed but its effect " + p.effect + " is " + sp.field + " '" + v + "'");
     }
   }
 }
 
-Json to_json(const Violation& v) {
-  return {{"rule", v.rule}, {"saga", v.saga}, {"message", v.message}, {"exchanges", v.exchanges}, {"faults", v.faults}};
-}
 
 Json to_json(const Report& r) {
   Json vs = Json::array();
@@ -1087,6 +1068,7 @@ Json to_json(const Report& r) {
   Json un = Json::array();
   for (const auto& u : r.uncorrelated) un.push_back({{"seq", u.seq}, {"exchange", u.what}, {"reason", u.reason}});
   return {{"exchanges", r.exchanges},
+          {"rules", coverage_json(r.inputs)},
           {"matched", r.matched},
           {"refused", r.refused},
           {"sagas", r.sagas},

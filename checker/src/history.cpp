@@ -9,42 +9,6 @@
 
 namespace sagalab {
 
-const std::vector<HistoryRule>& history_rules() {
-  static const std::vector<HistoryRule> rules = {
-      {"log-before-call",
-       "every call is caused by an event that is already in the saga log: the first by the saga's start, each "
-       "later one by an event logged after the previous call"},
-      {"forward-after-compensation", "once a saga has started compensating, it issues no forward call"},
-      {"compensation-order",
-       "compensations run in the reverse order of the forward steps they undo (a retry repeats the same step)"},
-      {"uncompensated-step",
-       "a saga that ends compensada has compensated every step up to the pivot that it called, a refused one too: "
-       "a copy of its request (an earlier attempt still in flight, a duplicate) may take effect later"},
-      {"compensation-after-pivot",
-       "no step after the pivot is compensated, and once the pivot has succeeded nothing is compensated"},
-      {"idempotency-key", "every attempt of a step carries the same idempotency key, and so does every attempt of its compensation"},
-      {"compensation-output",
-       "each compensation carries the id its forward call returned, also after a restart of the orchestrator"},
-      {"repeated-step",
-       "a step whose success is in the log is not called again, nor a compensation whose success is: a "
-       "recovered saga continues from where its log ends"},
-      {"completed-with-compensation", "a saga that ends completada has issued no compensation"},
-      {"answer-reading",
-       "every logged result reads its answer as the protocol says: 2xx a success, any other 3xx or 4xx a refusal "
-       "(nothing was done), a 5xx, 408, 429 or no answer an unknown outcome (it may have been done)"},
-      {"attempt-limit",
-       "a step at or before the pivot is attempted at most as often as its retry policy allows (max_attempts; an "
-       "attempt lost with a crash of the orchestrator counts)"},
-      {"retry-backoff",
-       "a retry waits at least the fixed half of its backoff (the retry policy's base, doubled per attempt, at "
-       "most its maximum) after the failure that scheduled it"},
-      {"refusal-not-retried",
-       "a step refused at or before the pivot is not called again: the saga compensates (only a step after the "
-       "pivot is retried until it succeeds)"},
-  };
-  return rules;
-}
-
 namespace {
 
 // The id a forward step returned, as its logged result carries it.

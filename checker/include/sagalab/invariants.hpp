@@ -11,9 +11,9 @@
 #include <variant>
 #include <vector>
 
-#include "sagalab/faults.hpp"
 #include "sagalab/records.hpp"
 #include "sagalab/saga.hpp"
+#include "sagalab/violation.hpp"
 
 namespace sagalab {
 
@@ -23,27 +23,6 @@ struct SagaSummary {
   std::string estado_text;  // as reported, when it is not a known state
   double monto = 0;
   std::int64_t cantidad = 1;
-};
-
-using EffectRecord = std::variant<Compra, Pago, Reserva>;
-
-// A record as its compensation leaves it: what a compensated saga must leave (invariant 3).
-inline bool undone(const Compra& c) { return c.estado == CompraEstado::Cancelada; }
-inline bool undone(const Pago& p) { return p.estado == PagoEstado::Reembolsado; }
-inline bool undone(const Reserva& r) { return r.estado == ReservaEstado::Liberada; }
-
-struct ServiceFault {
-  std::string service;
-  FiredFault fault;
-};
-
-struct Violation {
-  int invariant = 0;  // 1..6 as numbered in DESIGN.md; 7: a rule of the saga protocol (history.hpp)
-  std::string rule;   // for 7: the rule's name
-  std::string saga_id;
-  std::string message;
-  std::vector<EffectRecord> records;
-  std::vector<ServiceFault> faults;
 };
 
 struct StockBalance {
@@ -80,8 +59,9 @@ class InvariantChecker {
   void saga(const SagaSummary& s, const std::vector<Compra>& compras, const std::vector<Pago>& pagos,
             const std::vector<Reserva>& reservas, const std::vector<ServiceFault>& faults);
   void orphan(const EffectRecord& r, const std::string& why, const std::vector<ServiceFault>& faults);
-  // A violation found elsewhere (the history checker), reported with the rest.
-  void add(Violation v) { rep_.violations.push_back(std::move(v)); }
+  // A violation found elsewhere (the history checker, the simulated clients), reported
+  // with the rest; its rule is one of rules() by its canonical name (a contract).
+  void add(Violation v);
   InvariantReport finish(const std::vector<std::pair<std::string, StockLevel>>& stock);
   std::size_t violations() const { return rep_.violations.size(); }
 

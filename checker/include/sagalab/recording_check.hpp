@@ -19,7 +19,9 @@
 #include <string>
 #include <vector>
 
-#include "sagalab/json_codec.hpp"
+#include "sagalab/checker_json.hpp"
+#include "sagalab/rules.hpp"
+#include "sagalab/violation.hpp"
 
 namespace sagalab::check {
 
@@ -115,13 +117,6 @@ struct Recorded {
 // Throws std::invalid_argument naming the field.
 Recorded recorded_from_json(const Json& j);
 
-struct Violation {
-  std::string rule;
-  std::string saga;
-  std::string message;
-  std::vector<std::int64_t> exchanges;  // seq numbers
-  std::vector<std::string> faults;      // the proxy's faults that hit the saga
-};
 
 // An exchange the description matches that belongs to no saga, or to more than one candidate.
 struct Uncorrelated {
@@ -138,7 +133,7 @@ struct ProbeRequest {
   std::string upstream, path;  // GET path at upstream
   bool expect_undone = false;  // the saga failed: its effects must be undone
   std::vector<std::int64_t> exchanges;
-  std::vector<std::string> faults;
+  std::vector<ExchangeFault> faults;
 };
 struct ProbeResult {
   std::optional<int> status;  // none: no answer
@@ -147,6 +142,7 @@ struct ProbeResult {
 };
 
 struct Report {
+  unsigned inputs = kExchanges;  // kProbes added by judge_probes(): what decides which rules were judged
   std::size_t exchanges = 0;
   std::size_t matched = 0;    // exchanges the description names (client, forward, compensation)
   std::size_t refused = 0;    // client requests refused before any step (a 4xx without an outcome)
@@ -158,11 +154,6 @@ struct Report {
   std::vector<Violation> violations;
   std::vector<std::vector<std::int64_t>> saga_seqs;  // each saga's exchanges (seq numbers), client requests too
 };
-
-// The rules, one line each (also printed by `sagactl check --list-rules`).
-const std::vector<std::pair<std::string, std::string>>& rules();
-// A rule's name, also from an older alias (reverse-order, no-forward-after-compensation); "" unknown.
-std::string canonical_rule(const std::string& name);
 
 Report check_recording(const Description& d, const std::vector<Recorded>& exchanges);
 
@@ -180,10 +171,9 @@ std::vector<StepExchange> step_exchanges(const Description& d, const std::vector
 std::string route_glob(const Route& r);
 // Judges the probes' answers (results[i] answers rep.probes[i]) into rep.
 void judge_probes(const Description& d, Report& rep, const std::vector<ProbeResult>& results);
-// Keeps only the violations of these rules (canonical names).
+// Keeps only the violations of these rules (canonical names, rules.hpp).
 void keep_rules(Report& rep, const std::set<std::string>& rules);
 
-Json to_json(const Violation& v);
 Json to_json(const Report& r);
 
 }  // namespace sagalab::check

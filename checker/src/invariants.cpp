@@ -2,6 +2,9 @@
 // effects, stock and money conservation, one effect per (saga, step).
 #include "sagalab/invariants.hpp"
 
+#include "sagalab/contract.hpp"
+#include "sagalab/rules.hpp"
+
 #include <cmath>
 #include <set>
 #include <unordered_map>
@@ -10,10 +13,22 @@ namespace sagalab {
 
 void InvariantChecker::violate(int inv, const std::string& saga, std::string msg, std::vector<EffectRecord> recs,
                                const std::vector<ServiceFault>& faults) {
-  Violation v{inv, "", saga, std::move(msg), std::move(recs), {}};
+  static const char* const names[] = {"", "saga-settled", "effects-done", "effects-undone", "stock-conserved",
+                                      "money-conserved", "one-effect"};
+  Violation v;
+  v.rule = names[inv];
+  v.invariant = inv;
+  v.saga_id = saga;
+  v.message = std::move(msg);
+  v.records = std::move(recs);
   for (const auto& f : faults) {
     if (f.fault.saga_id == saga) v.faults.push_back(f);
   }
+  rep_.violations.push_back(std::move(v));
+}
+
+void InvariantChecker::add(Violation v) {
+  SAGALAB_ASSERT(canonical_rule(v.rule) == v.rule && !v.rule.empty(), "a violation names a rule of the catalogue");
   rep_.violations.push_back(std::move(v));
 }
 

@@ -4,15 +4,16 @@
 // in the engine cannot hide from it. The simulator feeds it every saga (with
 // the calls seen on the simulated network); `sagactl verify` and the scenario
 // runner feed it what `/sagas/{id}` shows (the attempts, without the calls'
-// keys and bodies), and the rules that need more are skipped there.
+// keys and bodies), and the rules that need more are not judged there
+// (rules.hpp says which).
 #pragma once
 
 #include <cstddef>
 #include <string>
 #include <vector>
 
-#include "sagalab/invariants.hpp"
 #include "sagalab/saga.hpp"
+#include "sagalab/violation.hpp"
 
 namespace sagalab {
 
@@ -39,14 +40,9 @@ struct SagaHistory {
   std::vector<CallRecord> calls;  // in the order they were issued
 };
 
-// The rules, each with the one-line description the README lists.
-struct HistoryRule {
-  const char* name;
-  const char* text;
-};
-const std::vector<HistoryRule>& history_rules();
-
-// Violations of the rules (invariant number 7, the rule's name in `rule`).
+// Violations of the protocol rules (rules.hpp, invariant 7). A history from
+// the simulator (has_log, calls seen) is kSagaLog | kCalls; one from a
+// snapshot is kAttempts, and the rules that need more are not judged.
 std::vector<Violation> check_history(const SagaDefinition& def, const SagaHistory& h);
 
 }  // namespace sagalab

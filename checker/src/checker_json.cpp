@@ -1,9 +1,7 @@
-// The invariant checker's JSON edge: /admin/state snapshots read into a
-// SystemState, and reports written for `sagactl verify --json` and the runner.
+// The checker's JSON edge (see checker_json.hpp).
 #include <stdexcept>
 
-#include "sagalab/history.hpp"
-#include "sagalab/json_codec.hpp"
+#include "sagalab/checker_json.hpp"
 
 namespace sagalab {
 
@@ -13,15 +11,47 @@ Json to_json(const Violation& v) {
   Json faults = Json::array();
   for (const auto& f : v.faults) {
     Json j = to_json(f.fault);
-    j["servicio"] = f.service;
+    j["service"] = f.service;
     faults.push_back(std::move(j));
   }
-  return {{"invariant", v.invariant},
-          {"rule", v.rule.empty() ? Json(nullptr) : Json(v.rule)},
-          {"saga_id", v.saga_id.empty() ? Json(nullptr) : Json(v.saga_id)},
+  for (const auto& f : v.exchange_faults)
+    faults.push_back({{"action", f.action}, {"at", f.at}, {"exchanges", f.exchanges}});
+  return {{"rule", v.rule},
+          {"invariant", v.invariant},
+          {"saga", v.saga_id.empty() ? Json(nullptr) : Json(v.saga_id)},
           {"message", v.message},
           {"records", recs},
-          {"faults", faults}};
+          {"faults", faults},
+          {"exchanges", v.exchanges}};
+}
+
+std::string describe(const Violation& v) {
+  std::string out = "[" + v.rule + "]";
+  if (v.invariant >= 1 && v.invariant <= 6) out += " (invariant " + std::to_string(v.invariant) + ")";
+  out += (v.saga_id.empty() ? " " : " saga " + v.saga_id + ": ") + v.message + "\n";
+  for (const auto& r : v.records) out += "    record " + to_json(r).dump() + "\n";
+  for (const auto& f : v.faults)
+    out += "    fault " + std::string(to_string(f.fault.action)) + " on " + f.service + "/" + f.fault.endpoint +
+           " attempt " + std::to_string(f.fault.attempt) + "\n";
+  if (!v.exchanges.empty()) {
+    out += "    exchanges";
+    for (auto s : v.exchanges) out += " #" + std::to_string(s);
+    out += "\n";
+  }
+  for (const auto& f : v.exchange_faults) {
+    out += "    fault " + f.action + " at " + f.at + " (";
+    for (std::size_t i = 0; i < f.exchanges.size(); ++i) out += (i ? ", #" : "#") + std::to_string(f.exchanges[i]);
+    out += ")\n";
+  }
+  return out;
+}
+
+Json coverage_json(unsigned inputs) {
+  Json judged = Json::array(), not_judged = Json::array();
+  for (const Rule* r : judged_from(inputs)) judged.push_back(std::string(r->name));
+  for (const Rule* r : not_judged_from(inputs))
+    not_judged.push_back({{"rule", std::string(r->name)}, {"needs", needs_text(*r)}});
+  return {{"judged", judged}, {"not_judged", not_judged}};
 }
 
 Json to_json(const InvariantReport& r) {
