@@ -10,7 +10,7 @@
 
 #include "sagalab/http_client.hpp"
 #include "sagalab/http_common.hpp"
-#include "names.hpp"
+#include "sagalab/programs.hpp"
 
 namespace sagactl {
 

@@ -19,7 +19,7 @@
 #include "explore.hpp"
 #include "proxy_child.hpp"
 #include "sagalab/rng.hpp"
-#include "scenario.hpp"
+#include "sagalab/scenario.hpp"
 
 namespace sagactl::explore {
 

@@ -16,7 +16,7 @@
 #include "explore.hpp"
 #include "sagalab/invariants.hpp"
 #include "sagalab/purchase.hpp"
-#include "scenario.hpp"
+#include "sagalab/scenario.hpp"
 #include "stack.hpp"
 
 namespace sagactl::explore {

@@ -8,7 +8,7 @@
 #include <set>
 
 #include "commands.hpp"
-#include "scenario.hpp"
+#include "sagalab/scenario.hpp"
 #include "sagalab/http_client.hpp"
 #include "sagalab/http_server.hpp"
 #include "sagalab/proxy.hpp"

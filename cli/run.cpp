@@ -21,7 +21,7 @@
 #include "proxy_child.hpp"
 #include "sagalab/checker_json.hpp"
 #include "sagalab/rng.hpp"
-#include "scenario.hpp"
+#include "sagalab/scenario.hpp"
 #include "stack.hpp"
 
 namespace sagactl {
@@ -82,6 +82,13 @@ std::vector<std::string> expand(const std::vector<std::string>& paths) {
   return files;
 }
 
+template <class... F>
+struct Overloaded : F... {
+  using F::operator()...;
+};
+template <class... F>
+Overloaded(F...) -> Overloaded<F...>;
+
 class Runner {
  public:
   Runner(const GlobalOptions& g, Outcome& out, std::string workdir, std::size_t index)
@@ -139,37 +146,28 @@ class Runner {
       for (const auto& st : s.steps) {
         line_ = st.line;
         auto where = "line " + std::to_string(st.line);
-        switch (st.kind) {
-          case ScenarioStep::Kind::Inject: {
-            auto a = call(g, "proxy", "POST", "/admin/faults", &st.rule, true);
-            if (a.status != 201)
-              throw CliError(kExitFailed, "the proxy refused the fault rule " + st.rule.dump() + ": " + a.body.dump());
-            break;
+        if (const auto* inj = std::get_if<step::InjectProxy>(&st.body)) {
+          auto a = call(g, "proxy", "POST", "/admin/faults", &inj->rule, true);
+          if (a.status != 201)
+            throw CliError(kExitFailed, "the proxy refused the fault rule " + inj->rule.dump() + ": " + a.body.dump());
+        } else if (std::holds_alternative<step::ClearFaults>(st.body)) {
+          call_ok(g, "proxy", "DELETE", "/admin/faults", nullptr, true);
+        } else if (const auto* z = std::get_if<step::Sleep>(&st.body)) {
+          std::this_thread::sleep_for(std::chrono::milliseconds(z->ms));
+        } else if (const auto* q = std::get_if<step::Request>(&st.body)) {
+          auto it = upstreams.find(q->upstream);
+          if (it == upstreams.end()) throw CliError(kExitFailed, "the proxy has no upstream '" + q->upstream + "'");
+          httplib::Headers h;
+          for (const auto& [k, v] : q->headers) h.emplace(k, v);
+          for (int i = 0; i < q->repeat; ++i) {
+            auto r = sagalab::http_call(it->second, q->method, q->path, q->body.is_null() ? nullptr : &q->body, h, 60000);
+            if (q->expect_status && (!r.answer || r.answer->status != q->expect_status))
+              fail(where + ": request " + q->method + " " + q->path,
+                   "expected " + std::to_string(q->expect_status) + ", got " +
+                       (r.answer ? std::to_string(r.answer->status) + " " + r.answer->body.dump() : r.error));
           }
-          case ScenarioStep::Kind::ClearFaults:
-            call_ok(g, "proxy", "DELETE", "/admin/faults", nullptr, true);
-            break;
-          case ScenarioStep::Kind::Sleep:
-            std::this_thread::sleep_for(std::chrono::milliseconds(st.sleep_ms));
-            break;
-          case ScenarioStep::Kind::Request: {
-            auto it = upstreams.find(st.upstream);
-            if (it == upstreams.end())
-              throw CliError(kExitFailed, "the proxy has no upstream '" + st.upstream + "'");
-            httplib::Headers h;
-            for (const auto& [k, v] : st.headers.items()) h.emplace(k, v.get<std::string>());
-            for (int i = 0; i < st.repeat; ++i) {
-              auto r = sagalab::http_call(it->second, st.method, st.path, st.body.is_null() ? nullptr : &st.body, h,
-                                          60000);
-              if (st.expect_status && (!r.answer || r.answer->status != st.expect_status))
-                fail(where + ": request " + st.method + " " + st.path,
-                     "expected " + std::to_string(st.expect_status) + ", got " +
-                         (r.answer ? std::to_string(r.answer->status) + " " + r.answer->body.dump() : r.error));
-            }
-            break;
-          }
-          default:
-            throw CliError(kExitFailed, "this step needs sagalab's own stack");
+        } else {
+          throw CliError(kExitFailed, "this step needs sagalab's own stack");  // refused by the parser
         }
       }
       auto run = check_files(out_.recording, s.expect.check, s.expect.probe ? g.proxy : "");
@@ -205,8 +203,11 @@ class Runner {
     if (s.reset) {
       for (const auto& p : programs()) {
         Json body = Json::object();
-        if (p == "ms-inventario" && !s.stock.is_null()) body["stock"] = s.stock;
-        if ((p == "ms-inventario" || p == "ms-catalogo") && !s.catalog.is_null()) body["catalog"] = s.catalog;
+        if (p == "ms-inventario" && s.stock) body["stock"] = *s.stock;
+        if ((p == "ms-inventario" || p == "ms-catalogo") && s.catalog) {
+          body["catalog"] = Json::array();
+          for (const auto& prod : *s.catalog) body["catalog"].push_back(sagalab::to_json(prod));
+        }
         admin(p, "POST", "/admin/reset", &body);
       }
     }
@@ -214,11 +215,7 @@ class Runner {
       Json seed{{"seed", s.seed}};
       admin(p, "POST", "/admin/faults/seed", &seed);
     }
-    for (auto rule : s.faults) {
-      auto svc = rule["service"].get<std::string>();
-      rule.erase("service");
-      inject(svc, rule);
-    }
+    for (const auto& f : s.faults) inject(f.service, rule_json(f.rule));
   }
 
   void await_healthy() {
@@ -272,64 +269,57 @@ class Runner {
 
   void step(const Scenario& s, const ScenarioStep& st) {
     line_ = st.line;
-    switch (st.kind) {
-      case ScenarioStep::Kind::Buy: {
-        // A labelled purchase always has a key: cut off by a crash, it is found again by repeating it.
-        auto key = st.idempotency_key;
-        if (key.empty() && !st.label.empty())
-          key = "scenario-" + std::to_string(index_ + 1) + "-" + st.label + "-" + std::to_string(sagalab::wall_ms());
-        auto a = buy(st.user, st.product, st.qty, key);
-        if (!st.label.empty() && a.body.contains("saga_id")) labels_[st.label] = a.body["saga_id"].get<std::string>();
-        if (!st.label.empty() && !a.body.contains("saga_id")) unanswered_[st.label] = {&st, key};
-        auto name = "line " + std::to_string(st.line) + ": buy " + (st.label.empty() ? st.product : st.label);
-        if (st.expect.empty() || st.expect == "any") return;
-        std::string got = a.status == 200 ? "completada"
-                          : a.body.value("estado", "") == "compensada" ? "compensada"
-                          : (a.status >= 400 && a.status < 500) ? "rechazada"
-                                                                 : "HTTP " + std::to_string(a.status);
-        if (got == st.expect || (st.expect == "compensada" && a.body.value("estado", "") == "compensada")) {
-          pass(name + " -> " + st.expect);
-        } else {
-          fail(name + " -> " + st.expect, "expected " + st.expect + ", got " + got + " " + a.body.dump());
-        }
-        return;
-      }
-      case ScenarioStep::Kind::Load: {
-        load(s, st);
-        return;
-      }
-      case ScenarioStep::Kind::Inject:
-        inject(st.service, st.rule);
-        return;
-      case ScenarioStep::Kind::ClearFaults:
-        for (const auto& p : programs()) {
-          if (st.service.empty() || st.service == p) admin(p, "DELETE", "/admin/faults", nullptr);
-        }
-        return;
-      case ScenarioStep::Kind::Crash:
-        kill_and_wait(st.service, SIGKILL);
-        return;
-      case ScenarioStep::Kind::Restart:
-        kill_and_wait(st.service, SIGTERM);
-        return;
-      case ScenarioStep::Kind::WaitUntilQuiet:
-        if (!wait_quiet(st.timeout_ms))
-          fail("line " + std::to_string(st.line) + ": wait-until-quiet",
-               "sagas still running after " + std::to_string(st.timeout_ms) + " ms");
-        return;
-      case ScenarioStep::Kind::Sleep:
-        std::this_thread::sleep_for(std::chrono::milliseconds(st.sleep_ms));
-        return;
-      case ScenarioStep::Kind::Reset:
-        wait_quiet(30000);
-        for (const auto& p : programs()) admin(p, "POST", "/admin/reset", nullptr);
-        return;
-      case ScenarioStep::Kind::Request:  // refused by the parser without a proxy
-        throw CliError(kExitFailed, "a request step needs a proxy");
+    std::visit(
+        Overloaded{
+            [&](const step::Buy& b) { buy_step(st, b); },
+            [&](const step::Load& l) { load(s, st, l); },
+            [&](const step::Inject& i) { inject(i.service, rule_json(i.rule)); },
+            [&](const step::ClearFaults& c) {
+              for (const auto& p : programs()) {
+                if (c.service.empty() || c.service == p) admin(p, "DELETE", "/admin/faults", nullptr);
+              }
+            },
+            [&](const step::Crash& c) { kill_and_wait(c.service, SIGKILL); },
+            [&](const step::Restart& r) { kill_and_wait(r.service, SIGTERM); },
+            [&](const step::WaitUntilQuiet& w) {
+              if (!wait_quiet(w.timeout_ms))
+                fail("line " + std::to_string(st.line) + ": wait-until-quiet",
+                     "sagas still running after " + std::to_string(w.timeout_ms) + " ms");
+            },
+            [&](const step::Sleep& z) { std::this_thread::sleep_for(std::chrono::milliseconds(z.ms)); },
+            [&](const step::Reset&) {
+              wait_quiet(30000);
+              for (const auto& p : programs()) admin(p, "POST", "/admin/reset", nullptr);
+            },
+            // Refused by the parser without a proxy.
+            [&](const step::InjectProxy&) { throw CliError(kExitFailed, "a proxy fault rule needs a proxy"); },
+            [&](const step::Request&) { throw CliError(kExitFailed, "a request step needs a proxy"); },
+        },
+        st.body);
+  }
+
+  void buy_step(const ScenarioStep& st, const step::Buy& b) {
+    // A labelled purchase always has a key: cut off by a crash, it is found again by repeating it.
+    auto key = b.idempotency_key;
+    if (key.empty() && !b.label.empty())
+      key = "scenario-" + std::to_string(index_ + 1) + "-" + b.label + "-" + std::to_string(sagalab::wall_ms());
+    auto a = buy(b.user, b.product, b.qty, key);
+    if (!b.label.empty() && a.body.contains("saga_id")) labels_[b.label] = a.body["saga_id"].get<std::string>();
+    if (!b.label.empty() && !a.body.contains("saga_id")) unanswered_[b.label] = {&b, key};
+    auto name = "line " + std::to_string(st.line) + ": buy " + (b.label.empty() ? b.product : b.label);
+    if (b.expect.empty() || b.expect == "any") return;
+    std::string got = a.status == 200                              ? "completada"
+                      : a.body.value("estado", "") == "compensada" ? "compensada"
+                      : (a.status >= 400 && a.status < 500)        ? "rechazada"
+                                                                   : "HTTP " + std::to_string(a.status);
+    if (got == b.expect) {
+      pass(name + " -> " + b.expect);
+    } else {
+      fail(name + " -> " + b.expect, "expected " + b.expect + ", got " + got + " " + a.body.dump());
     }
   }
 
-  void load(const Scenario& s, const ScenarioStep& st) {
+  void load(const Scenario& s, const ScenarioStep& at, const step::Load& st) {
     std::vector<std::string> products = {"Laptop Gamer", "Mouse Inalámbrico", "Teclado Mecánico", "Monitor 27 pulgadas",
                                          "Auriculares Bluetooth"};
     if (st.fault_rate > 0) {
@@ -359,7 +349,7 @@ class Runner {
     }
     std::lock_guard lock(mu);
     if (answered != st.count)
-      fail("line " + std::to_string(st.line) + ": load",
+      fail("line " + std::to_string(at.line) + ": load",
            std::to_string(st.count - answered) + " of " + std::to_string(st.count) + " purchases got no answer");
   }
 
@@ -443,7 +433,7 @@ class Runner {
   Outcome& out_;
   int line_ = 0;
   std::map<std::string, std::string> labels_;
-  std::map<std::string, std::pair<const ScenarioStep*, std::string>> unanswered_;  // label -> (its buy, its key)
+  std::map<std::string, std::pair<const step::Buy*, std::string>> unanswered_;  // label -> (its buy, its key)
   std::string workdir_;
   std::size_t index_ = 0;
 };

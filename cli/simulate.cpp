@@ -19,7 +19,7 @@
 
 #include "commands.hpp"
 #include "sagalab/sim.hpp"
-#include "scenario.hpp"
+#include "sagalab/scenario.hpp"
 
 namespace sagactl {
 
@@ -99,7 +99,7 @@ Scenario shrunk_scenario(const SimulateOptions& o, const sagalab::SimConfig& cfg
                                   : "the smallest set of faults (" + std::to_string(script.size()) +
                                         ") that still breaks an invariant, replayed one purchase at a time.");
   s.seed = r.seed;
-  s.stock = r.stock;
+  if (!r.stock.empty()) s.stock = r.stock;
   for (int idx : out.sagas) {
     std::int64_t held_ms = 0;  // how long a request of this saga may still be held after it settles
     for (const auto& f : script) {
@@ -107,36 +107,32 @@ Scenario shrunk_scenario(const SimulateOptions& o, const sagalab::SimConfig& cfg
       if (f.rule.action == sagalab::FaultAction::Hang) held_ms = std::max(held_ms, kReplayHangMs);
       if (f.rule.action == sagalab::FaultAction::Latency)
         held_ms = std::max<std::int64_t>(held_ms, f.rule.latency_ms + f.rule.jitter_ms);
-      ScenarioStep inj;
-      inj.kind = ScenarioStep::Kind::Inject;
-      inj.service = f.service;
-      inj.rule = sagalab::scenario_rule_json(f.rule);
-      inj.rule["times"] = 1;
-      if (f.rule.action == sagalab::FaultAction::Hang) inj.rule["duration_ms"] = kReplayHangMs;
-      s.steps.push_back(inj);
+      // The fault as it fired, once: what the simulator drew, not the rule's bookkeeping.
+      step::Inject inj{f.service, {}};
+      inj.rule.action = f.rule.action;
+      inj.rule.endpoint = f.rule.endpoint;
+      inj.rule.attempts = f.rule.attempts;
+      if (f.rule.action == sagalab::FaultAction::Error || f.rule.action == sagalab::FaultAction::CommitThenError)
+        inj.rule.status = f.rule.status;
+      if (f.rule.action == sagalab::FaultAction::Latency) inj.rule.latency_ms = f.rule.latency_ms;
+      inj.rule.duration_ms = f.rule.action == sagalab::FaultAction::Hang ? kReplayHangMs : 0;
+      inj.rule.times = 1;
+      s.steps.push_back({0, std::move(inj)});
     }
     const auto plan = sagalab::plan_of(cfg, idx);
-    ScenarioStep buy;
-    buy.kind = ScenarioStep::Kind::Buy;
+    step::Buy buy;
     buy.user = plan.user;
     buy.product = plan.product;
     buy.qty = plan.cantidad;
     buy.expect = "any";
-    s.steps.push_back(buy);
-    ScenarioStep quiet;
-    quiet.kind = ScenarioStep::Kind::WaitUntilQuiet;
-    s.steps.push_back(quiet);
+    s.steps.push_back({0, std::move(buy)});
+    s.steps.push_back({0, step::WaitUntilQuiet{}});
     if (held_ms > 0) {
       // A held copy (the hung first attempt) reaches its service after the saga
       // has settled, as it did in the simulation: the checks must come after it.
-      ScenarioStep sleep;
-      sleep.kind = ScenarioStep::Kind::Sleep;
-      sleep.sleep_ms = held_ms + 500;
-      s.steps.push_back(sleep);
+      s.steps.push_back({0, step::Sleep{held_ms + 500}});
     }
-    ScenarioStep clear;
-    clear.kind = ScenarioStep::Kind::ClearFaults;
-    s.steps.push_back(clear);
+    s.steps.push_back({0, step::ClearFaults{}});
   }
   return s;
 }

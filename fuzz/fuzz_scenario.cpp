@@ -7,7 +7,7 @@
 #include <string>
 #include <unistd.h>
 
-#include "scenario.hpp"
+#include "sagalab/scenario.hpp"
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   static const std::string path = "/tmp/sagalab-fuzz-scenario-" + std::to_string(::getpid()) + ".yaml";

@@ -4,47 +4,86 @@
 // before anything runs, with the file, line and what was expected.
 #pragma once
 
+#include <cstdint>
+#include <map>
 #include <optional>
 #include <string>
+#include <variant>
 #include <vector>
 
 #include <yaml-cpp/yaml.h>
 
-#include "names.hpp"
+#include "sagalab/faults.hpp"
 #include "sagalab/json_codec.hpp"
+#include "sagalab/programs.hpp"
 
 namespace sagactl {
 
 using sagalab::Json;
 
-struct ScenarioStep {
-  enum class Kind { Buy, Load, Inject, ClearFaults, Crash, Restart, WaitUntilQuiet, Reset, Sleep, Request } kind = Kind::Buy;
-  int line = 0;
-  // buy
+// The steps, one type each (parsed once, checked once: past the parser a step is valid).
+namespace step {
+struct Buy {
   std::string user = "user123";
-  std::string product;
+  std::string product;  // "" the default product
   int qty = 1;
   std::string idempotency_key;
   std::string expect;  // "", "completada", "compensada", "rechazada" (4xx before a saga), "any"
   std::string label;   // names this purchase for expectations
-  // load
+};
+struct Load {
   int count = 0;
   int concurrency = 1;
+  std::string product;
   double fault_rate = 0.0;
-  // inject / clear-faults / crash / restart
-  std::string service;  // canonical program name; "" = all (clear-faults)
-  Json rule = Json::object();
-  // wait-until-quiet
+};
+// A fault rule at one of sagalab's programs, parsed by the programs' own parser.
+struct Inject {
+  std::string service;  // canonical program name
+  sagalab::FaultRule rule;
+};
+// A rule for the proxy in front of a foreign stack. Its action is checked here; its upstream
+// and the rest are parsed by the proxy, which knows its upstreams, when the step runs.
+struct InjectProxy {
+  Json rule;
+};
+struct ClearFaults {
+  std::string service;  // canonical program name; "" every program
+};
+struct Crash {
+  std::string service;
+};
+struct Restart {
+  std::string service;
+};
+struct WaitUntilQuiet {
   std::int64_t timeout_ms = 30000;
-  // sleep
-  std::int64_t sleep_ms = 0;
-  // request (a proxied scenario: any HTTP request to an upstream, through the proxy)
+};
+struct Sleep {
+  std::int64_t ms = 0;
+};
+struct Reset {};
+// Any HTTP request to an upstream of a proxied scenario, through the proxy.
+struct Request {
   std::string upstream, method = "POST", path;
-  Json body;                        // null: no body
-  Json headers = Json::object();
+  Json body;  // null: no body
+  std::map<std::string, std::string> headers;
   int repeat = 1;
   int expect_status = 0;  // 0: any answer
 };
+}  // namespace step
+
+using StepBody = std::variant<step::Buy, step::Load, step::Inject, step::InjectProxy, step::ClearFaults, step::Crash,
+                              step::Restart, step::WaitUntilQuiet, step::Sleep, step::Reset, step::Request>;
+
+struct ScenarioStep {
+  int line = 0;  // in the scenario file (0: built, not read)
+  StepBody body;
+};
+
+// A fault rule as a scenario file and /admin/faults write it: its action and every field that
+// differs from a new rule's (the inverse of sagalab::parse_fault_rule).
+Json rule_json(const sagalab::FaultRule& r);
 
 struct ScenarioExpect {
   bool invariants = true;
@@ -67,9 +106,9 @@ struct Scenario {
   std::string description;
   std::uint64_t seed = 0;
   bool reset = true;
-  Json stock;    // optional initial stock for ms-inventario
-  Json catalog;  // optional catalog for ms-catalogo / ms-inventario
-  std::vector<Json> faults;               // rules with a "service" key, installed first
+  std::optional<std::map<std::string, std::int64_t>> stock;  // initial stock for ms-inventario
+  std::optional<std::vector<sagalab::Product>> catalog;      // catalog for ms-catalogo / ms-inventario
+  std::vector<step::Inject> faults;                          // installed first
   std::vector<ScenarioStep> steps;
   ScenarioExpect expect;
   // A proxy config (sagactl proxy --config): the scenario runs against the

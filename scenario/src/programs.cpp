@@ -1,5 +1,5 @@
 // The five programs' names (no I/O: the scenario parser links this alone).
-#include "names.hpp"
+#include "sagalab/programs.hpp"
 
 #include <cctype>
 

@@ -1,5 +1,5 @@
 // Scenario files: strict YAML parsing (yaml-cpp) and writing.
-#include "scenario.hpp"
+#include "sagalab/scenario.hpp"
 
 #include <yaml-cpp/yaml.h>
 
@@ -9,6 +9,7 @@
 #include <set>
 
 #include "sagalab/domain.hpp"
+#include "sagalab/errors.hpp"
 #include "sagalab/faults.hpp"
 #include "sagalab/proxy.hpp"
 #include "sagalab/purchase.hpp"
@@ -94,14 +95,15 @@ struct Ctx {
 const std::set<std::string> kRuleKeys = {"action", "endpoint", "status", "message", "latency_ms", "jitter_ms",
                                          "duration_ms", "probability", "times", "attempts", "name"};
 
-Json parse_rule(const Ctx& c, const YAML::Node& n, const std::string& where, std::string& service) {
+step::Inject parse_rule(const Ctx& c, const YAML::Node& n, const std::string& where) {
   auto allowed = kRuleKeys;
   allowed.insert("service");
   c.keys(n, where, allowed);
   if (!n["service"]) c.fail(n, where + " needs 'service'");
+  step::Inject inj;
   auto name = c.str(n["service"], where + ".service");
   try {
-    service = canonical_program(name);
+    inj.service = canonical_program(name);
   } catch (const CliError& e) {
     c.fail(n["service"], e.what());
   }
@@ -111,18 +113,20 @@ Json parse_rule(const Ctx& c, const YAML::Node& n, const std::string& where, std
     auto k = kv.first.as<std::string>();
     if (k != "service") rule[k] = yaml_to_json(kv.second);
   }
-  // The same checks the program makes, its endpoints included, before anything runs.
+  // The programs' own parser, their endpoints included, before anything runs; an error points
+  // at the field it names.
   try {
-    sagalab::parse_fault_rule(rule, sagalab::fault_endpoints(service));
+    inj.rule = sagalab::parse_fault_rule(rule, sagalab::fault_endpoints(inj.service));
+  } catch (const sagalab::ClientError& e) {
+    c.fail(!e.field().empty() && n[e.field()] ? n[e.field()] : n, where + ": " + e.what());
   } catch (const std::exception& e) {
-    const auto& at = n["endpoint"] && std::string(e.what()).find("'endpoint'") != std::string::npos ? n["endpoint"] : n;
-    c.fail(at, where + ": " + e.what());
+    c.fail(n, where + ": " + e.what());
   }
-  return rule;
+  return inj;
 }
 
 // A rule for the proxy in front of the scenario's stack: named by upstream.
-Json parse_proxy_rule(const Ctx& c, const YAML::Node& n, const std::string& where) {
+step::InjectProxy parse_proxy_rule(const Ctx& c, const YAML::Node& n, const std::string& where) {
   auto allowed = kRuleKeys;
   for (const char* k : {"upstream", "method", "path", "header_name", "header_value", "body_field", "body_value", "on", "skip"})
     allowed.insert(k);
@@ -135,9 +139,10 @@ Json parse_proxy_rule(const Ctx& c, const YAML::Node& n, const std::string& wher
     for (const auto& a : names) all += (all.empty() ? "" : ", ") + a;
     c.fail(n["action"], where + ".action: '" + action + "' is not a proxy action (" + all + ")");
   }
-  Json rule = Json::object();
-  for (const auto& kv : n) rule[kv.first.as<std::string>()] = yaml_to_json(kv.second);
-  return rule;
+  step::InjectProxy inj;
+  inj.rule = Json::object();
+  for (const auto& kv : n) inj.rule[kv.first.as<std::string>()] = yaml_to_json(kv.second);
+  return inj;
 }
 
 }  // namespace
@@ -201,20 +206,25 @@ Scenario parse_scenario(const std::string& path, const std::string& proxy) {
         c.integer(kv.second, "setup.stock." + kv.first.as<std::string>(), 0, 1000000);
         if (!setup["catalog"]) c.product(kv.first, "setup.stock");  // the others keep their stock
       }
-      s.stock = yaml_to_json(setup["stock"]);
+      try {
+        s.stock = sagalab::parse_stock(yaml_to_json(setup["stock"]));
+      } catch (const std::exception& e) {
+        c.fail(setup["stock"], std::string("setup.") + e.what());
+      }
     }
     if (setup["catalog"]) {
       if (!setup["catalog"].IsSequence()) c.fail(setup["catalog"], "setup.catalog must be a list of products");
-      s.catalog = yaml_to_json(setup["catalog"]);
+      try {
+        s.catalog = sagalab::parse_catalog(yaml_to_json(setup["catalog"]));
+      } catch (const std::exception& e) {
+        c.fail(setup["catalog"], std::string("setup.") + e.what());
+      }
     }
   }
   if (auto faults = root["faults"]) {
     if (!faults.IsSequence()) c.fail(faults, "faults must be a list of fault rules");
     for (std::size_t i = 0; i < faults.size(); ++i) {
-      std::string svc;
-      Json rule = parse_rule(c, faults[i], "faults[" + std::to_string(i) + "]", svc);
-      rule["service"] = svc;
-      s.faults.push_back(rule);
+      s.faults.push_back(parse_rule(c, faults[i], "faults[" + std::to_string(i) + "]"));
     }
   }
   if (!root["steps"] || !root["steps"].IsSequence() || root["steps"].size() == 0)
@@ -233,94 +243,92 @@ Scenario parse_scenario(const std::string& path, const std::string& proxy) {
       c.fail(n, where + ": '" + kind + "' needs sagalab's own stack; a proxied scenario drives its stack with request steps");
     if (!proxied && kind == "request")
       c.fail(n, where + ": 'request' steps need a proxy (proxy: config.yaml, or sagactl run --proxy)");
+    auto program = [&](const YAML::Node& at, const std::string& name) {
+      try {
+        return canonical_program(name);
+      } catch (const CliError& e) {
+        c.fail(at, e.what());
+      }
+    };
     if (proxied && kind == "inject") {
-      st.kind = ScenarioStep::Kind::Inject;
-      st.rule = parse_proxy_rule(c, v, where + ".inject");
-      st.service = "proxy";
+      st.body = parse_proxy_rule(c, v, where + ".inject");
     } else if (kind == "request") {
-      st.kind = ScenarioStep::Kind::Request;
+      step::Request r;
       c.keys(v, where + ".request", {"upstream", "method", "path", "body", "headers", "repeat", "expect_status"});
       if (!v["upstream"] || !v["path"]) c.fail(v, where + ".request needs 'upstream' and 'path'");
-      st.upstream = c.str(v["upstream"], where + ".request.upstream");
-      st.path = c.str(v["path"], where + ".request.path");
-      if (st.path.empty() || st.path.front() != '/') c.fail(v["path"], where + ".request.path must start with /");
-      if (v["method"]) st.method = c.str(v["method"], where + ".request.method");
-      if (v["body"]) st.body = yaml_to_json(v["body"]);
+      r.upstream = c.str(v["upstream"], where + ".request.upstream");
+      r.path = c.str(v["path"], where + ".request.path");
+      if (r.path.empty() || r.path.front() != '/') c.fail(v["path"], where + ".request.path must start with /");
+      if (v["method"]) r.method = c.str(v["method"], where + ".request.method");
+      if (v["body"]) r.body = yaml_to_json(v["body"]);
       if (v["headers"]) {
         if (!v["headers"].IsMap()) c.fail(v["headers"], where + ".request.headers must map names to values");
-        for (const auto& kv : v["headers"]) st.headers[kv.first.as<std::string>()] = c.str(kv.second, where + ".request.headers");
+        for (const auto& kv : v["headers"]) r.headers[kv.first.as<std::string>()] = c.str(kv.second, where + ".request.headers");
       }
-      if (v["repeat"]) st.repeat = static_cast<int>(c.integer(v["repeat"], where + ".request.repeat", 1, 100000));
+      if (v["repeat"]) r.repeat = static_cast<int>(c.integer(v["repeat"], where + ".request.repeat", 1, 100000));
       if (v["expect_status"])
-        st.expect_status = static_cast<int>(c.integer(v["expect_status"], where + ".request.expect_status", 100, 599));
+        r.expect_status = static_cast<int>(c.integer(v["expect_status"], where + ".request.expect_status", 100, 599));
+      st.body = std::move(r);
     } else if (kind == "buy") {
-      st.kind = ScenarioStep::Kind::Buy;
+      step::Buy b;
       c.keys(v, where + ".buy", {"user", "product", "qty", "idempotency_key", "expect", "label"});
-      if (v["user"]) st.user = c.str(v["user"], where + ".buy.user");
-      if (v["product"]) st.product = c.str(v["product"], where + ".buy.product");
-      if (v["qty"]) st.qty = static_cast<int>(c.integer(v["qty"], where + ".buy.qty", 1, 100));
-      if (v["idempotency_key"]) st.idempotency_key = c.str(v["idempotency_key"], where + ".buy.idempotency_key");
-      if (v["label"]) st.label = c.str(v["label"], where + ".buy.label");
+      if (v["user"]) b.user = c.str(v["user"], where + ".buy.user");
+      if (v["product"]) b.product = c.str(v["product"], where + ".buy.product");
+      if (v["qty"]) b.qty = static_cast<int>(c.integer(v["qty"], where + ".buy.qty", 1, 100));
+      if (v["idempotency_key"]) b.idempotency_key = c.str(v["idempotency_key"], where + ".buy.idempotency_key");
+      if (v["label"]) b.label = c.str(v["label"], where + ".buy.label");
       if (v["expect"]) {
-        st.expect = c.str(v["expect"], where + ".buy.expect");
+        b.expect = c.str(v["expect"], where + ".buy.expect");
         static const std::set<std::string> ok = {"completada", "compensada", "rechazada", "any"};
-        if (!ok.count(st.expect))
+        if (!ok.count(b.expect))
           c.fail(v["expect"], where + ".buy.expect must be completada, compensada, rechazada or any");
       }
+      st.body = std::move(b);
     } else if (kind == "load") {
-      st.kind = ScenarioStep::Kind::Load;
+      step::Load l;
       c.keys(v, where + ".load", {"count", "concurrency", "product", "fault_rate"});
       if (!v["count"]) c.fail(v, where + ".load needs 'count'");
-      st.count = static_cast<int>(c.integer(v["count"], where + ".load.count", 1, 1000000));
-      if (v["concurrency"]) st.concurrency = static_cast<int>(c.integer(v["concurrency"], where + ".load.concurrency", 1, 256));
-      if (v["product"]) st.product = c.str(v["product"], where + ".load.product");
+      l.count = static_cast<int>(c.integer(v["count"], where + ".load.count", 1, 1000000));
+      if (v["concurrency"]) l.concurrency = static_cast<int>(c.integer(v["concurrency"], where + ".load.concurrency", 1, 256));
+      if (v["product"]) l.product = c.str(v["product"], where + ".load.product");
       if (v["fault_rate"]) {
-        st.fault_rate = c.number(v["fault_rate"], where + ".load.fault_rate");
-        if (st.fault_rate < 0 || st.fault_rate > 1) c.fail(v["fault_rate"], where + ".load.fault_rate must be in [0, 1]");
+        l.fault_rate = c.number(v["fault_rate"], where + ".load.fault_rate");
+        if (l.fault_rate < 0 || l.fault_rate > 1) c.fail(v["fault_rate"], where + ".load.fault_rate must be in [0, 1]");
       }
+      st.body = std::move(l);
     } else if (kind == "inject") {
-      st.kind = ScenarioStep::Kind::Inject;
-      st.rule = parse_rule(c, v, where + ".inject", st.service);
+      st.body = parse_rule(c, v, where + ".inject");
     } else if (kind == "clear-faults") {
-      st.kind = ScenarioStep::Kind::ClearFaults;
       auto which = c.str(v, where + ".clear-faults");
-      if (which != "all") {
-        try {
-          st.service = canonical_program(which);
-        } catch (const CliError& e) {
-          c.fail(v, e.what());
-        }
-      }
+      st.body = step::ClearFaults{which == "all" ? std::string() : program(v, which)};
     } else if (kind == "crash" || kind == "restart") {
-      st.kind = kind == "crash" ? ScenarioStep::Kind::Crash : ScenarioStep::Kind::Restart;
       if (!v.IsScalar()) c.fail(v, where + "." + kind + " names one program, e.g. " + kind + ": pagos");
-      auto name = c.str(v, where + "." + kind);
-      try {
-        st.service = canonical_program(name);
-      } catch (const CliError& e) {
-        c.fail(v, e.what());
-      }
+      auto name = program(v, c.str(v, where + "." + kind));
+      if (kind == "crash")
+        st.body = step::Crash{name};
+      else
+        st.body = step::Restart{name};
     } else if (kind == "wait-until-quiet") {
-      st.kind = ScenarioStep::Kind::WaitUntilQuiet;
+      step::WaitUntilQuiet w;
       if (v.IsMap()) {
         c.keys(v, where + ".wait-until-quiet", {"timeout_ms"});
-        if (v["timeout_ms"]) st.timeout_ms = c.integer(v["timeout_ms"], where + ".wait-until-quiet.timeout_ms", 1, 3600000);
+        if (v["timeout_ms"]) w.timeout_ms = c.integer(v["timeout_ms"], where + ".wait-until-quiet.timeout_ms", 1, 3600000);
       } else if (!c.boolean(v, where + ".wait-until-quiet")) {
         c.fail(v, where + ".wait-until-quiet must be true or {timeout_ms: N}");
       }
+      st.body = w;
     } else if (kind == "sleep") {
       // Lets a held request (a hang) reach its service before the checks.
-      st.kind = ScenarioStep::Kind::Sleep;
       c.keys(v, where + ".sleep", {"ms"});
       if (!v["ms"]) c.fail(v, where + ".sleep needs 'ms', e.g. sleep: {ms: 500}");
-      st.sleep_ms = c.integer(v["ms"], where + ".sleep.ms", 1, 600000);
+      st.body = step::Sleep{c.integer(v["ms"], where + ".sleep.ms", 1, 600000)};
     } else if (kind == "reset") {
-      st.kind = ScenarioStep::Kind::Reset;
       c.boolean(v, where + ".reset");
+      st.body = step::Reset{};
     } else {
       c.fail(n, "unknown step '" + kind + "'; expected buy, load, inject, clear-faults, crash, restart, wait-until-quiet, sleep or reset");
     }
-    s.steps.push_back(st);
+    s.steps.push_back(std::move(st));
   }
   if (auto e = root["expect"]) {
     c.keys(e, "expect", proxied ? std::set<std::string>{"check", "probe"} : std::set<std::string>{"invariants", "outcomes", "sagas", "fired", "check", "stock"});
@@ -345,7 +353,7 @@ Scenario parse_scenario(const std::string& path, const std::string& proxy) {
       if (!e["sagas"].IsMap()) c.fail(e["sagas"], "expect.sagas must map buy labels to a final state");
       std::set<std::string> labels;
       for (const auto& st : s.steps) {
-        if (!st.label.empty()) labels.insert(st.label);
+        if (const auto* b = std::get_if<step::Buy>(&st.body); b && !b->label.empty()) labels.insert(b->label);
       }
       for (const auto& kv : e["sagas"]) {
         auto label = kv.first.as<std::string>();
@@ -417,7 +425,82 @@ std::string short_service(const std::string& program) {
   return program.rfind("ms-", 0) == 0 ? program.substr(3) : program;
 }
 
+// One step as the file writes it.
+struct Emit {
+  YAML::Emitter& out;
+  void operator()(const step::Buy& b) const {
+    out << YAML::Key << "buy" << YAML::Value << YAML::Flow << YAML::BeginMap;
+    out << YAML::Key << "user" << YAML::Value << b.user;
+    if (!b.product.empty()) out << YAML::Key << "product" << YAML::Value << b.product;
+    out << YAML::Key << "qty" << YAML::Value << b.qty;
+    if (!b.idempotency_key.empty()) out << YAML::Key << "idempotency_key" << YAML::Value << b.idempotency_key;
+    if (!b.expect.empty()) out << YAML::Key << "expect" << YAML::Value << b.expect;
+    if (!b.label.empty()) out << YAML::Key << "label" << YAML::Value << b.label;
+    out << YAML::EndMap;
+  }
+  void operator()(const step::Load& l) const {
+    out << YAML::Key << "load" << YAML::Value << YAML::Flow << YAML::BeginMap << YAML::Key << "count" << YAML::Value
+        << l.count << YAML::Key << "concurrency" << YAML::Value << l.concurrency;
+    if (!l.product.empty()) out << YAML::Key << "product" << YAML::Value << l.product;
+    if (l.fault_rate > 0) out << YAML::Key << "fault_rate" << YAML::Value << l.fault_rate;
+    out << YAML::EndMap;
+  }
+  void operator()(const step::Inject& i) const {
+    Json r = rule_json(i.rule);
+    r["service"] = short_service(i.service);
+    out << YAML::Key << "inject" << YAML::Value;
+    emit_json(out, r, false);
+  }
+  void operator()(const step::InjectProxy& i) const {
+    out << YAML::Key << "inject" << YAML::Value;
+    emit_json(out, i.rule);
+  }
+  void operator()(const step::ClearFaults& c) const {
+    out << YAML::Key << "clear-faults" << YAML::Value << (c.service.empty() ? "all" : short_service(c.service));
+  }
+  void operator()(const step::Crash& c) const { out << YAML::Key << "crash" << YAML::Value << short_service(c.service); }
+  void operator()(const step::Restart& r) const {
+    out << YAML::Key << "restart" << YAML::Value << short_service(r.service);
+  }
+  void operator()(const step::WaitUntilQuiet& w) const {
+    out << YAML::Key << "wait-until-quiet" << YAML::Value;
+    if (w.timeout_ms == step::WaitUntilQuiet{}.timeout_ms)
+      out << true;
+    else
+      out << YAML::Flow << YAML::BeginMap << YAML::Key << "timeout_ms" << YAML::Value << w.timeout_ms << YAML::EndMap;
+  }
+  void operator()(const step::Sleep& z) const {
+    out << YAML::Key << "sleep" << YAML::Value << YAML::Flow << YAML::BeginMap << YAML::Key << "ms" << YAML::Value << z.ms
+        << YAML::EndMap;
+  }
+  void operator()(const step::Reset&) const { out << YAML::Key << "reset" << YAML::Value << true; }
+  void operator()(const step::Request& q) const {
+    Json r = {{"upstream", q.upstream}, {"method", q.method}, {"path", q.path}, {"repeat", q.repeat}};
+    if (!q.body.is_null()) r["body"] = q.body;
+    if (!q.headers.empty()) r["headers"] = q.headers;
+    if (q.expect_status) r["expect_status"] = q.expect_status;
+    out << YAML::Key << "request" << YAML::Value;
+    emit_json(out, r);
+  }
+};
+
 }  // namespace
+
+Json rule_json(const sagalab::FaultRule& r) {
+  const sagalab::FaultRule d;
+  Json j{{"action", sagalab::to_string(r.action)}};
+  if (!r.name.empty()) j["name"] = r.name;
+  if (!r.endpoint.empty()) j["endpoint"] = r.endpoint;
+  if (r.status != d.status) j["status"] = r.status;
+  if (r.message != d.message) j["message"] = r.message;
+  if (r.latency_ms != d.latency_ms) j["latency_ms"] = r.latency_ms;
+  if (r.jitter_ms != d.jitter_ms) j["jitter_ms"] = r.jitter_ms;
+  if (r.duration_ms != d.duration_ms) j["duration_ms"] = r.duration_ms;
+  if (r.probability != d.probability) j["probability"] = r.probability;
+  if (r.times >= 0) j["times"] = r.times;
+  if (!r.attempts.empty()) j["attempts"] = r.attempts;
+  return j;
+}
 
 std::string emit_scenario(const Scenario& s) {
   YAML::Emitter out;
@@ -426,63 +509,30 @@ std::string emit_scenario(const Scenario& s) {
   out << YAML::Key << "description" << YAML::Value << s.description;
   out << YAML::Key << "seed" << YAML::Value << s.seed;
   out << YAML::Key << "setup" << YAML::Value << YAML::BeginMap << YAML::Key << "reset" << YAML::Value << s.reset;
-  if (!s.stock.is_null()) {
+  if (s.stock) {
     out << YAML::Key << "stock" << YAML::Value;
-    emit_json(out, s.stock);
+    emit_json(out, Json(*s.stock));
+  }
+  if (s.catalog) {
+    Json cat = Json::array();
+    for (const auto& p : *s.catalog) cat.push_back(sagalab::to_json(p));
+    out << YAML::Key << "catalog" << YAML::Value;
+    emit_json(out, cat, true);
   }
   out << YAML::EndMap;
+  if (!s.faults.empty()) {
+    out << YAML::Key << "faults" << YAML::Value << YAML::BeginSeq;
+    for (const auto& f : s.faults) {
+      Json r = rule_json(f.rule);
+      r["service"] = short_service(f.service);
+      emit_json(out, r);
+    }
+    out << YAML::EndSeq;
+  }
   out << YAML::Key << "steps" << YAML::Value << YAML::BeginSeq;
   for (const auto& st : s.steps) {
     out << YAML::BeginMap;
-    switch (st.kind) {
-      case ScenarioStep::Kind::Buy: {
-        out << YAML::Key << "buy" << YAML::Value << YAML::Flow << YAML::BeginMap;
-        out << YAML::Key << "user" << YAML::Value << st.user;
-        if (!st.product.empty()) out << YAML::Key << "product" << YAML::Value << st.product;
-        out << YAML::Key << "qty" << YAML::Value << st.qty;
-        if (!st.expect.empty()) out << YAML::Key << "expect" << YAML::Value << st.expect;
-        if (!st.label.empty()) out << YAML::Key << "label" << YAML::Value << st.label;
-        out << YAML::EndMap;
-        break;
-      }
-      case ScenarioStep::Kind::Inject: {
-        Json r = st.rule;
-        r["service"] = short_service(st.service);
-        out << YAML::Key << "inject" << YAML::Value;
-        emit_json(out, r);
-        break;
-      }
-      case ScenarioStep::Kind::ClearFaults:
-        out << YAML::Key << "clear-faults" << YAML::Value << (st.service.empty() ? "all" : short_service(st.service));
-        break;
-      case ScenarioStep::Kind::WaitUntilQuiet:
-        out << YAML::Key << "wait-until-quiet" << YAML::Value << true;
-        break;
-      case ScenarioStep::Kind::Sleep:
-        out << YAML::Key << "sleep" << YAML::Value << YAML::Flow << YAML::BeginMap << YAML::Key << "ms" << YAML::Value
-            << st.sleep_ms << YAML::EndMap;
-        break;
-      case ScenarioStep::Kind::Crash:
-        out << YAML::Key << "crash" << YAML::Value << short_service(st.service);
-        break;
-      case ScenarioStep::Kind::Restart:
-        out << YAML::Key << "restart" << YAML::Value << short_service(st.service);
-        break;
-      case ScenarioStep::Kind::Reset:
-        out << YAML::Key << "reset" << YAML::Value << true;
-        break;
-      case ScenarioStep::Kind::Load:
-        out << YAML::Key << "load" << YAML::Value << YAML::Flow << YAML::BeginMap << YAML::Key << "count"
-            << YAML::Value << st.count << YAML::Key << "concurrency" << YAML::Value << st.concurrency << YAML::EndMap;
-        break;
-      case ScenarioStep::Kind::Request: {
-        Json r = {{"upstream", st.upstream}, {"method", st.method}, {"path", st.path}, {"repeat", st.repeat}};
-        if (!st.body.is_null()) r["body"] = st.body;
-        out << YAML::Key << "request" << YAML::Value;
-        emit_json(out, r);
-        break;
-      }
-    }
+    std::visit(Emit{out}, st.body);
     out << YAML::EndMap;
   }
   out << YAML::EndSeq;
