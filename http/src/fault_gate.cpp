@@ -32,7 +32,7 @@ std::string take_fault_note() {
   return out;
 }
 
-std::optional<FiredFault> FaultGate::match(const std::string& endpoint, const httplib::Request& req) {
+std::optional<FiredFault> FaultGate::match(const std::string& endpoint, const sagalab::HttpRequest& req) {
   if (empty_.load()) return std::nullopt;
   FaultContext ctx;
   ctx.endpoint = endpoint;
@@ -65,34 +65,34 @@ void FaultGate::clear_fired() {
 }
 
 void FaultGate::register_routes(HttpServer& srv) {
-  srv.Get("/admin/faults", [this](const httplib::Request&, httplib::Response& res) {
+  srv.Get("/admin/faults", [this](const sagalab::HttpRequest&, httplib::Response& res) {
     std::lock_guard lock(mutex_);
     send_json(res, 200, {{"rules", rules_json(set_)}, {"endpoints", endpoints_}});
   });
-  srv.Post("/admin/faults", [this](const httplib::Request& req, httplib::Response& res) {
+  srv.Post("/admin/faults", [this](const sagalab::HttpRequest& req, httplib::Response& res) {
     auto body = parse_body(req);
     std::lock_guard lock(mutex_);
     auto ids = set_.add(parse_fault_rules(body, endpoints_));
     empty_ = set_.empty();
     send_json(res, 201, {{"success", true}, {"ids", ids}});
   });
-  srv.Delete("/admin/faults", [this](const httplib::Request&, httplib::Response& res) {
+  srv.Delete("/admin/faults", [this](const sagalab::HttpRequest&, httplib::Response& res) {
     std::lock_guard lock(mutex_);
     set_.clear();
     empty_ = true;
     send_json(res, 200, {{"success", true}});
   });
-  srv.Delete(R"(/admin/faults/(\d{1,15}))", [this](const httplib::Request& req, httplib::Response& res) {
+  srv.Delete(R"(/admin/faults/(\d{1,15}))", [this](const sagalab::HttpRequest& req, httplib::Response& res) {
     std::lock_guard lock(mutex_);
     auto id = std::stoll(req.matches[1].str());
     if (!set_.remove(id)) throw not_found("no fault rule with id " + std::to_string(id));
     empty_ = set_.empty();
     send_json(res, 200, {{"success", true}});
   });
-  srv.Get("/admin/faults/fired", [this](const httplib::Request&, httplib::Response& res) {
+  srv.Get("/admin/faults/fired", [this](const sagalab::HttpRequest&, httplib::Response& res) {
     send_json(res, 200, {{"fired", fired_json()}});
   });
-  srv.Post("/admin/faults/seed", [this](const httplib::Request& req, httplib::Response& res) {
+  srv.Post("/admin/faults/seed", [this](const sagalab::HttpRequest& req, httplib::Response& res) {
     auto body = parse_body(req);
     if (!body.is_object() || !body.contains("seed") || !body["seed"].is_number_unsigned())
       throw bad_request("body must be {\"seed\": <non-negative integer>}");

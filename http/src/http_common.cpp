@@ -41,7 +41,7 @@ bool too_deep(const std::string& s) {
 
 }  // namespace
 
-Json parse_body(const httplib::Request& req, bool allow_empty) {
+Json parse_body(const sagalab::HttpRequest& req, bool allow_empty) {
   if (req.body.empty()) {
     if (allow_empty) return Json::object();
     throw bad_request("the request needs a JSON body");

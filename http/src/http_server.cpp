@@ -80,7 +80,7 @@ struct HttpServer::Impl {
   void accept();
   void dispatch(const ExchangePtr& ex);
   void run_blocking(const ExchangePtr& ex, Handler h);
-  bool admin_refused(httplib::Response& res, const httplib::Request& req) const;
+  bool admin_refused(httplib::Response& res, const sagalab::HttpRequest& req) const;
   void log(const Exchange& ex) const;
 };
 
@@ -133,11 +133,8 @@ class Session : public std::enable_shared_from_this<Session> {
     ex->started = std::chrono::steady_clock::now();
     auto& r = ex->req;
     r.method = std::string(req.method_string());
-    r.target = std::string(req.target());
+    set_target(r, std::string(req.target()));
     r.version = req.version() == 10 ? "HTTP/1.0" : "HTTP/1.1";
-    auto q = r.target.find('?');
-    r.path = httplib::detail::decode_url(r.target.substr(0, q), false);
-    if (q != std::string::npos) httplib::detail::parse_query_text(r.target.substr(q + 1), r.params);
     for (const auto& field : req) r.headers.emplace(std::string(field.name_string()), std::string(field.value()));
     r.body = std::move(req.body());
     beast::error_code ignored;
@@ -239,7 +236,7 @@ void HttpServer::Impl::accept() {
   });
 }
 
-bool HttpServer::Impl::admin_refused(httplib::Response& res, const httplib::Request& req) const {
+bool HttpServer::Impl::admin_refused(httplib::Response& res, const sagalab::HttpRequest& req) const {
   if (cfg.admin_token.empty() || (req.path.rfind("/admin", 0) != 0 && req.path != "/metrics")) return false;
   auto auth = req.get_header_value("Authorization");
   const std::string bearer = "Bearer ";
@@ -311,7 +308,7 @@ void HttpServer::Impl::log(const Exchange& ex) const {
 }
 
 HttpServer::HttpServer(const ServerConfig& cfg) : impl_(std::make_unique<Impl>(cfg)) {
-  Get("/metrics", [](const httplib::Request&, httplib::Response& res) {
+  Get("/metrics", [](const sagalab::HttpRequest&, httplib::Response& res) {
     res.status = 200;
     res.set_content(Metrics::get().text(), "text/plain; version=0.0.4");
   });

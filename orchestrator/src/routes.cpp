@@ -126,7 +126,7 @@ void start_compra(const ExchangePtr& ex, Orchestrator& orch, const std::optional
 
 void register_routes(HttpServer& srv, Orchestrator& orch, SagaLog& log, FaultGate& faults,
                      const OrchestratorRouteOptions& opts) {
-  srv.Get("/health", [](const httplib::Request&, httplib::Response& res) {
+  srv.Get("/health", [](const sagalab::HttpRequest&, httplib::Response& res) {
     send_json(res, 200, {{"status", "ok"}, {"service", "orchestrator"}, {"pid", ::getpid()}});
   });
 
@@ -158,7 +158,7 @@ void register_routes(HttpServer& srv, Orchestrator& orch, SagaLog& log, FaultGat
     });
   });
 
-  srv.Get("/sagas", [&orch, &log](const httplib::Request& req, httplib::Response& res) {    auto estado = req.get_param_value("estado");
+  srv.Get("/sagas", [&orch, &log](const sagalab::HttpRequest& req, httplib::Response& res) {    auto estado = req.get_param_value("estado");
     if (!estado.empty()) {
       try {
         estado_from_string(estado);
@@ -178,12 +178,12 @@ void register_routes(HttpServer& srv, Orchestrator& orch, SagaLog& log, FaultGat
     send_json(res, 200, {{"sagas", arr}, {"total", arr.size()}});
   });
 
-  srv.Get("/admin/state", [&orch, &log, &faults](const httplib::Request&, httplib::Response& res) {
+  srv.Get("/admin/state", [&orch, &log, &faults](const sagalab::HttpRequest&, httplib::Response& res) {
     Json arr = saga_list(orch, log, "", 1000000);
     send_json(res, 200, {{"service", "orchestrator"}, {"sagas", arr}, {"fallos_disparados", faults.fired_json()}});
   });
 
-  srv.Post("/admin/reset", [&orch, &log, &faults](const httplib::Request&, httplib::Response& res) {
+  srv.Post("/admin/reset", [&orch, &log, &faults](const sagalab::HttpRequest&, httplib::Response& res) {
     if (orch.active() > 0)
       throw conflict(std::to_string(orch.active()) + " sagas are still running; wait for them to finish");
     log.reset();

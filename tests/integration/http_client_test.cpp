@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "sagalab/async_client.hpp"
+#include "sagalab/http_request.hpp"
 
 using namespace std::chrono_literals;
 
@@ -188,4 +189,19 @@ TEST_CASE("the async client does not reuse a keep-alive connection the service c
     for (int k = 0; k < 200 && service.open > 0; ++k) std::this_thread::sleep_for(5ms);
   }
   CHECK(service.accepted == 3);
+}
+
+TEST_CASE("the server's own request type decodes the path and the query as sent", "[http-request]") {
+  sagalab::HttpRequest r;
+  sagalab::set_target(r, "/productos/Mouse%20Inal%C3%A1mbrico?nombre=Teclado+Mec%C3%A1nico&x=%zz&flag&a=1&a=2");
+  CHECK(r.path == "/productos/Mouse Inalámbrico");
+  CHECK(r.get_param_value("nombre") == "Teclado Mecánico");
+  CHECK(r.get_param_value("x") == "%zz");  // a malformed escape is kept as it is
+  CHECK(r.has_param("flag"));
+  CHECK(r.get_param_value("a", 1) == "2");
+  CHECK(r.get_param_value("missing").empty());
+  CHECK(sagalab::url_decode("a+b", false) == "a+b");  // '+' is a space in a query only
+  r.headers.emplace("Idempotency-Key", "k1");
+  CHECK(r.get_header_value("idempotency-key") == "k1");
+  CHECK(r.has_header("IDEMPOTENCY-KEY"));
 }

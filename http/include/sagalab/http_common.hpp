@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "sagalab/faults.hpp"
+#include "sagalab/http_request.hpp"
 #include "sagalab/json_codec.hpp"
 
 namespace sagalab {
@@ -64,7 +65,7 @@ constexpr int kMaxJsonDepth = 32;
 void send_json(httplib::Response& res, int status, const Json& body);
 void send_error(httplib::Response& res, int status, const std::string& message);
 // Parses a request body as JSON; throws ClientError(400) naming the problem.
-Json parse_body(const httplib::Request& req, bool allow_empty = false);
+Json parse_body(const sagalab::HttpRequest& req, bool allow_empty = false);
 
 // Asks the server to close the connection of the request this thread is
 // handling instead of answering it, so that the caller gets no answer at all
@@ -85,7 +86,7 @@ class FaultGate {
  public:
   FaultGate(std::vector<std::string> endpoints, std::uint64_t seed)
       : endpoints_(std::move(endpoints)), set_(seed) {}
-  std::optional<FiredFault> match(const std::string& endpoint, const httplib::Request& req);
+  std::optional<FiredFault> match(const std::string& endpoint, const sagalab::HttpRequest& req);
   std::optional<FiredFault> match(const FaultContext& ctx);
   bool empty() const { return empty_.load(); }
   void register_routes(HttpServer& srv);

@@ -8,8 +8,8 @@
 //    SQLite group commit holds a worker, not the connection's event loop;
 //  - asynchronous handlers (the orchestrator's POST /compra) run on the
 //    event loop and answer later, from any thread, through Exchange::done().
-// Requests and answers are cpp-httplib's Request and Response structs, so
-// that handlers read the same way as before; the server adds what every
+// Requests are our own HttpRequest (http_request.hpp), answers cpp-httplib's
+// Response struct; the server adds what every
 // program needs: TCP_NODELAY, body and header limits, read timeouts, JSON
 // errors for unknown routes and ClientError -> 4xx, the admin token, and one
 // JSON log line per request.
@@ -31,7 +31,7 @@ namespace sagalab {
 // done() exactly once, from any thread.
 class Exchange {
  public:
-  httplib::Request req;
+  sagalab::HttpRequest req;
   httplib::Response res;
   std::string fault;  // named in the request's log line
   std::string route;  // the matched route's pattern (a metrics label)
@@ -51,7 +51,7 @@ class Exchange {
 };
 using ExchangePtr = std::shared_ptr<Exchange>;
 
-using Handler = std::function<void(const httplib::Request&, httplib::Response&)>;
+using Handler = std::function<void(const sagalab::HttpRequest&, httplib::Response&)>;
 using AsyncHandler = std::function<void(const ExchangePtr&)>;
 
 class HttpServer {

@@ -35,7 +35,7 @@ std::vector<std::string> endpoint_names(const ServiceLogic& logic) {
   return names;
 }
 
-Request to_domain_request(const ServiceLogic& logic, const httplib::Request& req, const Endpoint& ep) {
+Request to_domain_request(const ServiceLogic& logic, const sagalab::HttpRequest& req, const Endpoint& ep) {
   std::string param;
   if (!ep.param.empty() && req.matches.size() > 1) param = req.matches[1].str();
   Json body = ep.method == "POST" ? parse_body(req) : Json();
@@ -81,7 +81,7 @@ void register_routes(HttpServer& srv, ServiceLogic& logic, AsyncStore& store, Fa
   for (const auto& ep : logic.endpoints()) {
     // With a fault to carry out (a delay, a crash, a lie about the answer),
     // the request runs on a worker thread, where it may sleep.
-    auto with_fault = [&logic, &store, ep](const httplib::Request& req, httplib::Response& res,
+    auto with_fault = [&logic, &store, ep](const sagalab::HttpRequest& req, httplib::Response& res,
                                            const FiredFault& fault) {
       if (apply_fault_before(fault, res)) return;
       auto dreq = to_domain_request(logic, req, ep);
@@ -96,7 +96,7 @@ void register_routes(HttpServer& srv, ServiceLogic& logic, AsyncStore& store, Fa
       auto fault = faults.match(ep.name, ex->req);
       ex->fault = take_fault_note();
       if (fault) {
-        srv.run_blocking(ex, [guard, with_fault, f = *fault](const httplib::Request& req, httplib::Response& res) {
+        srv.run_blocking(ex, [guard, with_fault, f = *fault](const sagalab::HttpRequest& req, httplib::Response& res) {
           with_fault(req, res, f);
         });
         return;
@@ -117,11 +117,11 @@ void register_routes(HttpServer& srv, ServiceLogic& logic, AsyncStore& store, Fa
     }
   }
   const auto name = logic.name();
-  srv.Get("/health", [name](const httplib::Request&, httplib::Response& res) {
+  srv.Get("/health", [name](const sagalab::HttpRequest&, httplib::Response& res) {
     // The pid: whoever started the program can tell it from another that holds its port.
     send_json(res, 200, {{"status", "ok"}, {"service", name}, {"pid", ::getpid()}});
   });
-  srv.Get("/admin/state", [&logic, &store, &faults](const httplib::Request&, httplib::Response& res) {
+  srv.Get("/admin/state", [&logic, &store, &faults](const sagalab::HttpRequest&, httplib::Response& res) {
     ServiceData data;
     store.transact([&](Tx& tx) {
       data = logic.data(tx);
@@ -132,7 +132,7 @@ void register_routes(HttpServer& srv, ServiceLogic& logic, AsyncStore& store, Fa
     state["fallos_disparados"] = faults.fired_json();
     send_json(res, 200, state);
   });
-  srv.Post("/admin/reset", [&logic, &store, &faults, in_flight](const httplib::Request& req, httplib::Response& res) {
+  srv.Post("/admin/reset", [&logic, &store, &faults, in_flight](const sagalab::HttpRequest& req, httplib::Response& res) {
     auto initial = parse_initial_data(parse_body(req, true));
     if (int n = in_flight->wait_idle(std::chrono::seconds(30)); n > 0)
       throw conflict(std::to_string(n) + " requests are still being handled after 30 s; retry the reset later");
