@@ -39,11 +39,13 @@ GroupCommit::GroupCommit(Db& db) : db_(db) {}
 GroupCommit::~GroupCommit() { shutdown(); }
 
 void GroupCommit::shutdown() {
-  {
-    std::lock_guard lock(mutex_);
-    stopping_ = true;
-  }
-  cv_.notify_all();
+  std::unique_lock lock(mutex_);
+  stopping_ = true;
+  // What is queued or being committed finishes first (the committer thread,
+  // or a poster leading a batch of its own).
+  committer_cv_.notify_all();
+  cv_.wait(lock, [&] { return queue_.empty() && !leading_; });
+  lock.unlock();
   if (committer_.joinable()) committer_.join();
 }
 
@@ -53,21 +55,32 @@ void GroupCommit::lead_next(std::unique_lock<std::mutex>& lock) {
   batch.swap(queue_);
   lock.unlock();
   lead(batch);
-  // Completions first (posted items are owned here, and deleted), then the
-  // blocked callers.
-  std::deque<Item*> blocked;
+  lock.lock();
+  // The batch is committed: the blocked callers learn it, the next batch may
+  // start, and the posted items' completions run (outside the lock: they may
+  // post again).
+  std::deque<Item*> posted;
   for (Item* i : batch) {
     if (i->done) {
-      i->done(i->error);
-      delete i;
+      posted.push_back(i);
     } else {
-      blocked.push_back(i);
+      i->finished = true;
     }
   }
-  lock.lock();
-  for (Item* i : blocked) i->finished = true;
   leading_ = false;
   cv_.notify_all();
+  if (!queue_.empty()) hand_on();
+  lock.unlock();
+  for (Item* i : posted) {
+    i->done(i->error);
+    delete i;
+  }
+  lock.lock();
+}
+
+void GroupCommit::hand_on() {
+  if (!committer_.joinable()) committer_ = std::thread([this] { commit_loop(); });
+  committer_cv_.notify_one();
 }
 
 void GroupCommit::run(const std::function<bool()>& work) {
@@ -90,7 +103,6 @@ void GroupCommit::run(const std::function<bool()>& work) {
   item.work = &work;
   std::unique_lock lock(mutex_);
   queue_.push_back(&item);
-  cv_.notify_all();
   while (!item.finished) {
     if (leading_) {
       cv_.wait(lock);
@@ -107,18 +119,26 @@ void GroupCommit::post(std::function<bool()> work, Done done) {
   item->owned = std::move(work);
   item->work = &item->owned;
   item->done = std::move(done);
-  std::lock_guard lock(mutex_);
-  if (!committer_.joinable()) committer_ = std::thread([this] { commit_loop(); });
+  std::unique_lock lock(mutex_);
   queue_.push_back(item);
-  cv_.notify_all();
+  // A batch is being committed: this item joins the next one, which the
+  // leader hands on to the committer thread when it ends.
+  if (leading_) return;
+  // Nobody is committing: lead this batch here rather than wake a thread.
+  lead_next(lock);
 }
 
 void GroupCommit::commit_loop() {
   std::unique_lock lock(mutex_);
   for (;;) {
-    cv_.wait(lock, [&] { return (!queue_.empty() && !leading_) || (stopping_ && queue_.empty()); });
-    if (queue_.empty()) return;  // stopping, nothing left
-    lead_next(lock);
+    committer_cv_.wait(lock, [&] { return (!queue_.empty() && !leading_) || stopping_; });
+    if (!queue_.empty() && !leading_) {
+      lead_next(lock);
+      continue;
+    }
+    if (stopping_ && queue_.empty() && !leading_) return;
+    // Stopping while another thread leads: that leader hands on what is left.
+    cv_.wait(lock);
   }
 }
 

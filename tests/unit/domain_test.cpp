@@ -2,6 +2,8 @@
 // tombstones, bad input that changes nothing, durability of SQLite.
 #include <catch2/catch.hpp>
 #include <atomic>
+#include <condition_variable>
+#include <functional>
 #include <filesystem>
 #include <mutex>
 #include <set>
@@ -390,4 +392,100 @@ TEST_CASE("PostgreSQL: two replicas never sell the last units twice, nor repeat 
   CHECK(level(a, "AURICULARES") == Json{{"stock", 15}, {"reservado", 0}});
   // The transactions did conflict, and were retried rather than lost.
   WARN("serialization retries: " << a.retries() + b.retries());
+}
+
+namespace {
+// Counts the completions of posted work, and waits for a number of them.
+struct Completions {
+  std::mutex mutex;
+  std::condition_variable cv;
+  int done = 0;
+  int failed = 0;
+  void count(std::exception_ptr e) {
+    std::lock_guard lock(mutex);
+    ++(e ? failed : done);
+    cv.notify_all();
+  }
+  bool wait_for(int n) {
+    std::unique_lock lock(mutex);
+    return cv.wait_for(lock, std::chrono::seconds(60), [&] { return done + failed >= n; });
+  }
+};
+}  // namespace
+
+TEST_CASE("SqliteStore post: an idle store commits on the caller's thread and concurrent posts are each committed once",
+          "[store][group-commit]") {
+  auto path = (std::filesystem::temp_directory_path() / ("sagalab-group-" + std::to_string(::getpid()) + ".db")).string();
+  for (const char* suffix : {"", "-wal", "-shm"}) std::filesystem::remove(path + suffix);
+  constexpr int kThreads = 4, kEach = 100, kChain = 20;
+  Completions c;
+  {
+    SqliteStore s(path, SyncMode::Full);
+    std::vector<std::size_t> batches;
+    std::mutex batch_mutex;
+    s.observe_batches([&](std::size_t n) {
+      std::lock_guard lock(batch_mutex);
+      batches.push_back(n);
+    });
+    auto put = [&s](const std::string& key) {
+      return [&s, key] {
+        s.transact([&](Tx& tx) {
+          tx.put(Table::Counters, key, std::int64_t{1});
+          return true;
+        });
+      };
+    };
+    // Idle: the caller leads the batch itself, so the completion has run when post() returns.
+    const auto caller = std::this_thread::get_id();
+    std::thread::id completed_on;
+    bool done_before_return = false;
+    s.post(put("idle"), [&](std::exception_ptr e) {
+      CHECK_FALSE(e);
+      completed_on = std::this_thread::get_id();
+      done_before_return = true;
+    });
+    CHECK(done_before_return);
+    CHECK(completed_on == caller);
+    // A work that throws gets its error; the others of its batch commit.
+    s.post([] { throw std::runtime_error("refused"); }, [&](std::exception_ptr e) { c.count(e); });
+    CHECK(c.failed == 1);
+    // Concurrent posters, a blocking transact() among them, and a chain of
+    // posts each made from the previous one's completion.
+    std::vector<std::thread> posters;
+    for (int t = 0; t < kThreads; ++t) {
+      posters.emplace_back([&, t] {
+        for (int i = 0; i < kEach; ++i)
+          s.post(put("p" + std::to_string(t) + "-" + std::to_string(i)), [&](std::exception_ptr e) { c.count(e); });
+      });
+    }
+    posters.emplace_back([&] {
+      for (int i = 0; i < 20; ++i) s.transact([&](Tx& tx) {
+          tx.put(Table::Counters, "t" + std::to_string(i), std::int64_t{1});
+          return true;
+        });
+    });
+    std::function<void(int)> chain = [&](int i) {
+      s.post(put("c" + std::to_string(i)), [&, i](std::exception_ptr e) {
+        c.count(e);
+        if (i + 1 < kChain) chain(i + 1);
+      });
+    };
+    chain(0);
+    for (auto& t : posters) t.join();
+    REQUIRE(c.wait_for(1 + kThreads * kEach + kChain));
+    CHECK(c.failed == 1);
+    CHECK(c.done == kThreads * kEach + kChain);
+    std::lock_guard lock(batch_mutex);
+    std::size_t items = 0;
+    for (auto n : batches) items += n;
+    CHECK(items == 2 + kThreads * kEach + kChain + 20);  // every item in exactly one batch
+  }
+  SqliteStore again(path, SyncMode::Full);
+  again.transact([&](Tx& tx) {
+    int found = 0;
+    tx.for_each(Table::Counters, [&](const std::string&, const Record&) { ++found; });
+    CHECK(found == 1 + kThreads * kEach + kChain + 20);
+    return false;
+  });
+  for (const char* suffix : {"", "-wal", "-shm"}) std::filesystem::remove(path + suffix);
 }

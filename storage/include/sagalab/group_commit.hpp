@@ -4,10 +4,14 @@
 // that made it durable.
 //
 // Two ways in: run() blocks the calling thread until then (the first waiting
-// caller leads the next batch); post() returns at once and calls its
-// completion from the committer thread after the COMMIT, so that an
-// asynchronous caller (the orchestrator's sagas) waits on a handler, never on
-// a thread. Completions must be short: they post work elsewhere.
+// caller leads the next batch); post() never waits for another batch: when no
+// batch is being committed, the caller leads one itself, at once, and its
+// completion runs before post() returns (no hop to another thread); when one
+// is, the item joins the next, which the committer thread leads, and its
+// completion runs there. So an asynchronous caller (the orchestrator's
+// sagas, a service's requests) waits on a handler, never on a thread.
+// Completions must be short: they post work elsewhere. They run outside any
+// batch, and may post again.
 #pragma once
 
 #include <condition_variable>
@@ -36,9 +40,10 @@ class GroupCommit {
   // posted item's work (on the thread leading its batch), it runs at once in
   // a nested savepoint of that item, which commits with it.
   void run(const std::function<bool()>& work);
-  // The same, without blocking: done(error) is called on the committer thread
-  // once the batch holding work() is committed (error: what work() threw, or
-  // why the COMMIT failed).
+  // The same, without waiting for another batch: done(error) is called once
+  // the batch holding work() is committed (error: what work() threw, or why
+  // the COMMIT failed), on this thread before post() returns when it led that
+  // batch, else on the committer thread.
   void post(std::function<bool()> work, Done done);
   // Waits for every posted item, then stops the committer thread.
   void shutdown();
@@ -55,8 +60,12 @@ class GroupCommit {
   };
   void lead(std::deque<Item*>& batch);
   void commit_loop();
-  // Leads one batch; called with the lock held, returns with it held.
+  // Leads one batch, then calls its completions; called with the lock held,
+  // returns with it held.
   void lead_next(std::unique_lock<std::mutex>& lock);
+  // Items are queued and nobody leads: the committer thread takes them
+  // (started on first need). Called with the lock held.
+  void hand_on();
 
   // The transaction statements, prepared once (by the first leader) rather
   // than parsed at every batch: BEGIN, COMMIT, ROLLBACK and the savepoints.
@@ -66,11 +75,12 @@ class GroupCommit {
   Db& db_;
   std::unique_ptr<Statements> sql_;
   std::mutex mutex_;
-  std::condition_variable cv_;
+  std::condition_variable cv_;            // run()'s callers wait here
+  std::condition_variable committer_cv_;  // the committer thread waits here
   std::deque<Item*> queue_;
   bool leading_ = false;
   bool stopping_ = false;
-  std::thread committer_;  // started by the first post()
+  std::thread committer_;  // started the first time a batch is handed on
 };
 
 }  // namespace sagalab
