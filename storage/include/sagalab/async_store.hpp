@@ -1,8 +1,8 @@
 // A store the HTTP edge can hand a whole domain call to: post() runs work()
 // (which calls transact()) and done(error) once what it committed is durable,
 // without the caller waiting on another request's commit. SqliteStore
-// group-commits (on the caller's thread when no batch is in progress, else on
-// its committer thread); PgStore runs on a pool of connections.
+// group-commits (on the caller's thread at low load, else on its committer
+// thread); PgStore runs on a pool of connections.
 #pragma once
 
 #include <exception>

@@ -5,10 +5,11 @@
 //
 // Two ways in: run() blocks the calling thread until then (the first waiting
 // caller leads the next batch); post() never waits for another batch: when no
-// batch is being committed, the caller leads one itself, at once, and its
-// completion runs before post() returns (no hop to another thread); when one
-// is, the item joins the next, which the committer thread leads, and its
-// completion runs there. So an asynchronous caller (the orchestrator's
+// batch is being committed and the last one held a single item (low load),
+// the caller leads one itself, at once, and its completion runs before post()
+// returns (no hop to another thread); otherwise the item joins the next batch,
+// which the committer thread leads (waking it lets more items join: fewer
+// fsyncs under load), and its completion runs there. So an asynchronous caller (the orchestrator's
 // sagas, a service's requests) waits on a handler, never on a thread.
 // Completions must be short: they post work elsewhere. They run outside any
 // batch, and may post again.
@@ -79,6 +80,7 @@ class GroupCommit {
   std::condition_variable committer_cv_;  // the committer thread waits here
   std::deque<Item*> queue_;
   bool leading_ = false;
+  std::size_t last_batch_ = 0;  // items in the last committed batch
   bool stopping_ = false;
   std::thread committer_;  // started the first time a batch is handed on
 };

@@ -22,10 +22,10 @@ class SqliteStore final : public AsyncStore {
   void transact(FunctionRef<bool(Tx&)> fn) override;
   // Runs work() inside a group commit (transact() calls within it join that
   // batch), and done(error) once the batch is committed: a request waits on
-  // a completion, not on a thread. With no batch in progress the caller
-  // leads one at once (work, COMMIT and done before post() returns, no hop to
-  // another thread); else work joins the next batch, on the committer
-  // thread. work() must not block.
+  // a completion, not on a thread. At low load (no batch in progress, the
+  // last one of a single item) the caller leads one at once (work, COMMIT
+  // and done before post() returns, no hop to another thread); else work
+  // joins the next batch, on the committer thread. work() must not block.
   void post(std::function<void()> work, std::function<void(std::exception_ptr)> done) override;
   // Called with the size of each group commit (for metrics); set before use.
   void observe_batches(std::function<void(std::size_t)> f) override;
