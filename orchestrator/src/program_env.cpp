@@ -93,10 +93,17 @@ class AsioRuntime final : public Runtime {
   std::unique_ptr<Ticker> every(std::int64_t every_ms, std::function<void()> tick) override {
     return std::make_unique<ThreadTicker>(every_ms, std::move(tick));
   }
+  // Time-ordered: the wall clock's millisecond (12 hex digits), then 64
+  // random bits (unique across replicas, as before). Sagas started close in
+  // time get ids that sort close together, so the saga log's tables and the
+  // services' (keyed by saga id, and by idempotency keys that begin with it)
+  // take a group commit's inserts on a few pages at the right end of their
+  // b-trees instead of one random page each: fewer pages written per commit.
   std::string new_saga_id() override {
     static thread_local std::mt19937_64 ids{std::random_device{}()};
-    char buf[32];
-    std::snprintf(buf, sizeof buf, "saga_%016llx", static_cast<unsigned long long>(ids()));
+    char buf[48];
+    std::snprintf(buf, sizeof buf, "saga_%012llx%016llx", static_cast<unsigned long long>(wall_ms()) & 0xffffffffffffULL,
+                  static_cast<unsigned long long>(ids()));
     return buf;
   }
   [[noreturn]] void fatal(const std::string& why) override { crash_now(why); }
