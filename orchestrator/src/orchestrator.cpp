@@ -515,7 +515,7 @@ void Orchestrator::execute(const std::shared_ptr<Run>& run, const Command& c) {
       // command and its outcome wait in the run.
       run->call = c;
       run->call_sent = env_.runtime.monotonic_s();
-      env_.transport.call(std::move(call), std::move(meta), [run](CallOutcome r) {
+      env_.transport.call(std::move(call), std::move(meta), [run](CallOutcome&& r) {  // (by reference: std::function passes its argument on as an rvalue)
         run->answer = std::move(r);  // the strand reads it only once the post below runs
         run->strand->post([run] { run->owner.answered(run); });
       });
@@ -525,10 +525,12 @@ void Orchestrator::execute(const std::shared_ptr<Run>& run, const Command& c) {
 }
 
 void Orchestrator::answered(const std::shared_ptr<Run>& run) {
-  // Read against the state the call was made from.
-  const CallOutcome r = std::exchange(run->answer, {});
+  // Read against the state the call was made from, where the transport left
+  // it (not moved out: an answer's strings are most of what a move copies).
   const Command& c = run->call;
-  auto ev = interpret_answer(engine_.definition(), run->state, c, r.answer, r.error, env_.runtime.now_ms());
+  auto ev = interpret_answer(engine_.definition(), run->state, c, run->answer.answer, run->answer.error,
+                             env_.runtime.now_ms());
+  run->answer.answer.reset();
   observer_.call_answered(engine_.definition().steps[static_cast<std::size_t>(c.step)].name, c.compensation,
                           ev.outcome, env_.runtime.monotonic_s() - run->call_sent);
   deliver(run, std::move(ev));
