@@ -137,10 +137,14 @@ class Session : public std::enable_shared_from_this<Session> {
     r.version = req.version() == 10 ? "HTTP/1.0" : "HTTP/1.1";
     for (const auto& field : req) r.headers.emplace(std::string(field.name_string()), std::string(field.value()));
     r.body = std::move(req.body());
-    beast::error_code ignored;
-    auto peer = stream_.socket().remote_endpoint(ignored);
-    r.remote_addr = peer.address().to_string();
-    r.remote_port = peer.port();
+    if (peer_port_ < 0) {  // asked once per connection (a getpeername call), not per request
+      beast::error_code ignored;
+      auto peer = stream_.socket().remote_endpoint(ignored);
+      peer_addr_ = peer.address().to_string();
+      peer_port_ = peer.port();
+    }
+    r.remote_addr = peer_addr_;
+    r.remote_port = peer_port_;
     keep_alive_ = req.keep_alive();
     ex->send_ = [self = shared_from_this(), weak = std::weak_ptr<Exchange>(ex)] {
       auto sent = weak.lock();
@@ -215,6 +219,8 @@ class Session : public std::enable_shared_from_this<Session> {
   std::optional<http::request_parser<http::string_body>> parser_;
   http::response<http::string_body> out_;
   bool keep_alive_ = true;
+  std::string peer_addr_;  // the client's address and port, once known
+  int peer_port_ = -1;
   std::unique_ptr<std::array<char, 4096>> drain_;
 };
 
