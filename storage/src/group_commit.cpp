@@ -135,13 +135,14 @@ void GroupCommit::post(std::function<bool()> work, Done done) {
 
 void GroupCommit::commit_loop() {
   std::unique_lock lock(mutex_);
+  auto waiting = [&] { return !queue_.empty() && !leading_; };  // items nobody leads
   for (;;) {
-    committer_cv_.wait(lock, [&] { return (!queue_.empty() && !leading_) || stopping_; });
-    if (!queue_.empty() && !leading_) {
+    committer_cv_.wait(lock, [&] { return waiting() || stopping_; });
+    if (waiting()) {
       lead_next(lock);
       continue;
     }
-    if (stopping_ && queue_.empty() && !leading_) return;
+    if (queue_.empty() && !leading_) return;  // stopping, nothing left
     // Stopping while another thread leads: that leader hands on what is left.
     cv_.wait(lock);
   }

@@ -9,10 +9,10 @@
 // the caller leads one itself, at once, and its completion runs before post()
 // returns (no hop to another thread); otherwise the item joins the next batch,
 // which the committer thread leads (waking it lets more items join: fewer
-// fsyncs under load), and its completion runs there. So an asynchronous caller (the orchestrator's
-// sagas, a service's requests) waits on a handler, never on a thread.
-// Completions must be short: they post work elsewhere. They run outside any
-// batch, and may post again.
+// fsyncs under load), and its completion runs there. So an asynchronous
+// caller (the orchestrator's sagas, a service's requests) waits on a
+// handler, never on a thread. Completions must be short: they post work
+// elsewhere. They run outside any batch, and may post again.
 #pragma once
 
 #include <condition_variable>
