@@ -58,7 +58,11 @@ class MemoryStore::MemTx final : public Tx {
     if (inserted) {
       const std::string& saga = saga_of(it->second);
       bool indexed = !saga.empty();
-      if (indexed) s_.by_saga_[saga].emplace_back(t, &it->first);
+      if (indexed) {
+        auto& keys = s_.by_saga_[saga];
+        if (keys.empty()) keys.reserve(8);  // a saga's records in one service: a few, and their receipts
+        keys.emplace_back(t, &it->first);
+      }
       undo_.push_back({t, &it->first, std::nullopt, indexed});
     } else {
       undo_.push_back({t, &it->first, std::move(it->second), false});
@@ -151,19 +155,17 @@ std::vector<std::string> MemoryStore::saga_ids() const {
   return out;
 }
 
-std::vector<std::pair<Table, Record>> MemoryStore::extract_saga(const std::string& saga_id) {
+void MemoryStore::extract_saga(const std::string& saga_id, FunctionRef<void(Table, Record&&)> take) {
   std::lock_guard lock(mutex_);
-  std::vector<std::pair<Table, Record>> out;
   auto it = by_saga_.find(saga_id);
-  if (it == by_saga_.end()) return out;
+  if (it == by_saga_.end()) return;
   for (const auto& [t, key] : it->second) {
     auto& m = data_[static_cast<std::size_t>(t)];
     auto rec = m.find(*key);
-    out.emplace_back(t, std::move(rec->second));
+    take(t, std::move(rec->second));
     m.erase(rec);
   }
   by_saga_.erase(it);
-  return out;
 }
 
 }  // namespace sagalab

@@ -88,9 +88,9 @@ class MemoryStore final : public Store {
   // A copy of what is committed, and back to it (the simulator's crash model).
   Tables committed() const;
   void restore(Tables data);
-  // Removes and returns every record of one saga (the simulator releases a
-  // settled saga's records once it has checked them).
-  std::vector<std::pair<Table, Record>> extract_saga(const std::string& saga_id);
+  // Removes every record of one saga, each handed to `take` as it leaves (the
+  // simulator releases a settled saga's records once it has checked them).
+  void extract_saga(const std::string& saga_id, FunctionRef<void(Table, Record&&)> take);
   // The sagas that still have records here, in order.
   std::vector<std::string> saga_ids() const;
 
