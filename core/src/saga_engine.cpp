@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <stdexcept>
+#include <string_view>
 
 #include "sagalab/contract.hpp"
 
@@ -117,7 +118,11 @@ int log_step_of(const Event& e, const SagaState& s) {
 // ---------------------------------------------------------------------------
 
 std::string SagaEngine::forward_key(const SagaState& s, int step) const {
-  return s.id + ":" + def_.steps[static_cast<std::size_t>(step)].name;
+  const auto& name = def_.steps[static_cast<std::size_t>(step)].name;
+  std::string key;
+  key.reserve(s.id.size() + 1 + name.size());  // one allocation (operator+ makes two)
+  key.append(s.id).append(1, ':').append(name);
+  return key;
 }
 
 std::int64_t backoff_span(const RetryPolicy& p, int attempt) {
@@ -198,6 +203,7 @@ std::vector<Command> SagaEngine::start(SagaState& s, const Event& e) const {
   s.id = e.saga_id;
   s.ctx = e.ctx ? *e.ctx : SagaContext{};
   s.steps.assign(def_.steps.size(), StepState{});
+  s.attempts.reserve(2 * def_.steps.size());  // a call per step, and a compensation per undone one
   s.started_ms = e.now_ms;
   s.current = 0;
   return call(s, 0, false, e.now_ms);
@@ -216,7 +222,10 @@ std::vector<Command> SagaEngine::call(SagaState& s, int step, bool comp, std::in
   c.attempt = n;
   c.compensation = comp;
   c.forward_key = forward_key(s, step);
-  c.idempotency_key = comp ? c.forward_key + ":compensacion" : c.forward_key;
+  static constexpr std::string_view kCompensation = ":compensacion";
+  c.idempotency_key.reserve(c.forward_key.size() + (comp ? kCompensation.size() : 0));
+  c.idempotency_key.append(c.forward_key);
+  if (comp) c.idempotency_key.append(kCompensation);
   c.timeout_ms = comp ? def_.compensation.timeout_ms : def_.steps[static_cast<std::size_t>(step)].retry.timeout_ms;
   return one(std::move(c));
 }
