@@ -557,7 +557,7 @@ class Sim {
 
   const SimConfig& cfg_;
   FaultMix mix_;
-  std::unique_ptr<SagaLog> sqlite_log_;  // the real saga log, when the mix asks for it
+  std::unique_ptr<SqliteSagaLog> sqlite_log_;  // the real saga log, when the mix asks for it
   SagaEngine engine_;
   SplitMix64 net_rng_, crash_rng_, work_rng_;
   FaultSet orch_faults_;

@@ -9,7 +9,7 @@ namespace sagalab {
 
 struct SqliteSagaLog::Impl {
   Db db;
-  Stmt ins_event, upsert, unfinished, events, snapshot, by_idem, list_all, list_state;
+  Stmt ins_event, upsert, unfinished, events, snapshot, by_idem, list_all, list_state, forget_events, forget_saga;
   GroupCommit group{db};  // every statement runs inside one of its batches
   bool write(const std::string& saga_id, int seq, const std::vector<std::string>& bodies,
              const std::optional<Row>& row, std::int64_t now_ms);
@@ -35,7 +35,9 @@ struct SqliteSagaLog::Impl {
         by_idem(db.handle(), "SELECT saga_id FROM sagas WHERE idem_key = ?1 AND idem_key <> ''"),
         list_all(db.handle(), "SELECT snapshot FROM sagas ORDER BY created_ms, saga_id LIMIT ?1"),
         list_state(db.handle(),
-                   "SELECT snapshot FROM sagas WHERE estado = ?1 ORDER BY created_ms, saga_id LIMIT ?2") {}
+                   "SELECT snapshot FROM sagas WHERE estado = ?1 ORDER BY created_ms, saga_id LIMIT ?2"),
+        forget_events(db.handle(), "DELETE FROM events WHERE saga_id = ?1"),
+        forget_saga(db.handle(), "DELETE FROM sagas WHERE saga_id = ?1") {}
 };
 
 SqliteSagaLog::SqliteSagaLog(const std::string& path, SyncMode sync) : impl_(std::make_unique<Impl>(path, sync)) {}
@@ -118,6 +120,18 @@ void SqliteSagaLog::snapshot(const std::string& saga_id, std::function<void(std:
 void SqliteSagaLog::find_by_idem(const std::string& key,
                            std::function<void(std::optional<std::string>, std::exception_ptr)> done) {
   read_one(impl_->group, impl_->by_idem, key, std::move(done));
+}
+
+void SqliteSagaLog::forget(const std::string& saga_id) {
+  impl_->group.run([&] {
+    for (Stmt* s : {&impl_->forget_events, &impl_->forget_saga}) {
+      s->reset();
+      s->bind(1, saga_id);
+      s->step();
+      s->reset();
+    }
+    return true;
+  });
 }
 
 std::vector<std::string> SqliteSagaLog::unfinished() {

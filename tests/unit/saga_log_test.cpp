@@ -151,6 +151,26 @@ TEST_CASE("a saga log that is one orchestrator's hands it every unfinished saga 
   log.close();
 }
 
+TEST_CASE("the SQLite saga log forgets one saga's events and row and keeps the others", "[saga-log]") {
+  SqliteSagaLog log(":memory:", SyncMode::Normal);
+  log.append_now("gone", 1, {start_event("gone"), result_event(0, Outcome::Ok)}, row("gone", "completada", "k-gone"), 1000);
+  log.append_now("kept", 1, {start_event("kept")}, row("kept", "en_curso", "k-kept"), 1000);
+  log.append_now("open", 1, {start_event("open")}, row("open", "compensando"), 1000);
+  log.forget("gone");
+  log.forget("open");
+  CHECK(log.events("gone").empty());
+  CHECK(log.events("open").empty());
+  CHECK(log.events("kept").size() == 1);
+  CHECK(log.unfinished() == std::vector<std::string>{"kept"});
+  std::promise<std::optional<std::string>> by_key;
+  log.find_by_idem("k-gone", [&](std::optional<std::string> found, std::exception_ptr) { by_key.set_value(found); });
+  CHECK_FALSE(by_key.get_future().get());  // its idempotency key is free again
+  // A forgotten saga's numbers can be written again (nothing of it is left).
+  log.append_now("gone", 1, {start_event("gone")}, row("gone", "en_curso", "k-gone"), 2000);
+  CHECK(log.events("gone").size() == 1);
+  log.close();
+}
+
 TEST_CASE("the saga log refuses a second start with a taken idempotency key, and writes nothing of it",
           "[saga-log]") {
   for (const auto& kind : log_kinds()) {

@@ -127,6 +127,10 @@ class SqliteSagaLog final : public SagaLog {
   void reset() override;
   void close() override;
   void observe_batches(std::function<void(std::size_t)> f) override;
+  // Removes a finished saga's events and row, durably (retention: the
+  // simulator forgets each saga once it has checked it, so that the log's
+  // size, and the cost of its writes, stay flat over a long run).
+  void forget(const std::string& saga_id);
 
  private:
   struct Impl;
