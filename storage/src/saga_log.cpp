@@ -46,14 +46,14 @@ SqliteSagaLog::~SqliteSagaLog() = default;
 std::vector<std::string> SagaLog::encode(const std::vector<Event>& events) {
   std::vector<std::string> bodies;
   bodies.reserve(events.size());
-  for (const auto& e : events) bodies.push_back(to_json(e).dump());
+  for (const auto& e : events) bodies.push_back(event_text(e));
   return bodies;
 }
 
 std::optional<SagaLog::Row> SagaLog::row_of(const SagaDefinition& def, const Event& e, Estado before,
                                             const SagaState& next, const std::string& idem_key) const {
   if (e.type != Event::Type::Start && next.estado == before) return std::nullopt;
-  return Row{to_string(next.estado), idem_key, stores_snapshots() ? to_json(next, def).dump() : std::string(), &next};
+  return Row{to_string(next.estado), idem_key, stores_snapshots() ? snapshot_text(next, def) : std::string(), &next};
 }
 
 // The one writer of a saga's events and row, inside a batch of the group commit.

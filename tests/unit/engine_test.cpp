@@ -281,3 +281,90 @@ TEST_CASE("a log cut at any position replays, recovers and ends terminal and con
     CHECK(to_json(again, eng.definition()) == to_json(before, eng.definition()));
   }
 }
+
+// The saga log writes its texts without building a JSON tree: each must be
+// exactly what nlohmann's dump() of the tree writes (the log's readers, the
+// snapshot that GET /sagas/{id} answers and every stored log depend on it).
+TEST_CASE("the saga log's event and snapshot texts are byte for byte the dump of their JSON trees", "[engine][codec]") {
+  const auto def = SagaDefinition::default_purchase();
+  SplitMix64 rng(42);
+  const std::vector<std::string> strings = {"", "a", "MOUSE", "compra_000001", "Electrónica", "quote\"d",
+                                            "back\\slash", "tab\there", "line\nbreak", std::string("nul\0x", 5),
+                                            "\x01ctl", "del\x7f", "日本語", "😀", "</script>", "x y"};
+  const std::vector<double> numbers = {0.0, -0.0, 1.0, 0.1, 12.5, 100.0, 1234.56, 1e-7, 1e21, 1e15, 1e16,
+                                       123456789012345680.0, -3.25, 0.30000000000000004, 5e-324, 1.7976931348623157e308};
+  auto text = [&] { return strings[static_cast<std::size_t>(rng.uniform(0, static_cast<std::int64_t>(strings.size()) - 1))]; };
+  auto maybe = [&] { return rng.unit() < 0.5 ? std::string() : text(); };
+  auto number = [&] { return numbers[static_cast<std::size_t>(rng.uniform(0, static_cast<std::int64_t>(numbers.size()) - 1))]; };
+  auto integer = [&] { return rng.uniform(-2, 1'000'000'000'000LL); };
+  auto output = [&] {
+    StepOutput o;
+    if (rng.unit() < 0.5) o.producto = Product{text(), text(), number(), maybe()};
+    if (rng.unit() < 0.5) o.monto = number();
+    o.compra_id = maybe();
+    o.reserva_id = maybe();
+    o.pago_id = maybe();
+    return o;
+  };
+  auto context = [&] {
+    SagaContext c;
+    c.usuario_id = text();
+    c.producto_solicitado = maybe();
+    c.cantidad = integer();
+    c.seleccion = static_cast<std::uint64_t>(rng.next());
+    if (rng.unit() < 0.5) c.monto_cliente = number();
+    c.trace_id = maybe();
+    c.merge(output());
+    return c;
+  };
+  int events = 0, snapshots = 0;
+  for (int i = 0; i < 400; ++i) {
+    Event e;
+    e.type = static_cast<Event::Type>(rng.uniform(0, 3));
+    e.now_ms = integer();
+    e.saga_id = text();
+    if (rng.unit() < 0.8) e.ctx = std::make_shared<const SagaContext>(context());
+    e.step = static_cast<int>(rng.uniform(0, 4));
+    e.attempt = static_cast<int>(rng.uniform(1, 9));
+    e.compensation = rng.unit() < 0.5;
+    e.outcome = static_cast<Outcome>(rng.uniform(0, 2));
+    e.status = static_cast<int>(rng.uniform(0, 599));
+    if (rng.unit() < 0.6) e.data = output();
+    e.detail = maybe();
+    REQUIRE(event_text(e) == to_json(e).dump());
+    ++events;
+
+    SagaState s;
+    s.id = text();
+    s.estado = static_cast<Estado>(rng.uniform(0, 4));
+    s.ctx = context();
+    s.steps.assign(def.steps.size(), StepState{});
+    for (auto& st : s.steps) {
+      st.status = static_cast<StepStatus>(rng.uniform(0, 6));
+      st.attempts = static_cast<int>(rng.uniform(0, 5));
+      st.comp_attempts = static_cast<int>(rng.uniform(0, 5));
+    }
+    for (int a = static_cast<int>(rng.uniform(0, 7)); a > 0; --a) {
+      AttemptRecord r;
+      r.step = static_cast<int>(rng.uniform(0, static_cast<std::int64_t>(def.steps.size()) - 1));
+      r.n = static_cast<int>(rng.uniform(1, 5));
+      r.compensation = rng.unit() < 0.3;
+      r.started_ms = integer();
+      r.ended_ms = rng.unit() < 0.2 ? -1 : integer();
+      r.outcome = rng.unit() < 0.5 ? "ok" : text();
+      r.status = static_cast<int>(rng.uniform(0, 599));
+      r.detail = maybe();
+      s.attempts.push_back(r);
+    }
+    s.started_ms = integer();
+    s.finished_ms = rng.unit() < 0.3 ? -1 : integer();
+    s.paso_fallido = maybe();
+    s.error = maybe();
+    s.error_status = static_cast<int>(rng.uniform(0, 599));
+    for (int c = static_cast<int>(rng.uniform(0, 3)); c > 0; --c) s.compensaciones.push_back(text());
+    REQUIRE(snapshot_text(s, def) == to_json(s, def).dump());
+    ++snapshots;
+  }
+  CHECK(events == 400);
+  CHECK(snapshots == 400);
+}

@@ -66,6 +66,11 @@ Json to_json(const StepOutput& o);
 Json to_json(const Event& e);
 Event event_from_json(const Json& j);  // throws std::invalid_argument
 Json to_json(const SagaState& s, const SagaDefinition& def);
+// The text of to_json(e).dump() and to_json(s, def).dump(), byte for byte,
+// written without building the tree: the saga log stores one per event and
+// one per change of a saga's state (a unit test holds the two equal).
+std::string event_text(const Event& e);
+std::string snapshot_text(const SagaState& s, const SagaDefinition& def);
 
 // ---- fault rules -------------------------------------------------------------
 // Parses and checks one rule; throws ClientError(400) naming the field.
