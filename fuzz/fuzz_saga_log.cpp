@@ -1,5 +1,7 @@
 // Fuzzes what recovery reads: saga-log records. Any text is either refused as
-// malformed or replays into a saga that recovery drives to an end.
+// malformed or replays into a saga that recovery drives to an end; every
+// record read, and the saga's snapshot, is written back by the log's own
+// writer exactly as the JSON tree's dump writes it.
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
@@ -18,6 +20,9 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     for (const auto& e : j) log.push_back(event_from_json(e));
   } catch (const std::invalid_argument&) {
     return 0;
+  }
+  for (const auto& e : log) {
+    if (event_text(e) != to_json(e).dump()) std::abort();
   }
   static const SagaEngine engine(SagaDefinition::default_purchase());
   SplitMix64 rng(size);
@@ -42,6 +47,6 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     cmds.insert(cmds.end(), more.begin(), more.end());
   }
   if (!is_terminal(s.estado) && s.estado != Estado::Atascada && (s.awaiting_call || s.awaiting_timer)) std::abort();
-  to_json(s, engine.definition()).dump();
+  if (snapshot_text(s, engine.definition()) != to_json(s, engine.definition()).dump()) std::abort();
   return 0;
 }
