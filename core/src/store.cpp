@@ -155,14 +155,14 @@ std::vector<std::string> MemoryStore::saga_ids() const {
   return out;
 }
 
-void MemoryStore::extract_saga(const std::string& saga_id, FunctionRef<void(Table, Record&&)> take) {
+void MemoryStore::extract_saga(const std::string& saga_id, FunctionRef<void(Record&&)> take) {
   std::lock_guard lock(mutex_);
   auto it = by_saga_.find(saga_id);
   if (it == by_saga_.end()) return;
   for (const auto& [t, key] : it->second) {
     auto& m = data_[static_cast<std::size_t>(t)];
     auto rec = m.find(*key);
-    take(t, std::move(rec->second));
+    take(std::move(rec->second));
     m.erase(rec);
   }
   by_saga_.erase(it);

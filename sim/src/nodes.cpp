@@ -120,7 +120,7 @@ void Sim::heal() {
 Sim::Effects Sim::take_effects(const std::string& id) {
   Effects e;
   for (int n : {kCompras, kPagos, kInventario}) {
-    nodes_[n].store.extract_saga(id, [&](Table, Record&& rec) {
+    nodes_[n].store.extract_saga(id, [&](Record&& rec) {
       if (auto* c = std::get_if<Compra>(&rec)) e.cs.push_back(std::move(*c));
       if (auto* p = std::get_if<Pago>(&rec)) e.ps.push_back(std::move(*p));
       if (auto* r = std::get_if<Reserva>(&rec)) e.rs.push_back(std::move(*r));

@@ -90,7 +90,7 @@ class MemoryStore final : public Store {
   void restore(Tables data);
   // Removes every record of one saga, each handed to `take` as it leaves (the
   // simulator releases a settled saga's records once it has checked them).
-  void extract_saga(const std::string& saga_id, FunctionRef<void(Table, Record&&)> take);
+  void extract_saga(const std::string& saga_id, FunctionRef<void(Record&&)> take);
   // The sagas that still have records here, in order.
   std::vector<std::string> saga_ids() const;
 

@@ -326,8 +326,7 @@ std::string snapshot_text(const SagaState& s, const SagaDefinition& def) {
   std::string out;
   out.reserve(1024 + 192 * s.attempts.size());
   Text t(out);
-  int total = 0;
-  for (const auto& a : s.attempts) total += a.compensation ? 0 : 1;
+  int total = 0;  // forward attempts, counted as the attempts are written
   t.open('{');
   t.key("compensaciones").open('[');
   for (const auto& c : s.compensaciones) {
@@ -343,6 +342,7 @@ std::string snapshot_text(const SagaState& s, const SagaDefinition& def) {
   t.key("inicio_ms").integer(s.started_ms);
   t.key("intentos").open('[');
   for (const auto& a : s.attempts) {
+    if (!a.compensation) ++total;
     t.element();
     t.open('{');
     t.key("compensacion").boolean(a.compensation);
